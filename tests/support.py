@@ -1,0 +1,48 @@
+"""Helpers shared by every test layer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+# CI sets this so that a test needing an external binary fails instead of skipping.
+REQUIRE_TOOLS = os.environ.get("EEN_TEST_REQUIRE_TOOLS") == "1"
+
+
+def require_binary(name: str, hint: str) -> str:
+    """Return the path of `name`, or skip (fail in CI) saying how to install it."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not on PATH ({hint})"
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{message}; EEN_TEST_REQUIRE_TOOLS=1 forbids skipping")
+    pytest.skip(message)
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> T:
+    """Poll `condition` until it returns something truthy; return that value.
+
+    >>> wait_for(lambda: 42)
+    42
+    """
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.1f}s waiting for {message} (last: {last!r})")
