@@ -1,0 +1,520 @@
+"""Settings from command-line flags, the environment and a .env file, validated once at start."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, NoReturn, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from exporter import __version__
+
+PROG = "een-exporter"
+DEFAULT_URL = "https://login.eagleeyenetworks.com"
+DEFAULT_ENV_FILE = Path(".env")
+
+T = TypeVar("T")
+
+
+class LogFormat(enum.Enum):
+    LOGFMT = "logfmt"
+    JSON = "json"
+
+
+class ConfigError(Exception):
+    """One line for the user naming the bad setting.
+
+    e.g. 'EEN_USERNAME / --een.username is required (or run with --demo)'
+    """
+
+
+@dataclass(frozen=True)
+class Settings:
+    username: str  # "" only in demo mode
+    password: str = field(repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    url: str = DEFAULT_URL  # normalised, no trailing slash
+    accounts: frozenset[str] = frozenset()  # empty = all
+    accounts_exclude: frozenset[str] = frozenset()
+    listen_host: str = ""  # "" = all interfaces
+    listen_port: int = 9877  # 0 = ephemeral
+    device_refresh_seconds: float = 300.0
+    login_concurrency: int = 4
+    stream_timeout_seconds: float = 60.0
+    backoff_max_seconds: float = 60.0
+    log_level: str = "info"
+    log_format: LogFormat = LogFormat.LOGFMT
+    demo: bool = False
+
+
+class _SecretValueError(ValueError):
+    """A parse failure whose input must not be repeated in the error (it may hold a secret)."""
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _api_key(value: str) -> str | None:
+    key = value.strip()
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+        # requests would otherwise echo the whole header value in its exception.
+        raise _SecretValueError("must not contain control characters")
+    return key or None
+
+
+def _url(value: str) -> str:
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        raise ValueError("must be an http or https URL with a host") from None
+    if parts.username is not None or parts.password is not None:
+        raise _SecretValueError("must not contain a user name or password")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http or https URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError("must have a port from 0 to 65535") from None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _account_ids(value: str) -> frozenset[str]:
+    ids = frozenset(item.strip() for item in value.split(",") if item.strip())
+    if any(len(account_id.split()) > 1 for account_id in ids):
+        raise ValueError("must be account ids separated by commas")
+    return ids
+
+
+_LISTEN_EXPECTED = (
+    "must be HOST:PORT or :PORT, PORT 0-65535 (e.g. :9877, 127.0.0.1:9877, [::1]:9877)"
+)
+
+
+def _listen_address(value: str) -> tuple[str, int]:
+    host, colon, port = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not host:
+            raise ValueError(_LISTEN_EXPECTED)
+    elif ":" in host:
+        raise ValueError(f"{_LISTEN_EXPECTED}; an IPv6 host needs brackets")
+    if not colon or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError(_LISTEN_EXPECTED)
+    if any(char.isspace() for char in host):
+        raise ValueError(_LISTEN_EXPECTED)
+    return host, int(port)
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError("must be a positive number of seconds")
+    return seconds
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+_LOG_LEVELS = {
+    "debug": "debug",
+    "info": "info",
+    "warn": "warning",  # the spelling Prometheus' own flags use
+    "warning": "warning",
+    "error": "error",
+}
+
+
+def _log_level(value: str) -> str:
+    level = _LOG_LEVELS.get(value.strip().lower())
+    if level is None:
+        raise ValueError("must be one of debug, info, warning, error")
+    return level
+
+
+def _log_format(value: str) -> LogFormat:
+    try:
+        return LogFormat(value.strip().lower())
+    except ValueError:
+        raise ValueError("must be logfmt or json") from None
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _boolean(value: str) -> bool:
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError("must be 1, true, yes, on, 0, false, no or off")
+    return word in _TRUE
+
+
+@dataclass(frozen=True)
+class _Option(Generic[T]):
+    """One setting: its environment variable, flag, help, default (as typed) and parser."""
+
+    env: str
+    flag: str
+    metavar: str
+    help: str
+    default: str
+    parse: Callable[[str], T]
+    secret: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.env} / {self.flag}"
+
+
+USERNAME = _Option(
+    "EEN_USERNAME",
+    "--een.username",
+    "EMAIL",
+    "login e-mail of an EEN user without two-factor authentication; required unless --demo",
+    "",
+    _text,
+)
+PASSWORD_FILE = _Option(
+    "EEN_PASSWORD_FILE",
+    "--een.password-file",
+    "FILE",
+    "file holding the password; or put the password itself in env EEN_PASSWORD",
+    "",
+    _text,
+)
+API_KEY = _Option(
+    "EEN_API_KEY",
+    "--een.api-key",
+    "KEY",
+    "optional API key, sent as the Authorization header",
+    "",
+    _api_key,
+    secret=True,
+)
+URL = _Option(
+    "EEN_URL",
+    "--een.url",
+    "URL",
+    "login host; with the default, later calls go to the account's "
+    "https://<brand>.eagleeyenetworks.com host, with any other value (simulator, proxy) "
+    "every call stays on it",
+    DEFAULT_URL,
+    _url,
+)
+ACCOUNTS = _Option(
+    "EEN_ACCOUNTS",
+    "--een.accounts",
+    "IDS",
+    "comma-separated account ids to monitor; empty = every account the login can see",
+    "",
+    _account_ids,
+)
+ACCOUNTS_EXCLUDE = _Option(
+    "EEN_ACCOUNTS_EXCLUDE",
+    "--een.accounts-exclude",
+    "IDS",
+    "comma-separated account ids to skip",
+    "",
+    _account_ids,
+)
+LISTEN_ADDRESS = _Option(
+    "EEN_LISTEN_ADDRESS",
+    "--web.listen-address",
+    "HOST:PORT",
+    "where /metrics is served; an empty host = all interfaces, port 0 = any free port",
+    ":9877",
+    _listen_address,
+)
+DEVICE_REFRESH = _Option(
+    "EEN_DEVICE_REFRESH_SECONDS",
+    "--een.device-refresh",
+    "SECONDS",
+    "how often each account's camera and bridge list is read again",
+    "300",
+    _positive_seconds,
+)
+LOGIN_CONCURRENCY = _Option(
+    "EEN_LOGIN_CONCURRENCY",
+    "--een.login-concurrency",
+    "N",
+    "most logins in flight at once",
+    "4",
+    _positive_int,
+)
+STREAM_TIMEOUT = _Option(
+    "EEN_STREAM_TIMEOUT_SECONDS",
+    "--een.stream-timeout",
+    "SECONDS",
+    "reconnect a stream that has received nothing (not even a pong) for this long",
+    "60",
+    _positive_seconds,
+)
+BACKOFF_MAX = _Option(
+    "EEN_BACKOFF_MAX_SECONDS",
+    "--een.backoff-max",
+    "SECONDS",
+    "longest wait between reconnect attempts",
+    "60",
+    _positive_seconds,
+)
+LOG_LEVEL = _Option(
+    "EEN_LOG_LEVEL", "--log.level", "LEVEL", "debug, info, warning or error", "info", _log_level
+)
+LOG_FORMAT = _Option(
+    "EEN_LOG_FORMAT", "--log.format", "FORMAT", "logfmt or json", "logfmt", _log_format
+)
+DEMO = _Option(
+    "EEN_DEMO",
+    "--demo",
+    "",
+    "run against a built-in simulated EEN cloud; no credentials needed",
+    "false",
+    _boolean,
+)
+PASSWORD_ENV = "EEN_PASSWORD"  # noqa: S105 - a variable name, not a password
+
+_OPTIONS: tuple[_Option[Any], ...] = (
+    USERNAME,
+    PASSWORD_FILE,
+    API_KEY,
+    URL,
+    ACCOUNTS,
+    ACCOUNTS_EXCLUDE,
+    LISTEN_ADDRESS,
+    DEVICE_REFRESH,
+    LOGIN_CONCURRENCY,
+    STREAM_TIMEOUT,
+    BACKOFF_MAX,
+    LOG_LEVEL,
+    LOG_FORMAT,
+    DEMO,
+)
+
+_EPILOG = f"""\
+Every setting can also come from its environment variable or from a .env file (--env-file,
+default ./.env when it exists). Flags win over the environment, the environment over the .env
+file, the .env file over defaults; an empty value counts as unset.
+
+The password comes from {PASSWORD_ENV}, or from the file named by {PASSWORD_FILE.env} /
+{PASSWORD_FILE.flag} (its trailing newline is ignored). There is deliberately no password flag,
+so the password never shows in the process list."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with one line (argparse would print the whole usage first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _help(option: _Option[Any]) -> str:
+    default = f", default {option.default}" if option.default not in ("", "false") else ""
+    return f"{option.help} (env {option.env}{default})".replace("%", "%%")
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="Prometheus exporter for Eagle Eye Networks cloud cameras and bridges.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        type=Path,
+        help="read settings from this .env file (default ./.env when it exists)",
+    )
+    for option in _OPTIONS:
+        if option is DEMO:
+            parser.add_argument(
+                option.flag, dest=option.env, action="store_true", default=None, help=_help(option)
+            )
+            continue
+        parser.add_argument(
+            option.flag, dest=option.env, metavar=option.metavar, help=_help(option)
+        )
+    return parser
+
+
+def _parse_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, Path | None]:
+    parser = _build_parser()
+    namespace, unknown = parser.parse_known_args(list(argv))
+    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]
+    if flags:
+        hint = ""
+        if any(flag.startswith("--een.password") for flag in flags):
+            hint = f"; there is no password flag: use {PASSWORD_ENV} or {PASSWORD_FILE.flag}"
+        parser.error(f"unknown flag {', '.join(flags)}{hint}")
+    if unknown:
+        # Not echoed: a stray word after a mistyped flag may be a password.
+        parser.error("unexpected argument; every setting is a --flag")
+    env_file: Path | None = namespace.env_file
+    del namespace.env_file
+    return namespace, env_file
+
+
+class _Where(enum.Enum):
+    FLAG = "flag"
+    ENVIRONMENT = "environment"
+    ENV_FILE = ".env file"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One source of settings keyed by environment variable name, flags included."""
+
+    where: _Where
+    values: Mapping[str, str | None]
+    env_file: Path | None = None
+
+    def get(self, env: str) -> str | None:
+        value = self.values.get(env)
+        return value if value and value.strip() else None
+
+    def origin(self, env: str, flag: str) -> str:
+        if self.where is _Where.FLAG:
+            return flag
+        if self.where is _Where.ENVIRONMENT:
+            return env
+        return f"{env} in {self.env_file}"
+
+
+def _read_env_file(explicit: Path | None) -> _Layer:
+    path = explicit or DEFAULT_ENV_FILE
+    if explicit is None and not path.exists():
+        return _Layer(_Where.ENV_FILE, {}, path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"--env-file {path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"--env-file {path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--env-file {path}: not UTF-8 text") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # The line is not quoted back: it may hold the password.
+            raise ConfigError(f"{path} line {binding.original.line}: not a KEY=VALUE line")
+    return _Layer(_Where.ENV_FILE, dotenv_values(stream=io.StringIO(text), interpolate=False), path)
+
+
+class _Sources:
+    """Flags, then the process environment, then the .env file."""
+
+    def __init__(self, flags: argparse.Namespace, environ: Mapping[str, str], env_file: _Layer):
+        flag_values = {
+            env: "true" if value is True else value for env, value in vars(flags).items()
+        }
+        self.layers = (
+            _Layer(_Where.FLAG, flag_values),
+            _Layer(_Where.ENVIRONMENT, environ),
+            env_file,
+        )
+
+    def resolve(self, option: _Option[T]) -> T:
+        for layer in self.layers:
+            value = layer.get(option.env)
+            if value is not None:
+                return _parse(option, value, layer.origin(option.env, option.flag))
+        return option.parse(option.default)
+
+    def password(self) -> str | None:
+        for layer in self.layers:
+            direct, file_name = layer.get(PASSWORD_ENV), layer.get(PASSWORD_FILE.env)
+            if direct is not None and file_name is not None:
+                raise ConfigError(
+                    f"{PASSWORD_ENV} and {PASSWORD_FILE.env} are both set in the "
+                    f"{layer.where.value}; set only one"
+                )
+            if file_name is not None:
+                origin = layer.origin(PASSWORD_FILE.env, PASSWORD_FILE.flag)
+                return _read_password_file(Path(file_name.strip()), origin)
+            if direct is not None:
+                return direct
+        return None
+
+
+def _parse(option: _Option[T], value: str, origin: str) -> T:
+    try:
+        return option.parse(value)
+    except ValueError as exc:
+        shown = (
+            ""
+            if option.secret or isinstance(exc, _SecretValueError)
+            else f"; got {value.strip()!r}"
+        )
+        raise ConfigError(f"{option.label} {exc}{shown} (from {origin})") from None
+
+
+def _read_password_file(path: Path, origin: str) -> str:
+    label = PASSWORD_FILE.label
+    try:
+        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read {path}: {exc.strerror} (from {origin})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: {path} is not UTF-8 text (from {origin})") from None
+    if not password:
+        raise ConfigError(f"{label}: {path} is empty (from {origin})")
+    return password
+
+
+def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """Parse and validate every setting; raise ConfigError naming the first bad one.
+
+    argparse's own failures (unknown flag, missing value) print one line and exit 2;
+    --help and --version print and exit 0.
+    """
+    flags, env_file = _parse_flags(argv)
+    sources = _Sources(flags, environ, _read_env_file(env_file))
+    demo = sources.resolve(DEMO)
+    username = sources.resolve(USERNAME)
+    if not username and not demo:
+        raise ConfigError(f"{USERNAME.label} is required (or run with --demo)")
+    password = sources.password()
+    if password is None and not demo:
+        raise ConfigError(
+            f"a password is required: set {PASSWORD_ENV}, or {PASSWORD_FILE.label} "
+            "(or run with --demo)"
+        )
+    listen_host, listen_port = sources.resolve(LISTEN_ADDRESS)
+    return Settings(
+        username=username,
+        password=password or "",
+        api_key=sources.resolve(API_KEY),
+        url=sources.resolve(URL),
+        accounts=sources.resolve(ACCOUNTS),
+        accounts_exclude=sources.resolve(ACCOUNTS_EXCLUDE),
+        listen_host=listen_host,
+        listen_port=listen_port,
+        device_refresh_seconds=sources.resolve(DEVICE_REFRESH),
+        login_concurrency=sources.resolve(LOGIN_CONCURRENCY),
+        stream_timeout_seconds=sources.resolve(STREAM_TIMEOUT),
+        backoff_max_seconds=sources.resolve(BACKOFF_MAX),
+        log_level=sources.resolve(LOG_LEVEL),
+        log_format=sources.resolve(LOG_FORMAT),
+        demo=demo,
+    )
