@@ -46,3 +46,28 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.1f}s waiting for {message} (last: {last!r})")
+
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def parse_exposition(text: str) -> dict[Sample, float]:
+    """Samples of a text exposition keyed by (name, labels); fails on a duplicate series."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: dict[Sample, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in samples, f"duplicate series {sample.name}{sample.labels}"
+            assert sample.timestamp is None, f"sample timestamp on {sample.name}"
+            samples[key] = sample.value
+    return samples
+
+
+def series(samples: dict[Sample, float], metric: str, /, **labels: str) -> float | None:
+    """The value of the one `metric` series whose labels include `labels`, or None."""
+    wanted = set(labels.items())
+    found = [v for (n, ls), v in samples.items() if n == metric and wanted <= ls]
+    assert len(found) <= 1, f"{len(found)} series match {metric}{labels}"
+    return found[0] if found else None

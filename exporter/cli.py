@@ -1,0 +1,91 @@
+"""`een-exporter`: settings, logging, signals, and the optional in-process simulator (--demo)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from types import FrameType
+
+from exporter import __version__
+from exporter.app import Exporter
+from exporter.config import ConfigError, Settings, load_settings
+from exporter.logs import configure_logging, register_secret
+
+log = logging.getLogger("exporter")
+
+DEMO_USERNAME = "demo@example.com"
+DEMO_PASSWORD = "demo"  # noqa: S105 (the simulator's published demo login)
+DEMO_CHURN = 0.5  # status changes per second, so demo dashboards move
+STOP_TIMEOUT = 4.5  # seconds; SIGTERM to exit stays within 5 s
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    except ConfigError as exc:
+        print(f"een-exporter: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    for secret in (settings.password, settings.api_key):
+        if secret:
+            register_secret(secret)
+    stopping = threading.Event()
+    _on_signals(stopping)
+    simulator = None
+    if settings.demo:
+        from exporter.simulator import Simulator, WorldSpec  # only demo mode needs it
+
+        simulator = Simulator(
+            WorldSpec(), username=DEMO_USERNAME, password=DEMO_PASSWORD, churn=DEMO_CHURN
+        )
+        simulator.start()
+        settings = _demo_settings(settings, simulator.url)
+        log.info(
+            "demo mode: using the simulated EEN cloud",
+            extra={"url": simulator.url, "username": DEMO_USERNAME},
+        )
+    try:
+        return _serve(settings, stopping)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def _serve(settings: Settings, stopping: threading.Event) -> int:
+    try:
+        exporter = Exporter(settings)
+    except OSError as exc:
+        address = f"{settings.listen_host}:{settings.listen_port}"
+        log.error("cannot listen", extra={"address": address, "reason": exc.strerror or str(exc)})
+        return 1
+    exporter.start()
+    log.info(
+        "listening",
+        extra={"address": exporter.url, "een_url": settings.url, "version": __version__},
+    )
+    stopping.wait()
+    log.info("stopping")
+    stuck = exporter.stop(STOP_TIMEOUT)
+    if stuck:
+        log.warning("threads did not stop in time", extra={"threads": ",".join(stuck)})
+    log.info("stopped")
+    return 0
+
+
+def _demo_settings(settings: Settings, url: str) -> Settings:
+    register_secret(DEMO_PASSWORD)
+    return replace(settings, url=url, username=DEMO_USERNAME, password=DEMO_PASSWORD)
+
+
+def _on_signals(stopping: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal received", extra={"signal": signal.Signals(signum).name})
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,1 @@
+"""Transport: the EEN v1 REST API and the poll-stream WebSocket."""

@@ -1,0 +1,83 @@
+"""Parsing of poll-stream messages (een-api.md §4.2).
+
+>>> parse_message('{"status_code": 200, "message": "OK", "data": {"100e1e23": {"status": 5}}}')
+StreamMessage(code=200, text='OK', statuses={'100e1e23': 5}, errors={})
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+OK = 200
+MALFORMED_REQUEST = 400
+ACCESS_DENIED = 401
+NOT_FOUND = 404
+DROPPED = 410
+AUTH_LOST = 412
+
+
+class MalformedMessage(ValueError):
+    """A frame that is not a JSON object in the documented envelope."""
+
+
+@dataclass(slots=True)
+class EntityError:
+    code: int
+    text: str
+
+
+@dataclass(slots=True)
+class StreamMessage:
+    code: int
+    text: str
+    statuses: dict[str, int] = field(default_factory=dict)  # ESN -> status bitmask
+    errors: dict[str, EntityError] = field(default_factory=dict)  # ESN -> why it was refused
+
+
+def parse_message(raw: str | bytes) -> StreamMessage:
+    try:
+        envelope = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedMessage(f"not JSON: {exc}") from None
+    if not isinstance(envelope, dict):
+        raise MalformedMessage(f"expected a JSON object, got {type(envelope).__name__}")
+    code = envelope.get("status_code")
+    if not isinstance(code, int):
+        raise MalformedMessage("no integer status_code")
+    text = envelope.get("message")
+    message = StreamMessage(code, text if isinstance(text, str) else "")
+    data = envelope.get("data")
+    if data is None:
+        return message
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"data is {type(data).__name__}, not an object")
+    for esn, entity in data.items():
+        _read_entity(message, esn, entity)
+    return message
+
+
+def _read_entity(message: StreamMessage, esn: str, entity: object) -> None:
+    if not isinstance(entity, dict):
+        return
+    status = entity.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        message.statuses[esn] = status
+    errors = entity.get("error")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        code = first.get("status_code")
+        text = first.get("message")
+        message.errors[esn] = EntityError(
+            code if isinstance(code, int) else 0, text if isinstance(text, str) else ""
+        )
+
+
+def subscription(esns: list[str]) -> str:
+    """The message that subscribes ESNs to the `status` resource."""
+    return json.dumps({"cameras": {esn: {"resource": ["status"]} for esn in esns}})
+
+
+def unsubscription(esns: list[str]) -> str:
+    """The message that drops ESNs from the stream."""
+    return json.dumps({"drop": {"cameras": esns, "keys": []}})

@@ -1,0 +1,52 @@
+"""How often the exporter may knock on the EEN API: reconnect backoff and the login gate."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+
+
+class Backoff:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2^n)).
+
+    >>> b = Backoff(base=1.0, cap=8.0, rng=lambda: 1.0)
+    >>> [b.next_delay() for _ in range(5)]
+    [1.0, 2.0, 4.0, 8.0, 8.0]
+    """
+
+    def __init__(self, base: float, cap: float, rng: Callable[[], float] = random.random) -> None:
+        self._base = base
+        self._cap = cap
+        self._rng = rng
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self._cap, self._base * 2.0 ** min(self._attempt, 32))
+        self._attempt += 1
+        return ceiling * self._rng()
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class LoginGate:
+    """Bounds how many logins run at once, so a thousand accounts don't stampede the API."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0  # the most logins that ever ran at once (for tests and benchmarks)
+
+    def __enter__(self) -> LoginGate:
+        self._slots.acquire()
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self.active -= 1
+        self._slots.release()

@@ -1,0 +1,280 @@
+"""One account's poll stream: its own EEN session and WebSocket, on its own thread.
+
+Lifecycle of one attempt: log in (through the login gate) and switch into the account, read
+the device list (resync), connect, subscribe every device to `status`, then read until the
+stream ends. Between attempts: exponential backoff with full jitter. While the stream is down
+the store keeps the devices' last known values and `een_stream_up` is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import websocket
+
+from exporter.een import messages
+from exporter.een.api import ApiError, AuthError, Credentials, EenSession
+from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
+from exporter.een.pacing import Backoff, LoginGate
+from exporter.selfmetrics import SelfMetrics
+from exporter.store import DeviceChanges, StateStore
+
+log = logging.getLogger(__name__)
+
+EMPTY = StreamMessage(0, "")
+
+
+@dataclass(frozen=True)
+class StreamTuning:
+    timeout: float = 60.0  # no frame at all (pongs included) for this long: the socket is dead
+    device_refresh: float = 300.0
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    connect_timeout: float = 10.0
+
+    @property
+    def ping_interval(self) -> float:
+        return self.timeout / 3
+
+
+class StreamEnded(Exception):
+    """The stream stopped; the message says why, safe to log."""
+
+
+class SessionLost(StreamEnded):
+    """The session is no longer valid: log in again before reconnecting."""
+
+
+class AccountStream(threading.Thread):
+    def __init__(
+        self,
+        account_id: str,
+        credentials: Credentials,
+        store: StateStore,
+        metrics: SelfMetrics,
+        gate: LoginGate,
+        tuning: StreamTuning,
+        start_delay: float = 0.0,
+    ) -> None:
+        super().__init__(name=f"een-stream-{account_id}", daemon=True)
+        self.account_id = account_id
+        self._store = store
+        self._gate = gate
+        self._tuning = tuning
+        self._start_delay = start_delay
+        self._session = EenSession(credentials, metrics)
+        self._logged_in = False
+        self._ws: websocket.WebSocket | None = None
+        self._stopping = threading.Event()
+        self._backoff = Backoff(tuning.backoff_base, tuning.backoff_max)
+
+    def stop(self) -> None:
+        """Ask the thread to end; wakes it from a wait or a blocking read."""
+        self._stopping.set()
+        ws = self._ws
+        if ws is not None:
+            ws.abort()
+
+    def run(self) -> None:
+        if self._stopping.wait(self._start_delay):
+            return
+        try:
+            while not self._stopping.is_set():
+                problem = self._attempt()
+                if self._stopping.is_set():
+                    break
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "stream down",
+                    extra={"account_id": self.account_id, "reason": problem, "retry_in": delay},
+                )
+                self._stopping.wait(delay)
+        finally:
+            self._session.logout()
+
+    # --- one attempt ------------------------------------------------------------------------
+
+    def _attempt(self) -> str:
+        """Connect, stream until the end; returns why it ended."""
+        try:
+            ws = self._open()
+        except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
+            if isinstance(exc, AuthError | SessionLost):
+                self._logged_in = False
+            problem = _describe(exc)
+            self._store.account_failing(self.account_id, problem)
+            return problem
+        connected_at = time.monotonic()
+        problem = "exporter stopping"
+        try:
+            self._read(ws)
+        except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
+            if isinstance(exc, AuthError | SessionLost):
+                self._logged_in = False
+            problem = _describe(exc)
+        finally:
+            self._ws = None
+            ws.shutdown()
+            self._store.stream_closed(self.account_id, problem)
+        if time.monotonic() - connected_at >= min(30.0, self._tuning.timeout):
+            self._backoff.reset()  # it was healthy: the next reconnect should be quick
+        return problem
+
+    def _open(self) -> websocket.WebSocket:
+        """Log in if needed, resync the devices, connect and subscribe."""
+        if not self._logged_in:
+            self._login()
+        changes = self._resync()
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        ws.connect(
+            self._session.stream_url(self.account_id),
+            header=self._session.stream_headers(),
+            timeout=self._tuning.connect_timeout,
+        )
+        self._ws = ws
+        if self._stopping.is_set():  # stop() may have run before self._ws was set
+            ws.abort()
+        self._store.stream_connected(self.account_id)
+        esns = self._store.device_ids(self.account_id)
+        if esns:
+            ws.send(messages.subscription(esns))
+        self._store.stream_subscribed(self.account_id, esns)
+        log.info(
+            "stream up",
+            extra={
+                "account_id": self.account_id,
+                "devices": len(esns),
+                "added": len(changes.added),
+                "removed": len(changes.removed),
+            },
+        )
+        return ws
+
+    def _login(self) -> None:
+        with self._gate:
+            user = self._session.login()
+            if user.active_account_id != self.account_id:
+                self._session.switch_account(self.account_id)
+        self._logged_in = True
+        log.info("logged in", extra={"account_id": self.account_id})
+
+    def _resync(self) -> DeviceChanges:
+        devices = self._session.list_devices()
+        return self._store.set_devices(self.account_id, devices, True, time.time())
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _read(self, ws: websocket.WebSocket) -> None:
+        tuning = self._tuning
+        last_frame = time.monotonic()
+        next_ping = last_frame + tuning.ping_interval
+        next_refresh = last_frame + tuning.device_refresh
+        while not self._stopping.is_set():
+            ws.settimeout(max(0.01, min(next_ping, next_refresh) - time.monotonic()))
+            try:
+                opcode, frame = ws.recv_data_frame(control_frame=True)
+            except websocket.WebSocketTimeoutException:
+                opcode = None
+            now = time.monotonic()
+            if opcode is None:
+                if now - last_frame >= tuning.timeout:
+                    raise StreamEnded(f"no data for {tuning.timeout:g}s (stalled connection)")
+            else:
+                last_frame = now
+                next_ping = now + tuning.ping_interval
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    raise StreamEnded(_close_reason(frame.data))
+                if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                    self._on_message(frame.data)
+            if now >= next_ping:
+                ws.ping()
+                next_ping = now + tuning.ping_interval
+            if now >= next_refresh:
+                self._refresh(ws)
+                next_refresh = time.monotonic() + tuning.device_refresh
+
+    def _on_message(self, raw: bytes) -> None:
+        try:
+            message = parse_message(raw)
+        except MalformedMessage as exc:
+            self._store.apply(self.account_id, EMPTY, time.time())
+            log.warning(
+                "malformed stream message ignored",
+                extra={"account_id": self.account_id, "reason": str(exc)},
+            )
+            return
+        self._store.apply(self.account_id, message, time.time())
+        if message.code == messages.OK:
+            self._log_entity_errors(message)
+            return
+        if message.code in (messages.AUTH_LOST, messages.ACCESS_DENIED):
+            raise SessionLost(f"stream says {message.code} {message.text}".strip())
+        log.warning(
+            "stream error message",
+            extra={"account_id": self.account_id, "code": message.code, "text": message.text},
+        )
+
+    def _log_entity_errors(self, message: StreamMessage) -> None:
+        for esn, error in message.errors.items():
+            if error.code == messages.DROPPED:
+                continue
+            log.warning(
+                "device refused by the stream",
+                extra={
+                    "account_id": self.account_id,
+                    "device_id": esn,
+                    "code": error.code,
+                    "text": error.text,
+                },
+            )
+
+    def _refresh(self, ws: websocket.WebSocket) -> None:
+        """Re-read the device list: subscribe new devices, drop deleted ones."""
+        try:
+            devices = self._session.list_devices()
+        except AuthError as exc:
+            raise SessionLost(str(exc)) from None
+        except ApiError as exc:
+            log.warning(
+                "device refresh failed; keeping the current list",
+                extra={"account_id": self.account_id, "reason": str(exc)},
+            )
+            return
+        changes = self._store.set_devices(self.account_id, devices, False, time.time())
+        if changes.added:
+            ws.send(messages.subscription(list(changes.added)))
+        if changes.removed:
+            ws.send(messages.unsubscription(list(changes.removed)))
+        if changes.added or changes.removed or changes.renamed:
+            log.info(
+                "devices changed",
+                extra={
+                    "account_id": self.account_id,
+                    "added": ",".join(changes.added),
+                    "removed": ",".join(changes.removed),
+                    "renamed": ",".join(changes.renamed),
+                },
+            )
+
+
+def _close_reason(payload: bytes) -> str:
+    if len(payload) >= 2:
+        code = int.from_bytes(payload[:2], "big")
+        text = payload[2:].decode("utf-8", "replace")
+        return f"closed by the server ({code}{' ' + text if text else ''})"
+    return "closed by the server"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, websocket.WebSocketBadStatusException):
+        return f"stream handshake refused: HTTP {exc.status_code}"
+    if isinstance(exc, websocket.WebSocketConnectionClosedException):
+        return "connection lost"
+    if isinstance(exc, ApiError | StreamEnded):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,74 @@
+"""The exporter's own metrics that are not per account, kept in a prometheus_client registry.
+
+# TYPE een_api_requests_total counter
+een_api_requests_total{endpoint="device_list"} 12.0
+# TYPE een_login_failures_total counter
+een_login_failures_total 0.0
+"""
+
+from __future__ import annotations
+
+import enum
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from exporter import __version__
+
+# A `_created` series per counter says nothing an operator needs and doubles the counters.
+disable_created_metrics()
+
+
+class Endpoint(enum.Enum):
+    """The v1 REST calls the exporter makes; the values are the `endpoint` label."""
+
+    AUTHENTICATE = "authenticate"
+    AUTHORIZE = "authorize"
+    ACCOUNT_LIST = "account_list"
+    SWITCH_ACCOUNT = "switch_account"
+    DEVICE_LIST = "device_list"
+    LOGOUT = "logout"
+
+
+class SelfMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.api_requests = Counter(
+            "een_api_requests",
+            "EEN REST API calls made, by endpoint.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.api_failures = Counter(
+            "een_api_request_failures",
+            "EEN REST API calls that failed (network error, timeout or non-2xx), by endpoint.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.login_failures = Counter(
+            "een_login_failures",
+            "Logins (authenticate + authorize) that failed.",
+            registry=self.registry,
+        )
+        build_info = Gauge(
+            "een_exporter_build_info",
+            "Always 1; the version label is the exporter's version.",
+            ["version"],
+            registry=self.registry,
+        )
+        build_info.labels(__version__).set(1)
+        for endpoint in Endpoint:
+            self.api_requests.labels(endpoint.value)
+            self.api_failures.labels(endpoint.value)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

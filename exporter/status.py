@@ -1,0 +1,76 @@
+"""Decoding of the EEN device status bitmask (een-api.md §5).
+
+>>> decode_camera(0x1E0037).status
+<CameraStatus.ONLINE: 'online'>
+>>> decode_camera(0) is None   # "no change": keep the previous state
+True
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+REGISTERED = 1 << 20  # "camera online": the device has a cloud connection
+RECORDING = 1 << 19
+STREAMING = 1 << 18
+ON = 1 << 17  # user setting
+INVALID = 1 << 16  # status unknown: keep the previous one
+PASSWORD_NEEDED = 1 << 8
+
+
+class CameraStatus(enum.Enum):
+    """The overall status EEN's own UI shows for a camera."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    INTERNET_OFFLINE = "internet_offline"
+    PASSWORD_NEEDED = "password_needed"  # noqa: S105 (a status name, not a password)
+    OFF = "off"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraState:
+    online: bool
+    on: bool
+    streaming: bool
+    recording: bool
+    status: CameraStatus
+
+
+def is_informative(bitmask: int) -> bool:
+    """False for the values EEN uses to mean "no change": 0 and anything with the invalid bit."""
+    return bitmask != 0 and not bitmask & INVALID
+
+
+def overall_status(bitmask: int) -> CameraStatus:
+    """EEN's UI rule: off, internet offline, online, password needed, else offline."""
+    if not bitmask & ON:
+        return CameraStatus.OFF
+    if not bitmask & REGISTERED:
+        return CameraStatus.INTERNET_OFFLINE
+    if bitmask & STREAMING:
+        return CameraStatus.ONLINE
+    if bitmask & PASSWORD_NEEDED:
+        return CameraStatus.PASSWORD_NEEDED
+    return CameraStatus.OFFLINE
+
+
+def decode_camera(bitmask: int) -> CameraState | None:
+    """The camera's state, or None when the bitmask carries no information."""
+    if not is_informative(bitmask):
+        return None
+    return CameraState(
+        online=bool(bitmask & REGISTERED),
+        on=bool(bitmask & ON),
+        streaming=bool(bitmask & STREAMING),
+        recording=bool(bitmask & RECORDING),
+        status=overall_status(bitmask),
+    )
+
+
+def decode_bridge(bitmask: int) -> bool | None:
+    """Whether a bridge is online (bridges never set the streaming bit); None if unknown."""
+    if not is_informative(bitmask):
+        return None
+    return bool(bitmask & REGISTERED)

@@ -1,0 +1,291 @@
+"""The exporter's state: accounts, their devices' last known status, and stream health.
+
+Stream threads write, the HTTP server reads. Everything is guarded by one lock, held only for
+dictionary updates and copies; every account carries a version that changes whenever anything
+rendered from it changes, so /metrics re-renders only those accounts.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from exporter.een.messages import StreamMessage
+from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.status import INVALID, is_informative
+
+
+class Readiness(enum.Enum):
+    PENDING = "pending"  # no first snapshot yet
+    READY = "ready"  # had its first snapshot
+    FAILING = "failing"  # failed before its first snapshot
+
+
+@dataclass(slots=True)
+class Device:
+    id: str
+    kind: DeviceKind
+    name: str
+    bridge_id: str
+    status: int = 0  # last informative bitmask; 0 = not known yet
+    updated_at: float = 0.0  # when that status was received (Unix seconds)
+
+
+@dataclass(slots=True)
+class Account:
+    id: str
+    name: str
+    devices: dict[str, Device] = field(default_factory=dict)
+    stream_up: bool = False
+    connects: int = 0
+    disconnects: int = 0
+    messages: int = 0
+    last_message_at: float = 0.0
+    readiness: Readiness = Readiness.PENDING
+    problem: str = ""  # why the account is not (or was not last time) streaming
+    awaiting_snapshot: set[str] = field(default_factory=set)
+    version: int = 0
+
+
+DeviceRow = tuple[str, DeviceKind, str, str, int, float]  # id, kind, name, bridge_id, status, at
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """An immutable copy of one account, taken under the lock, rendered outside it."""
+
+    id: str
+    name: str
+    version: int
+    stream_up: bool
+    connects: int
+    disconnects: int
+    messages: int
+    last_message_at: float
+    devices: tuple[DeviceRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChanges:
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    renamed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHealth:
+    id: str
+    name: str
+    stream_up: bool
+    readiness: Readiness
+    problem: str
+    cameras_by_status: dict[int, int]  # bitmask -> count (0 = unknown)
+    bridges: int
+
+
+class StateStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accounts: dict[str, Account] = {}
+        self._discovered = False
+        self._discovery_problem = ""
+
+    # --- accounts -------------------------------------------------------------------------
+
+    def sync_accounts(self, accounts: Iterable[AccountInfo]) -> tuple[list[str], list[str]]:
+        """Make the monitored accounts exactly `accounts`; returns (added, removed) ids."""
+        wanted = {account.id: account for account in accounts}
+        with self._lock:
+            self._discovered = True
+            self._discovery_problem = ""
+            removed = [account_id for account_id in self._accounts if account_id not in wanted]
+            for account_id in removed:
+                del self._accounts[account_id]
+            added = []
+            for account_id, info in wanted.items():
+                account = self._accounts.get(account_id)
+                if account is None:
+                    self._accounts[account_id] = Account(account_id, info.name)
+                    added.append(account_id)
+                elif account.name != info.name:
+                    account.name = info.name
+                    account.version += 1
+        return added, removed
+
+    def discovery_failed(self, problem: str) -> None:
+        with self._lock:
+            self._discovery_problem = problem
+
+    # --- devices ----------------------------------------------------------------------------
+
+    def set_devices(
+        self, account_id: str, listing: Iterable[DeviceInfo], seed_status: bool, now: float
+    ) -> DeviceChanges:
+        """Replace the account's devices with a fresh device list.
+
+        New devices take their status from the listing; known ones too when `seed_status`
+        (a resync while the stream is down), otherwise the stream's fresher value stays.
+        """
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None:
+                return DeviceChanges()
+            old = account.devices
+            new: dict[str, Device] = {}
+            added, renamed = [], []
+            for info in listing:
+                device = old.get(info.id)
+                if device is None or device.kind is not info.kind:
+                    device = Device(info.id, info.kind, info.name, info.bridge_id)
+                    added.append(info.id)
+                    _seed(device, info.status, now)
+                else:
+                    if (device.name, device.bridge_id) != (info.name, info.bridge_id):
+                        device.name, device.bridge_id = info.name, info.bridge_id
+                        renamed.append(info.id)
+                    if seed_status:
+                        _seed(device, info.status, now)
+                new[info.id] = device
+            removed = [esn for esn in old if esn not in new]
+            account.devices = new
+            account.awaiting_snapshot.difference_update(removed)
+            account.version += 1
+        return DeviceChanges(tuple(added), tuple(removed), tuple(renamed))
+
+    def device_ids(self, account_id: str) -> list[str]:
+        with self._lock:
+            account = self._accounts.get(account_id)
+            return list(account.devices) if account else []
+
+    # --- stream -----------------------------------------------------------------------------
+
+    def stream_connected(self, account_id: str) -> None:
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account:
+                account.connects += 1
+                account.version += 1
+
+    def stream_subscribed(self, account_id: str, esns: Iterable[str]) -> None:
+        """The subscription is sent: the stream is up and its snapshot is on the way."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None:
+                return
+            account.stream_up = True
+            account.problem = ""
+            account.awaiting_snapshot = set(esns) & account.devices.keys()
+            _check_snapshot_complete(account)
+            account.version += 1
+
+    def stream_closed(self, account_id: str, problem: str) -> None:
+        """A connected stream ended; the devices keep their last known values."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None:
+                return
+            account.stream_up = False
+            account.disconnects += 1
+            account.problem = problem
+            account.awaiting_snapshot.clear()
+            account.version += 1
+
+    def account_failing(self, account_id: str, problem: str) -> None:
+        """An attempt to (re)establish the account's stream failed."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None:
+                return
+            account.problem = problem
+            if account.readiness is Readiness.PENDING:
+                account.readiness = Readiness.FAILING
+
+    def apply(self, account_id: str, message: StreamMessage, now: float) -> None:
+        """Record one stream message: the hot path, kept to dictionary updates."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None:
+                return
+            account.messages += 1
+            account.last_message_at = now
+            account.version += 1
+            devices = account.devices
+            for esn, status in message.statuses.items():
+                device = devices.get(esn)
+                if (
+                    device is not None and status and not status & INVALID
+                ):  # is_informative, inlined
+                    device.status = status
+                    device.updated_at = now
+            if account.awaiting_snapshot:
+                account.awaiting_snapshot.difference_update(message.statuses)
+                account.awaiting_snapshot.difference_update(message.errors)
+                _check_snapshot_complete(account)
+
+    # --- readers ----------------------------------------------------------------------------
+
+    def views(self, known: dict[str, int]) -> tuple[list[str], list[AccountView]]:
+        """All account ids, and copies of the accounts whose version differs from `known`."""
+        with self._lock:
+            ids = sorted(self._accounts)
+            changed = [
+                _view(account)
+                for account in self._accounts.values()
+                if known.get(account.id) != account.version
+            ]
+        return ids, changed
+
+    def health(self) -> tuple[bool, str, list[AccountHealth]]:
+        """(discovered, discovery problem, per-account health) for /readyz and the landing page."""
+        with self._lock:
+            accounts = [_health(account) for account in self._accounts.values()]
+            return self._discovered, self._discovery_problem, accounts
+
+
+def _seed(device: Device, status: int, now: float) -> None:
+    if is_informative(status):
+        device.status = status
+        device.updated_at = now
+
+
+def _check_snapshot_complete(account: Account) -> None:
+    if account.stream_up and not account.awaiting_snapshot:
+        account.readiness = Readiness.READY
+
+
+def _view(account: Account) -> AccountView:
+    return AccountView(
+        account.id,
+        account.name,
+        account.version,
+        account.stream_up,
+        account.connects,
+        account.disconnects,
+        account.messages,
+        account.last_message_at,
+        tuple(
+            (d.id, d.kind, d.name, d.bridge_id, d.status, d.updated_at)
+            for d in account.devices.values()
+        ),
+    )
+
+
+def _health(account: Account) -> AccountHealth:
+    cameras: dict[int, int] = {}
+    bridges = 0
+    for device in account.devices.values():
+        if device.kind is DeviceKind.BRIDGE:
+            bridges += 1
+        else:
+            cameras[device.status] = cameras.get(device.status, 0) + 1
+    return AccountHealth(
+        account.id,
+        account.name,
+        account.stream_up,
+        account.readiness,
+        account.problem,
+        cameras,
+        bridges,
+    )

@@ -1,0 +1,156 @@
+"""Account discovery: which accounts to monitor, and one AccountStream per account.
+
+Every refresh interval the discovery session re-reads the account list, so sub-accounts that
+appear get a stream and those that vanish are dropped (and their series with them).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from exporter.een.api import ApiError, AuthError, Credentials, EenSession, User
+from exporter.een.pacing import Backoff, LoginGate
+from exporter.een.stream import AccountStream, StreamTuning
+from exporter.model import AccountInfo
+from exporter.selfmetrics import SelfMetrics
+from exporter.store import StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    include: frozenset[str] = frozenset()  # empty = every account
+    exclude: frozenset[str] = frozenset()
+
+    def apply(self, accounts: list[AccountInfo]) -> list[AccountInfo]:
+        return [
+            a
+            for a in accounts
+            if (not self.include or a.id in self.include) and a.id not in self.exclude
+        ]
+
+
+@dataclass(frozen=True)
+class SupervisorTuning:
+    stream: StreamTuning = field(default_factory=StreamTuning)
+    login_concurrency: int = 4
+    start_jitter: float = 5.0  # new streams start at a random moment within this many seconds
+
+
+class Supervisor(threading.Thread):
+    def __init__(
+        self,
+        credentials: Credentials,
+        store: StateStore,
+        metrics: SelfMetrics,
+        accounts: AccountFilter,
+        tuning: SupervisorTuning,
+    ) -> None:
+        super().__init__(name="een-discovery", daemon=True)
+        self._credentials = credentials
+        self._store = store
+        self._metrics = metrics
+        self._filter = accounts
+        self._tuning = tuning
+        self.gate = LoginGate(tuning.login_concurrency)
+        self._session = EenSession(credentials, metrics)
+        self._user: User | None = None
+        self._streams: dict[str, AccountStream] = {}
+        self._lock = threading.Lock()  # guards _streams against stop() racing a reconcile
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        backoff = Backoff(self._tuning.stream.backoff_base, self._tuning.stream.backoff_max)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._reconcile(self._discover())
+                    backoff.reset()
+                    wait = self._tuning.stream.device_refresh
+                except ApiError as exc:
+                    if isinstance(exc, AuthError):
+                        self._user = None
+                    wait = backoff.next_delay()
+                    self._store.discovery_failed(str(exc))
+                    log.error(
+                        "account discovery failed", extra={"reason": str(exc), "retry_in": wait}
+                    )
+                self._stopping.wait(wait)
+        finally:
+            self._session.logout()
+
+    def stop(self, timeout: float) -> list[str]:
+        """Stop discovery and every stream; returns the names of threads still running."""
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        with self._lock:
+            streams = list(self._streams.values())
+        for stream in streams:
+            stream.stop()
+        threads: list[threading.Thread] = [*streams, self]
+        for thread in threads:
+            if thread.is_alive() or thread.ident is None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return [thread.name for thread in threads if thread.is_alive()]
+
+    # --- discovery ----------------------------------------------------------------------------
+
+    def _discover(self) -> list[AccountInfo]:
+        if self._user is None:
+            with self.gate:
+                self._user = self._session.login()
+            log.info(
+                "logged in",
+                extra={
+                    "account_id": self._user.owner_account_id,
+                    "dealer": self._user.is_master,
+                },
+            )
+        user = self._user
+        visible = self._session.list_accounts()
+        if user.is_master and not self._session.list_devices():
+            # A dealer's own account usually holds no devices; monitor it only if it does.
+            visible = [a for a in visible if a.id != user.owner_account_id]
+        if not any(a.id == user.owner_account_id for a in visible) and not user.is_master:
+            visible.append(AccountInfo(user.owner_account_id, user.owner_account_id))
+        missing = self._filter.include - {a.id for a in visible}
+        if missing:
+            log.warning(
+                "accounts to monitor are not visible to this login",
+                extra={"accounts": ",".join(sorted(missing))},
+            )
+        return self._filter.apply(visible)
+
+    def _reconcile(self, accounts: list[AccountInfo]) -> None:
+        added, removed = self._store.sync_accounts(accounts)
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            for account_id in removed:
+                self._streams.pop(account_id).stop()
+            for account_id in added:
+                stream = AccountStream(
+                    account_id,
+                    self._credentials,
+                    self._store,
+                    self._metrics,
+                    self.gate,
+                    self._tuning.stream,
+                    start_delay=random.uniform(0.0, self._tuning.start_jitter),  # noqa: S311
+                )
+                self._streams[account_id] = stream
+                stream.start()
+        if added or removed:
+            log.info(
+                "accounts changed",
+                extra={
+                    "monitored": len(accounts),
+                    "added": ",".join(added),
+                    "removed": ",".join(removed),
+                },
+            )

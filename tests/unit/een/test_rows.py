@@ -1,0 +1,76 @@
+import pytest
+
+from exporter.een.rows import ProtocolError, parse_accounts, parse_devices
+from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+
+# The documentation's own example rows (een-api.md §2.2 and §3.1).
+ACCOUNT_ROW = [
+    "00004206", "Greater God", 0, 0, 1, 0, 0, 1, None, 0, 0, 0, 0, 0, 0,
+    "20180228234555.722", 0, "Greater ID", 0,
+    {"is_sso_enabled": 0, "timezone": "US/Central", "feature_flags": []},
+    "A@GFIMLNQSUTYZcedgfhmqpsutvz",
+]  # fmt: skip
+CAMERA_ROW = [
+    "00014750", "1000f60d", "Kitchen Camera", "camera", [["1002d096", "ATTD"]], "ATTD",
+    "A@FIMLNSUTZcgfhmpsruwz", [], "c6d11f36-…", "20180224143453844", 1441847, "US/Central",
+    -18000, 0, "*10.143.55.140", 0, "Panucci's Account", False, None, None,
+    [None, None, None, None, "", None, ""], None, None, 0, [], 0, {},
+]  # fmt: skip
+BRIDGE_ROW = ["00014750", "1002d096", "Kitchen Bridge", "bridge", [["1000f60d", "ATTD"]], "ATTD"]
+
+
+def test_account_rows_by_index() -> None:
+    assert parse_accounts([ACCOUNT_ROW, ["00004207"]]) == [
+        AccountInfo("00004206", "Greater God"),
+        AccountInfo("00004207", "00004207"),  # no name: the id stands in
+    ]
+
+
+def test_device_rows_by_index() -> None:
+    assert parse_devices([CAMERA_ROW, BRIDGE_ROW + [None] * 4 + [1179649]]) == [
+        DeviceInfo("1000f60d", DeviceKind.CAMERA, "Kitchen Camera", "1002d096", 1441847),
+        DeviceInfo("1002d096", DeviceKind.BRIDGE, "Kitchen Bridge", "", 1179649),
+    ]
+
+
+def test_short_bridge_row_has_unknown_status() -> None:
+    assert parse_devices([BRIDGE_ROW]) == [
+        DeviceInfo("1002d096", DeviceKind.BRIDGE, "Kitchen Bridge", "", 0)
+    ]
+
+
+def test_longer_rows_are_tolerated() -> None:
+    [device] = parse_devices([[*CAMERA_ROW, {"flag": True}, "more", 42]])
+    assert device.id == "1000f60d"
+
+
+@pytest.mark.parametrize(
+    ("index", "value"),
+    [
+        (5, "IGND"),  # not attached: available, not monitored
+        (15, 1),  # shared into this account: monitored where it belongs
+        (3, "speaker"),  # not a device type we monitor
+        (1, None),  # no ESN
+    ],
+)
+def test_rows_that_are_not_monitored(index: int, value: object) -> None:
+    row = list(CAMERA_ROW)
+    row[index] = value
+    assert parse_devices([row]) == []
+
+
+def test_camera_prefers_the_attached_bridge() -> None:
+    row = list(CAMERA_ROW)
+    row[4] = [["10000001", "IGND"], ["10000002", "ATTD"]]
+    assert parse_devices([row])[0].bridge_id == "10000002"
+
+
+def test_non_integer_status_is_unknown() -> None:
+    row = list(CAMERA_ROW)
+    row[10] = "1441847"
+    assert parse_devices([row])[0].status == 0
+
+
+def test_non_array_answer_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="expected a JSON array"):
+        parse_devices({"error": "nope"})

@@ -1,0 +1,112 @@
+from exporter.een.messages import EntityError, StreamMessage
+from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.store import Readiness, StateStore
+
+CAM = DeviceKind.CAMERA
+ONLINE, OFFLINE = 0x1E0037, 0x120020
+
+
+def store_with(*devices: DeviceInfo) -> StateStore:
+    store = StateStore()
+    store.sync_accounts([AccountInfo("00000001", "Acme")])
+    store.set_devices("00000001", devices, seed_status=True, now=100.0)
+    return store
+
+
+def device_status(store: StateStore, esn: str) -> tuple[int, float]:
+    _, [view] = store.views({})
+    [row] = [row for row in view.devices if row[0] == esn]
+    return row[4], row[5]
+
+
+def test_sync_accounts_reports_changes_and_renames() -> None:
+    store = StateStore()
+    assert store.sync_accounts([AccountInfo("1", "A"), AccountInfo("2", "B")]) == (["1", "2"], [])
+    assert store.sync_accounts([AccountInfo("2", "B2"), AccountInfo("3", "C")]) == (["3"], ["1"])
+    ids, views = store.views({})
+    assert ids == ["2", "3"]
+    assert {v.id: v.name for v in views} == {"2": "B2", "3": "C"}
+
+
+def test_device_list_diff() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "Lobby", "b1", ONLINE))
+    changes = store.set_devices(
+        "00000001",
+        [DeviceInfo("c1", CAM, "Front lobby", "b1", 0), DeviceInfo("c2", CAM, "Dock", "b1", 0)],
+        seed_status=False,
+        now=200.0,
+    )
+    assert (changes.added, changes.removed, changes.renamed) == (("c2",), (), ("c1",))
+    changes = store.set_devices("00000001", [], seed_status=False, now=300.0)
+    assert changes.removed == ("c1", "c2")
+
+
+def test_refresh_keeps_the_streams_fresher_status_unless_resyncing() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
+    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=150.0)
+    store.set_devices("00000001", [DeviceInfo("c1", CAM, "Lobby", "", ONLINE)], False, 200.0)
+    assert device_status(store, "c1") == (OFFLINE, 150.0)
+    store.set_devices("00000001", [DeviceInfo("c1", CAM, "Lobby", "", ONLINE)], True, 300.0)
+    assert device_status(store, "c1") == (ONLINE, 300.0)
+
+
+def test_uninformative_statuses_keep_the_previous_state() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
+    for status in (0, 0x010000 | OFFLINE):
+        store.apply("00000001", StreamMessage(200, "OK", {"c1": status}), now=150.0)
+    assert device_status(store, "c1") == (ONLINE, 100.0)
+
+
+def test_unknown_device_in_a_message_is_ignored() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
+    store.apply("00000001", StreamMessage(200, "OK", {"zz": OFFLINE}), now=150.0)
+    _, [view] = store.views({})
+    assert [row[0] for row in view.devices] == ["c1"]
+    assert view.messages == 1
+
+
+def test_readiness_waits_for_every_subscribed_device() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "A", "", 0), DeviceInfo("c2", CAM, "B", "", 0))
+    assert readiness(store) is Readiness.PENDING
+    store.stream_connected("00000001")
+    store.stream_subscribed("00000001", ["c1", "c2"])
+    store.apply("00000001", StreamMessage(200, "OK", {"c1": ONLINE}), now=1.0)
+    assert readiness(store) is Readiness.PENDING
+    error = EntityError(404, "resolve invalid")
+    store.apply("00000001", StreamMessage(200, "OK", {}, {"c2": error}), now=2.0)
+    assert readiness(store) is Readiness.READY
+
+
+def test_failure_before_the_first_snapshot_counts_as_resolved_for_readiness() -> None:
+    store = store_with()
+    store.account_failing("00000001", "login: HTTP 401")
+    assert readiness(store) is Readiness.FAILING
+    store.stream_subscribed("00000001", [])  # an empty account is ready once subscribed
+    assert readiness(store) is Readiness.READY
+
+
+def test_stream_health_counters() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "A", "", ONLINE))
+    store.stream_connected("00000001")
+    store.stream_subscribed("00000001", ["c1"])
+    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=5.0)
+    store.stream_closed("00000001", "connection lost")
+    _, [view] = store.views({})
+    assert (view.stream_up, view.connects, view.disconnects, view.messages) == (False, 1, 1, 1)
+    assert view.last_message_at == 5.0
+    assert device_status(store, "c1") == (OFFLINE, 5.0)  # last known value survives
+
+
+def test_views_copy_only_changed_accounts() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "A", "", ONLINE))
+    store.sync_accounts([AccountInfo("00000001", "Acme"), AccountInfo("00000002", "Beta")])
+    ids, views = store.views({})
+    known = {view.id: view.version for view in views}
+    assert store.views(known) == (ids, [])
+    store.apply("00000002", StreamMessage(200, "OK"), now=1.0)
+    assert [view.id for view in store.views(known)[1]] == ["00000002"]
+
+
+def readiness(store: StateStore) -> Readiness:
+    _, _, [health] = store.health()
+    return health.readiness
