@@ -1,0 +1,150 @@
+"""`een-sim`: run the simulated EEN cloud until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
+from exporter.simulator.world import WorldSpec
+
+DEFAULT_LISTEN = "127.0.0.1:9878"
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """Parse HOST:PORT (IPv6 as [::1]:PORT)."""
+    host, colon, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port_text)
+
+
+def non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="een-sim",
+        description="A simulated Eagle Eye Networks cloud (v1 REST API and WebSocket poll "
+        "stream) with a control API under /_sim/ for loopback clients.",
+    )
+    parser.add_argument(
+        "--listen",
+        type=listen_address,
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to serve on (default {DEFAULT_LISTEN}; port 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--accounts",
+        type=non_negative_int,
+        default=3,
+        help="sub-accounts of the dealer account; 0 = a plain customer (default 3)",
+    )
+    parser.add_argument(
+        "--bridges", type=non_negative_int, default=2, help="bridges per account (default 2)"
+    )
+    parser.add_argument(
+        "--cameras", type=non_negative_int, default=10, help="cameras per account (default 10)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="world seed (default 1)")
+    parser.add_argument(
+        "--churn",
+        type=non_negative_float,
+        default=0.0,
+        metavar="R",
+        help="random status transitions per second (default 0)",
+    )
+    parser.add_argument(
+        "--username", default=DEMO_USERNAME, help="login e-mail (default demo@example.com)"
+    )
+    parser.add_argument("--password", default=DEMO_PASSWORD, help="login password (default demo)")
+    parser.add_argument(
+        "--session-seconds", type=float, default=8 * 3600.0, help="session lifetime (default 28800)"
+    )
+    parser.add_argument("--two-factor", action="store_true", help="make the user a two-factor user")
+    parser.add_argument(
+        "--latency",
+        type=non_negative_float,
+        default=0.0,
+        help="seconds added to every v1 REST response (default 0)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    args = parser.parse_args(argv)
+    if args.session_seconds <= 0:
+        parser.error("--session-seconds must be > 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    host, port = args.listen
+    spec = WorldSpec(args.accounts, args.bridges, args.cameras, args.seed)
+    simulator = Simulator(
+        spec,
+        username=args.username,
+        password=args.password,
+        host=host,
+        port=port,
+        churn=args.churn,
+        session_seconds=args.session_seconds,
+        two_factor=args.two_factor,
+        latency=args.latency,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        simulator.start()
+    except OSError as exc:
+        print(f"een-sim: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    world = (
+        f"{spec.accounts} sub-accounts of a dealer account"
+        if spec.accounts
+        else "one customer account"
+    )
+    print(f"een-sim listening on {simulator.url}", flush=True)
+    print(
+        f"  world:       {world}, {spec.bridges} bridges and {spec.cameras} cameras each "
+        f"(seed {spec.seed}, churn {args.churn:g}/s)\n"
+        f"  username:    {args.username}\n"
+        f"  password:    {args.password}\n"
+        f"  poll stream: {simulator.ws_url}/api/v2/Device/<account_id>/Events\n"
+        f"  control API: {simulator.url}/_sim/state (loopback clients only)",
+        flush=True,
+    )
+    # Event.wait with a timeout keeps the main thread responsive to signals.
+    while not stop.wait(1.0):
+        pass
+    simulator.stop()
+    print("een-sim stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

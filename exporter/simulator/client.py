@@ -1,0 +1,103 @@
+"""A thin client of the simulator's control API (/_sim/)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import requests
+
+TIMEOUT_SECONDS = 30.0
+
+
+class SimulatorControlError(RuntimeError):
+    """The control API refused a call; `status` is its HTTP status."""
+
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        super().__init__(f"{method} {path} -> {status}: {message}")
+        self.status = status
+
+
+class SimulatorControl:
+    def __init__(self, url: str, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SimulatorControl:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._http.request(
+            method, f"{self.url}/_sim/{path}", json=body, timeout=self.timeout
+        )
+        if response.status_code >= 400:
+            try:
+                message = str(response.json().get("message", response.text))
+            except ValueError:
+                message = response.text
+            raise SimulatorControlError(method, path, response.status_code, message)
+        return response.json() if response.content else None
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "state")
+        return result
+
+    def set_status(self, esn: str, status: int) -> None:
+        self._call("PUT", f"devices/{esn}/status", {"status": status})
+
+    def add_device(
+        self,
+        account_id: str,
+        type: str,  # the control API's field name (shadows the builtin here only)
+        name: str,
+        bridge_id: str | None = None,
+        status: int | None = None,
+    ) -> str:
+        body: dict[str, Any] = {"account_id": account_id, "type": type, "name": name}
+        if bridge_id is not None:
+            body["bridge_id"] = bridge_id
+        if status is not None:
+            body["status"] = status
+        return str(self._call("POST", "devices", body)["id"])
+
+    def rename_device(self, esn: str, name: str) -> None:
+        self._call("PATCH", f"devices/{esn}", {"name": name})
+
+    def delete_device(self, esn: str) -> None:
+        self._call("DELETE", f"devices/{esn}")
+
+    def add_account(self, name: str) -> str:
+        return str(self._call("POST", "accounts", {"name": name})["id"])
+
+    def delete_account(self, account_id: str) -> None:
+        self._call("DELETE", f"accounts/{account_id}")
+
+    def drop_streams(self) -> int:
+        return int(self._call("POST", "faults/drop-streams")["dropped"])
+
+    def auth_lost(self) -> None:
+        self._call("POST", "faults/auth-lost")
+
+    def http_fault(self, status: int, count: int) -> None:
+        self._call("POST", "faults/http", {"status": status, "count": count})
+
+    def stall_streams(self) -> int:
+        return int(self._call("POST", "faults/stall-streams")["stalled"])
+
+    def reset(self) -> None:
+        self._call("POST", "faults/reset")
+
+    def set_latency(self, seconds: float) -> None:
+        self._call("POST", "faults/latency", {"seconds": seconds})

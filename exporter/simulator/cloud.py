@@ -1,0 +1,95 @@
+"""The simulated cloud's state: world, sessions, streams and faults, and the changes to them
+that must reach several of these at once (a status change reaches the streams, an ended
+session closes its streams, ...). Lives on the simulator's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from exporter.simulator.sessions import Session, SessionStore
+from exporter.simulator.stream import StreamHub
+from exporter.simulator.world import World
+
+
+@dataclass
+class Credentials:
+    username: str
+    password: str
+    two_factor: bool = False
+    # The last two-factor code "sent" (by SMS or e-mail); readable via /_sim/state for tests.
+    last_two_factor_code: str | None = None
+
+
+@dataclass
+class Faults:
+    latency: float = 0.0  # seconds added to every v1 REST response
+    http_status: int = 0
+    http_remaining: int = 0
+
+    def take_http_fault(self) -> int | None:
+        """The status the next REST call must answer with, if a fault is pending."""
+        if self.http_remaining <= 0:
+            return None
+        self.http_remaining -= 1
+        return self.http_status
+
+    def reset(self) -> None:
+        self.latency = 0.0
+        self.http_status = 0
+        self.http_remaining = 0
+
+
+@dataclass
+class Cloud:
+    world: World
+    credentials: Credentials
+    sessions: SessionStore
+    hub: StreamHub
+    faults: Faults = field(default_factory=Faults)
+    _expiry_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, world: World, credentials: Credentials, sessions: SessionStore) -> Cloud:
+        return cls(world, credentials, sessions, StreamHub(world))
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def open_session(self) -> Session:
+        session = self.sessions.create(self.world.user.owner_account_id)
+        loop = asyncio.get_running_loop()
+        self._expiry_timers[session.key] = loop.call_later(
+            self.sessions.session_seconds, self.end_session, session.key
+        )
+        return session
+
+    def end_session(self, key: str) -> None:
+        """Logout, expiry or auth-lost: REST calls get 401, its streams get 412 and close."""
+        timer = self._expiry_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        self.sessions.end(key)
+        self.hub.end_session(key)
+
+    def end_all_sessions(self) -> None:
+        for session in self.sessions.end_all():
+            self.end_session(session.key)
+
+    # -- world changes ------------------------------------------------------------------------
+
+    def set_status(self, esn: str, status: int) -> None:
+        if self.world.set_status(esn, status):
+            self.hub.publish_status(esn, status)
+
+    def delete_device(self, esn: str) -> None:
+        self.world.delete_device(esn)
+        self.hub.forget_devices([esn])
+
+    def delete_account(self, account_id: str) -> None:
+        self.hub.forget_devices(self.world.delete_account(account_id))
+
+    def shutdown(self) -> None:
+        for timer in self._expiry_timers.values():
+            timer.cancel()
+        self._expiry_timers.clear()
+        self.hub.close_all()

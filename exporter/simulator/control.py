@@ -1,0 +1,241 @@
+"""The control API under /_sim/: inspect and change the world, inject faults."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from exporter.simulator.cloud import Cloud
+from exporter.simulator.http import HttpError, Request, Response
+from exporter.simulator.world import DeviceType, WorldError
+
+MAX_LATENCY_SECONDS = 60.0
+
+Handler = Callable[[Request, Cloud, dict[str, str]], Response]
+
+
+class BadInput(HttpError):
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(f'"{name}" must be a non-empty string')
+    return value
+
+
+def _optional_text(body: dict[str, Any], name: str) -> str | None:
+    return None if body.get(name) is None else _text(body, name)
+
+
+def _integer(body: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadInput(f'"{name}" must be an integer from {low} to {high}')
+    return value
+
+
+def _status(body: dict[str, Any]) -> int:
+    return _integer(body, "status", 0, 2**63 - 1)
+
+
+# -- state and world ---------------------------------------------------------------------------
+
+
+def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    world = cloud.world
+    accounts = []
+    for account in world.accounts.values():
+        devices = []
+        for esn in account.device_esns:
+            device = world.devices[esn]
+            devices.append(
+                {
+                    "id": device.esn,
+                    "name": device.name,
+                    "type": device.type.value,
+                    "bridge_id": device.bridge_id,
+                    "status": device.status,
+                }
+            )
+        accounts.append(
+            {
+                "id": account.id,
+                "name": account.name,
+                "streams": cloud.hub.count_for_account(account.id),
+                "devices": devices,
+            }
+        )
+    faults = cloud.faults
+    return Response.json(
+        {
+            "accounts": accounts,
+            "user": {
+                "id": world.user.id,
+                "email": world.user.email,
+                "owner_account_id": world.user.owner_account_id,
+                "is_master": world.user.is_master,
+            },
+            "sessions": len(cloud.sessions),
+            "two_factor_code": cloud.credentials.last_two_factor_code,
+            "faults": {
+                "latency": faults.latency,
+                "http_status": faults.http_status if faults.http_remaining else None,
+                "http_remaining": faults.http_remaining,
+                "stalled_streams": sum(c.stalled for c in cloud.hub.connections),
+            },
+        }
+    )
+
+
+def _known_device(cloud: Cloud, esn: str) -> None:
+    if esn not in cloud.world.devices:
+        raise HttpError(404, f"unknown device {esn}")
+
+
+def set_status(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    esn = params["esn"]
+    _known_device(cloud, esn)
+    cloud.set_status(esn, _status(request.json_body))
+    return Response(204)
+
+
+def add_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    body = request.json_body
+    account_id = _text(body, "account_id")
+    type_name = _text(body, "type")
+    name = _text(body, "name")
+    bridge_id = _optional_text(body, "bridge_id")
+    status = None if body.get("status") is None else _status(body)
+    if account_id not in cloud.world.accounts:
+        raise HttpError(404, f"unknown account {account_id}")
+    try:
+        device_type = DeviceType(type_name)
+    except ValueError:
+        raise BadInput('"type" must be "camera" or "bridge"') from None
+    try:
+        device = cloud.world.add_device(account_id, device_type, name, bridge_id, status)
+    except WorldError as exc:
+        raise BadInput(str(exc)) from None
+    return Response.json({"id": device.esn}, 201)
+
+
+def update_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    esn = params["esn"]
+    _known_device(cloud, esn)
+    name = _text(request.json_body, "name")
+    cloud.world.devices[esn].name = name
+    return Response(204)
+
+
+def delete_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    esn = params["esn"]
+    _known_device(cloud, esn)
+    cloud.delete_device(esn)
+    return Response(204)
+
+
+def add_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    name = _text(request.json_body, "name")
+    try:
+        account = cloud.world.add_account(name)
+    except WorldError as exc:
+        raise HttpError(409, str(exc)) from None
+    return Response.json({"id": account.id}, 201)
+
+
+def delete_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    account_id = params["account_id"]
+    if account_id not in cloud.world.accounts:
+        raise HttpError(404, f"unknown account {account_id}")
+    try:
+        cloud.delete_account(account_id)
+    except WorldError as exc:
+        raise HttpError(409, str(exc)) from None
+    return Response(204)
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+def drop_streams(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    return Response.json({"dropped": cloud.hub.drop_all()})
+
+
+def auth_lost(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    cloud.end_all_sessions()
+    return Response(204)
+
+
+def http_fault(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    body = request.json_body
+    status = _integer(body, "status", 400, 599)
+    count = _integer(body, "count", 0, 1_000_000)
+    cloud.faults.http_status = status
+    cloud.faults.http_remaining = count
+    return Response(204)
+
+
+def stall_streams(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    return Response.json({"stalled": cloud.hub.stall_all()})
+
+
+def set_latency(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    seconds = request.json_body.get("seconds")
+    if (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not 0 <= seconds <= MAX_LATENCY_SECONDS
+    ):
+        raise BadInput(f'"seconds" must be a number from 0 to {MAX_LATENCY_SECONDS:g}')
+    cloud.faults.latency = float(seconds)
+    return Response(204)
+
+
+def reset(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    cloud.faults.reset()
+    cloud.hub.unstall_all()
+    return Response(204)
+
+
+_ESN = r"(?P<esn>[^/]+)"
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    (method, re.compile(f"/_sim/{pattern}"), handler)
+    for method, pattern, handler in (
+        ("GET", "state", state),
+        ("POST", "devices", add_device),
+        ("PUT", f"devices/{_ESN}/status", set_status),
+        ("PATCH", f"devices/{_ESN}", update_device),
+        ("DELETE", f"devices/{_ESN}", delete_device),
+        ("POST", "accounts", add_account),
+        ("DELETE", "accounts/(?P<account_id>[^/]+)", delete_account),
+        ("POST", "faults/drop-streams", drop_streams),
+        ("POST", "faults/auth-lost", auth_lost),
+        ("POST", "faults/http", http_fault),
+        ("POST", "faults/stall-streams", stall_streams),
+        ("POST", "faults/latency", set_latency),
+        ("POST", "faults/reset", reset),
+    )
+]
+
+
+def handle(request: Request, cloud: Cloud) -> Response:
+    allowed = []
+    for method, pattern, handler in ROUTES:
+        match = pattern.fullmatch(request.path.rstrip("/"))
+        if match is None:
+            continue
+        if method == request.method:
+            try:
+                return handler(request, cloud, match.groupdict())
+            except HttpError as exc:
+                return Response.error(exc.status, exc.message)
+        allowed.append(method)
+    if not allowed:
+        return Response.error(404, "no such control endpoint")
+    response = Response.error(405)
+    response.headers.append(("Allow", ", ".join(allowed)))
+    return response

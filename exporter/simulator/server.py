@@ -1,0 +1,315 @@
+"""The `Simulator`: one asyncio server on one port, on its own named thread.
+
+Plain HTTP requests go to the v1 REST surface (`/g/...`) or the control API (`/_sim/...`);
+`Upgrade: websocket` requests become poll streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import secrets
+import threading
+from types import TracebackType
+
+from websockets.http11 import Request as HandshakeRequest
+
+from exporter.simulator import api, control
+from exporter.simulator.churn import Churn
+from exporter.simulator.cloud import Cloud, Credentials
+from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
+from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
+from exporter.simulator.stream import StreamConnection, new_protocol
+from exporter.simulator.world import WorldSpec, build_world
+
+log = logging.getLogger(__name__)
+
+STREAM_PATH = re.compile(r"/api/v2/Device/(?P<account_id>[^/]+)/Events")
+READ_LIMIT = 256 * 1024
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 2.0
+CHURN_TICK = 0.1
+DEMO_USERNAME = "demo@example.com"
+DEMO_PASSWORD = "demo"  # noqa: S105 - the simulator's documented demo login
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class Simulator:
+    """A simulated EEN cloud serving the v1 API, the poll stream and the control API."""
+
+    def __init__(
+        self,
+        spec: WorldSpec | None = None,
+        *,
+        username: str = DEMO_USERNAME,
+        password: str = DEMO_PASSWORD,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        churn: float = 0.0,
+        session_seconds: float = 8 * 3600,
+        two_factor: bool = False,
+        latency: float = 0.0,
+        token_seconds: float = TOKEN_SECONDS,
+    ) -> None:
+        if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
+            raise ValueError("churn and latency must be >= 0, lifetimes > 0")
+        self.spec = spec or WorldSpec()
+        self.username = username
+        self._password = password
+        self.host = host
+        self.port = port
+        self.churn = churn
+        self.session_seconds = session_seconds
+        self.two_factor = two_factor
+        self.latency = latency
+        self.token_seconds = token_seconds
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._cloud: Cloud | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._url_host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._url_host}:{self.port}"
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    def start(self) -> Simulator:
+        """Build the world and listen; returns once connections are accepted."""
+        if self._thread is not None:
+            raise RuntimeError("the simulator was already started")
+        self._thread = threading.Thread(target=self._run, name="een-sim", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT):
+            raise RuntimeError("the simulator did not start in time")
+        if self._startup_error is not None:
+            self._thread.join(STOP_TIMEOUT)
+            raise self._startup_error
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and join the loop thread; safe to call twice."""
+        thread, loop, stop_requested = self._thread, self._loop, self._stop_requested
+        if thread is None or not thread.is_alive():
+            return
+        if loop is not None and stop_requested is not None:
+            loop.call_soon_threadsafe(stop_requested.set)
+        thread.join(STOP_TIMEOUT + 1)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- the loop thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        try:
+            server = await self._listen()
+        except Exception as exc:  # noqa: BLE001 - re-raised by start() in the caller's thread
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._stop_requested = asyncio.Event()
+        self._ready.set()
+        churn_task = asyncio.create_task(self._churn()) if self.churn else None
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await self._shutdown(server, churn_task)
+
+    async def _listen(self) -> asyncio.Server:
+        world = build_world(self.spec, self.username)
+        credentials = Credentials(self.username, self._password, self.two_factor)
+        sessions = SessionStore(self.session_seconds, self.token_seconds)
+        self._cloud = Cloud.create(world, credentials, sessions)
+        self._cloud.faults.latency = self.latency
+        server = await asyncio.start_server(
+            self._serve_connection, self.host, self.port, limit=READ_LIMIT, backlog=2048
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        log.info("simulated EEN cloud listening on %s", self.url)
+        return server
+
+    async def _shutdown(
+        self, server: asyncio.Server, churn_task: asyncio.Task[None] | None
+    ) -> None:
+        server.close()
+        if churn_task is not None:
+            churn_task.cancel()
+        assert self._cloud is not None
+        self._cloud.shutdown()  # close frames first, so clients see a clean close
+        for task in self._connections:
+            task.cancel()
+        if self._connections:
+            await asyncio.wait(set(self._connections), timeout=STOP_TIMEOUT)
+
+    async def _churn(self) -> None:
+        assert self._cloud is not None
+        cloud = self._cloud
+        churn = Churn(cloud.world, self.spec.seed)
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        budget = 0.0
+        while True:
+            await asyncio.sleep(CHURN_TICK)
+            now = loop.time()
+            budget += self.churn * (now - last)
+            last = now
+            while budget >= 1:
+                budget -= 1
+                transition = churn.next_transition()
+                if transition is not None:
+                    cloud.set_status(*transition)
+
+    # -- connections --------------------------------------------------------------------------
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peer = writer.get_extra_info("peername")
+        peer_host = str(peer[0]) if peer else ""
+        try:
+            await self._serve_requests(reader, writer, peer_host)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("simulator connection from %s failed", peer_host)
+        finally:
+            writer.close()
+            self._connections.discard(task)
+
+    async def _serve_requests(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer_host: str
+    ) -> None:
+        while True:
+            try:
+                request = await read_request(reader, peer_host)
+            except HttpError as exc:
+                writer.write(Response.error(exc.status, exc.message).serialize(keep_alive=False))
+                return
+            if request is None:
+                return
+            if request.is_websocket:
+                await self._serve_stream(request, reader, writer)
+                return
+            response = await self._respond(request)
+            writer.write(response.serialize(request.keep_alive))
+            await writer.drain()
+            if not request.keep_alive:
+                return
+
+    async def _respond(self, request: Request) -> Response:
+        assert self._cloud is not None
+        path = request.path
+        try:
+            if path == "/_sim" or path.startswith("/_sim/"):
+                if not is_loopback(request.peer_host):
+                    return Response.error(403, "the control API answers loopback clients only")
+                return control.handle(request, self._cloud)
+            if path.startswith("/g/"):
+                return await self._rest(request)
+        except HttpError as exc:
+            return Response.error(exc.status, exc.message)
+        except Exception:
+            log.exception("simulator handler for %s %s failed", request.method, path)
+            return Response.error(500)
+        if STREAM_PATH.fullmatch(path):
+            response = Response.error(426, "this endpoint only speaks WebSocket")
+            response.headers.append(("Upgrade", "websocket"))
+            return response
+        return Response.error(404, "no such endpoint")
+
+    async def _rest(self, request: Request) -> Response:
+        assert self._cloud is not None
+        faults = self._cloud.faults
+        status = faults.take_http_fault()
+        if faults.latency:
+            await asyncio.sleep(faults.latency)
+        if status is not None:
+            return Response.error(status)
+        return api.handle(request, self._cloud)
+
+    async def _serve_stream(
+        self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        assert self._cloud is not None
+        cloud = self._cloud
+        refusal = self._refuse_stream(request)
+        if refusal is not None:
+            writer.write(refusal.serialize(keep_alive=False))
+            return
+        session = cloud.sessions.get(request.session_key())
+        assert session is not None
+        protocol = new_protocol()
+        protocol.receive_data(request.raw_head)
+        events = protocol.events_received()
+        handshake = events[0] if events else None
+        if not isinstance(handshake, HandshakeRequest):
+            for data in protocol.data_to_send():
+                writer.write(data)
+            return
+        response = protocol.accept(handshake)
+        if response.status_code == 101:
+            # What the real cloud's front end adds (een-api.md §4.2).
+            response.headers["Server"] = SERVER_NAME
+            response.headers["Set-Cookie"] = f"ee-ws-poll-ses={secrets.token_hex(12)}; Path=/"
+            response.headers["x-een-lb-tried-proxies"] = f"{self.host}:{self.port}"
+        protocol.send_response(response)
+        connection = StreamConnection(
+            cloud.hub, protocol, writer, session.key, session.active_account_id
+        )
+        connection.flush()
+        if response.status_code != 101:
+            return
+        cloud.hub.register(connection)
+        try:
+            await connection.run(reader)
+        finally:
+            cloud.hub.unregister(connection)
+
+    def _refuse_stream(self, request: Request) -> Response | None:
+        """The HTTP answer for a handshake that must not become a stream, else None."""
+        assert self._cloud is not None
+        match = STREAM_PATH.fullmatch(request.path)
+        if match is None:
+            return Response.error(404, "no such endpoint")
+        if self._cloud.sessions.get(request.session_key()) is None:
+            return Response.error(401, "no valid session")
+        if self._cloud.world.visible_account(match["account_id"]) is None:
+            return Response.error(404, "unknown account")
+        return None

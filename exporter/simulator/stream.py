@@ -1,0 +1,265 @@
+"""The WebSocket poll stream (een-api.md §4.2): connections, subscriptions and fan-out.
+
+Each socket is a websockets sans-I/O `ServerProtocol` pumped over an asyncio stream. Everything
+runs on the simulator's one event loop, so the shared indexes need no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.frames import Frame, Opcode
+from websockets.protocol import CLOSED, OPEN
+from websockets.server import ServerProtocol
+
+from exporter.simulator.world import World
+
+log = logging.getLogger(__name__)
+
+# A subscription naming every camera of a large account is big; allow 64 MiB messages.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SNAPSHOT_CHUNK = 100  # ESNs per snapshot message: the real cloud spreads snapshots out too
+CLOSE_TIMEOUT = 2.0
+READ_CHUNK = 256 * 1024
+SUPPORTED_RESOURCES = frozenset({"status"})
+
+
+def envelope(data: dict[str, Any], status_code: int = 200, message: str = "OK") -> bytes:
+    payload = {"status_code": status_code, "message": message, "data": data}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def entity_error(status_code: int, message: str) -> dict[str, Any]:
+    return {"error": [{"status_code": status_code, "message": message}]}
+
+
+def chunked(items: list[tuple[str, dict[str, Any]]], size: int) -> Iterator[dict[str, Any]]:
+    for start in range(0, len(items), size):
+        yield dict(items[start : start + size])
+
+
+@dataclass(eq=False)
+class StreamConnection:
+    """One open poll-stream socket, bound to a session and the account it was opened for."""
+
+    hub: StreamHub
+    protocol: ServerProtocol
+    writer: asyncio.StreamWriter
+    session_key: str
+    account_id: str
+    subscriptions: set[str] = field(default_factory=set)
+    stalled: bool = False
+    _held: list[bytes] = field(default_factory=list)  # bytes received while stalled
+    _fragments: list[bytes] = field(default_factory=list)
+
+    def send(self, message: bytes) -> None:
+        """Queue one text message; a stalled or closing socket sends nothing."""
+        if self.stalled or self.protocol.state is not OPEN:
+            return
+        self.protocol.send_text(message)
+        self.flush()
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake, and cut the socket if the client does not finish it."""
+        if self.protocol.state is OPEN:
+            self.protocol.send_close(code, reason)
+            self.flush()
+        asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.abort)
+
+    def abort(self) -> None:
+        """Cut the TCP connection without a close frame."""
+        self.writer.transport.abort()
+
+    def flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.writer.write(data)
+            elif self.writer.can_write_eof():
+                self.writer.write_eof()
+
+    def stall(self) -> None:
+        self.stalled = True
+
+    def unstall(self) -> None:
+        self.stalled = False
+        held, self._held = self._held, []
+        for data in held:
+            self._receive(data)
+
+    async def run(self, reader: asyncio.StreamReader) -> None:
+        """Pump bytes into the protocol until the socket closes."""
+        while self.protocol.state is not CLOSED:
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                self.protocol.receive_eof()
+                self.flush()
+                return
+            if self.stalled:
+                # Not feeding the protocol is what stops it answering pings.
+                self._held.append(data)
+                continue
+            self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        for event in self.protocol.events_received():
+            if isinstance(event, Frame):
+                self._on_frame(event)
+        self.flush()
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._fragments.append(bytes(frame.data))
+            if frame.fin:
+                message = b"".join(self._fragments)
+                self._fragments.clear()
+                self.hub.on_message(self, message)
+
+
+class StreamHub:
+    """All open streams, indexed by ESN, session and account for O(subscribers) fan-out."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.connections: set[StreamConnection] = set()
+        self._by_esn: dict[str, set[StreamConnection]] = {}
+        self._by_session: dict[str, set[StreamConnection]] = {}
+        self._by_account: dict[str, set[StreamConnection]] = {}
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def register(self, connection: StreamConnection) -> None:
+        self.connections.add(connection)
+        self._by_session.setdefault(connection.session_key, set()).add(connection)
+        self._by_account.setdefault(connection.account_id, set()).add(connection)
+
+    def unregister(self, connection: StreamConnection) -> None:
+        self.connections.discard(connection)
+        self._discard(self._by_session, connection.session_key, connection)
+        self._discard(self._by_account, connection.account_id, connection)
+        for esn in connection.subscriptions:
+            self._discard(self._by_esn, esn, connection)
+        connection.subscriptions.clear()
+
+    def count_for_account(self, account_id: str) -> int:
+        return len(self._by_account.get(account_id, ()))
+
+    @staticmethod
+    def _discard(
+        index: dict[str, set[StreamConnection]], key: str, connection: StreamConnection
+    ) -> None:
+        members = index.get(key)
+        if members is None:
+            return
+        members.discard(connection)
+        if not members:
+            del index[key]
+
+    # -- world events -------------------------------------------------------------------------
+
+    def publish_status(self, esn: str, status: int) -> None:
+        subscribers = self._by_esn.get(esn)
+        if not subscribers:
+            return
+        message = envelope({esn: {"status": status}})
+        for connection in subscribers:
+            connection.send(message)
+
+    def forget_devices(self, esns: Iterable[str]) -> None:
+        """Deleted devices: stop pushing them (the client finds out by re-listing)."""
+        for esn in esns:
+            for connection in self._by_esn.pop(esn, ()):
+                connection.subscriptions.discard(esn)
+
+    def end_session(self, session_key: str) -> int:
+        """The session is gone: every stream on it gets 412 "auth lost", then is closed."""
+        connections = list(self._by_session.get(session_key, ()))
+        for connection in connections:
+            if connection.stalled:
+                connection.abort()  # a stalled socket sends nothing, not even this
+                continue
+            connection.send(envelope({}, 412, "auth lost"))
+            connection.close(1008, "auth lost")
+        return len(connections)
+
+    def drop_all(self) -> int:
+        connections = list(self.connections)
+        for connection in connections:
+            connection.abort()
+        return len(connections)
+
+    def stall_all(self) -> int:
+        for connection in self.connections:
+            connection.stall()
+        return len(self.connections)
+
+    def unstall_all(self) -> None:
+        for connection in list(self.connections):
+            connection.unstall()
+
+    def close_all(self) -> None:
+        for connection in list(self.connections):
+            connection.stalled = False
+            connection.close(1001, "server shutting down")
+
+    # -- client messages ----------------------------------------------------------------------
+
+    def on_message(self, connection: StreamConnection, raw: bytes) -> None:
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            connection.send(envelope({}, 400, "malformed JSON request"))
+            return
+        if not isinstance(request, dict):
+            connection.send(envelope({}, 400, "JSON request must be a JSON object"))
+            return
+        cameras = request.get("cameras")
+        drop = request.get("drop")
+        if cameras is None and drop is None:
+            connection.send(envelope({}, 400, 'request needs "cameras" or "drop"'))
+            return
+        if drop is not None:
+            self._drop(connection, drop)
+        if cameras is not None:
+            self._subscribe(connection, cameras)
+
+    def _subscribe(self, connection: StreamConnection, cameras: object) -> None:
+        if not isinstance(cameras, dict):
+            connection.send(envelope({}, 400, '"cameras" must be a JSON object'))
+            return
+        items = [(esn, self._add(connection, esn, spec)) for esn, spec in cameras.items()]
+        for data in chunked(items, SNAPSHOT_CHUNK):
+            connection.send(envelope(data))
+
+    def _add(self, connection: StreamConnection, esn: str, spec: object) -> dict[str, Any]:
+        """Subscribe one entity; return its snapshot value or its per-entity error."""
+        resources = spec.get("resource") if isinstance(spec, dict) else None
+        if not isinstance(resources, list) or not SUPPORTED_RESOURCES.intersection(resources):
+            return entity_error(400, "invalid resource")
+        device = self.world.devices.get(esn)
+        if device is None or device.account_id != connection.account_id:
+            return entity_error(404, "resolve invalid")
+        connection.subscriptions.add(esn)
+        self._by_esn.setdefault(esn, set()).add(connection)
+        return {"status": device.status}
+
+    def _drop(self, connection: StreamConnection, drop: object) -> None:
+        esns = drop.get("cameras") if isinstance(drop, dict) else None
+        if not isinstance(esns, list) or not all(isinstance(esn, str) for esn in esns):
+            connection.send(envelope({}, 400, '"drop" must be {"cameras": [esn, ...]}'))
+            return
+        for esn in esns:
+            connection.subscriptions.discard(esn)
+            self._discard(self._by_esn, esn, connection)
+        items = [(esn, entity_error(410, "dropped")) for esn in esns]
+        for data in chunked(items, SNAPSHOT_CHUNK):
+            connection.send(envelope(data))
+
+
+def new_protocol() -> ServerProtocol:
+    return ServerProtocol(max_size=MAX_MESSAGE_BYTES)
