@@ -39,7 +39,7 @@ class SecretRegistry:
         self._lock = threading.Lock()
         self._pinned: set[str] = set()
         self._recent: OrderedDict[str, None] = OrderedDict()
-        # Replaced, never mutated, so redact() can read it without the lock.
+        # Buckets are tuples, replaced whole, so redact() can read without the lock.
         self._by_prefix: dict[str, tuple[str, ...]] = {}
 
     def add(self, secret: str) -> None:
@@ -63,15 +63,15 @@ class SecretRegistry:
         prefix = secret[:MIN_SECRET_LENGTH]
         bucket = (*self._by_prefix.get(prefix, ()), secret)
         # Longest first, so a secret that extends another is removed whole.
-        self._by_prefix = {**self._by_prefix, prefix: tuple(sorted(bucket, key=len, reverse=True))}
+        self._by_prefix[prefix] = tuple(sorted(bucket, key=len, reverse=True))
 
     def _unindex(self, secret: str) -> None:
         prefix = secret[:MIN_SECRET_LENGTH]
-        by_prefix = dict(self._by_prefix)
-        bucket = tuple(known for known in by_prefix.pop(prefix) if known != secret)
+        bucket = tuple(known for known in self._by_prefix[prefix] if known != secret)
         if bucket:
-            by_prefix[prefix] = bucket
-        self._by_prefix = by_prefix
+            self._by_prefix[prefix] = bucket
+        else:
+            del self._by_prefix[prefix]
 
     def __len__(self) -> int:
         return len(self._pinned) + len(self._recent)
