@@ -78,7 +78,6 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
 
 
 def _demo_settings(settings: Settings, url: str) -> Settings:
-    register_secret(DEMO_PASSWORD)
     return replace(settings, url=url, username=DEMO_USERNAME, password=DEMO_PASSWORD)
 
 
