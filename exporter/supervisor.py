@@ -39,7 +39,8 @@ class AccountFilter:
 class SupervisorTuning:
     stream: StreamTuning = field(default_factory=StreamTuning)
     login_concurrency: int = 4
-    start_jitter: float = 5.0  # new streams start at a random moment within this many seconds
+    # New streams start at a random moment within 10 ms per account, at most this many seconds.
+    start_jitter: float = 5.0
 
 
 class Supervisor(threading.Thread):
@@ -133,6 +134,7 @@ class Supervisor(threading.Thread):
                 return
             for account_id in removed:
                 self._streams.pop(account_id).stop()
+            spread = min(self._tuning.start_jitter, 0.01 * len(added))
             for account_id in added:
                 stream = AccountStream(
                     account_id,
@@ -141,7 +143,7 @@ class Supervisor(threading.Thread):
                     self._metrics,
                     self.gate,
                     self._tuning.stream,
-                    start_delay=random.uniform(0.0, self._tuning.start_jitter),  # noqa: S311
+                    start_delay=random.uniform(0.0, spread),  # noqa: S311
                 )
                 self._streams[account_id] = stream
                 stream.start()

@@ -67,6 +67,7 @@ class AccountStream(threading.Thread):
         self._start_delay = start_delay
         self._session = EenSession(credentials, metrics)
         self._logged_in = False
+        self._synced = False  # whether the device list was read before (first read adds all)
         self._ws: websocket.WebSocket | None = None
         self._stopping = threading.Event()
         self._backoff = Backoff(tuning.backoff_base, tuning.backoff_max)
@@ -102,8 +103,7 @@ class AccountStream(threading.Thread):
         try:
             ws = self._open()
         except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
-            if isinstance(exc, AuthError | SessionLost):
-                self._logged_in = False
+            self._logged_in = self._logged_in and not _session_invalid(exc)
             problem = _describe(exc)
             self._store.account_failing(self.account_id, problem)
             return problem
@@ -112,8 +112,7 @@ class AccountStream(threading.Thread):
         try:
             self._read(ws)
         except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
-            if isinstance(exc, AuthError | SessionLost):
-                self._logged_in = False
+            self._logged_in = self._logged_in and not _session_invalid(exc)
             problem = _describe(exc)
         finally:
             self._ws = None
@@ -127,7 +126,7 @@ class AccountStream(threading.Thread):
         """Log in if needed, resync the devices, connect and subscribe."""
         if not self._logged_in:
             self._login()
-        changes = self._resync()
+        self._resync()
         ws = websocket.WebSocket(skip_utf8_validation=True)
         ws.connect(
             self._session.stream_url(self.account_id),
@@ -142,15 +141,7 @@ class AccountStream(threading.Thread):
         if esns:
             ws.send(messages.subscription(esns))
         self._store.stream_subscribed(self.account_id, esns)
-        log.info(
-            "stream up",
-            extra={
-                "account_id": self.account_id,
-                "devices": len(esns),
-                "added": len(changes.added),
-                "removed": len(changes.removed),
-            },
-        )
+        log.info("stream up", extra={"account_id": self.account_id, "devices": len(esns)})
         return ws
 
     def _login(self) -> None:
@@ -161,9 +152,12 @@ class AccountStream(threading.Thread):
         self._logged_in = True
         log.info("logged in", extra={"account_id": self.account_id})
 
-    def _resync(self) -> DeviceChanges:
+    def _resync(self) -> None:
         devices = self._session.list_devices()
-        return self._store.set_devices(self.account_id, devices, True, time.time())
+        changes = self._store.set_devices(self.account_id, devices, True, time.time())
+        if self._synced:
+            self._log_changes(changes)
+        self._synced = True
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -248,6 +242,9 @@ class AccountStream(threading.Thread):
             ws.send(messages.subscription(list(changes.added)))
         if changes.removed:
             ws.send(messages.unsubscription(list(changes.removed)))
+        self._log_changes(changes)
+
+    def _log_changes(self, changes: DeviceChanges) -> None:
         if changes.added or changes.removed or changes.renamed:
             log.info(
                 "devices changed",
@@ -258,6 +255,12 @@ class AccountStream(threading.Thread):
                     "renamed": ",".join(changes.renamed),
                 },
             )
+
+
+def _session_invalid(exc: BaseException) -> bool:
+    if isinstance(exc, AuthError | SessionLost):
+        return True
+    return isinstance(exc, websocket.WebSocketBadStatusException) and exc.status_code == 401
 
 
 def _close_reason(payload: bytes) -> str:
