@@ -18,7 +18,7 @@ import requests
 import yaml
 
 from tests.stack import tools
-from tests.stack.test_rules import ALERTS, RULE_TESTS
+from tests.stack.rule_files import ALERTS, load_rule_tests
 from tests.stack.tools import REPO, output, run
 from tests.support import wait_for
 
@@ -82,13 +82,12 @@ def test_a_receiver_mismatch_is_reported(amtool: str) -> None:
 def expected_alerts() -> dict[str, list[dict[str, str]]]:
     """Label sets of every alert the rule unit tests expect, by alert name."""
     by_name: dict[str, list[dict[str, str]]] = {}
-    for test_file in RULE_TESTS:
-        for test in yaml.safe_load(test_file.read_text())["tests"]:
-            for case in test.get("alert_rule_test", []):
-                for alert in case["exp_alerts"]:
-                    labels = {"alertname": case["alertname"], **alert["exp_labels"]}
-                    if labels not in by_name.setdefault(case["alertname"], []):
-                        by_name[case["alertname"]].append(labels)
+    for test in load_rule_tests():
+        for case in test.get("alert_rule_test", []):
+            for alert in case["exp_alerts"]:
+                labels = {"alertname": case["alertname"], **alert["exp_labels"]}
+                if labels not in by_name.setdefault(case["alertname"], []):
+                    by_name[case["alertname"]].append(labels)
     return by_name
 
 

@@ -23,7 +23,7 @@ from tests.stack.dashboards import (
     panels,
     variable_query,
 )
-from tests.stack.test_rules import RECORDS
+from tests.stack.rule_files import RECORDS
 from tests.stack.tools import REPO, output, run
 
 DASHBOARDS = load_dashboards()

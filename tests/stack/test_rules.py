@@ -11,26 +11,12 @@ import yaml
 
 from tests.stack import promql
 from tests.stack.contract import METRICS
+from tests.stack.rule_files import ALERTS, RECORDS, RULE_FILES, RULE_TESTS, load_rule_tests
 from tests.stack.tools import REPO, output, run
 
-RULE_FILES = sorted((REPO / "rules").glob("*.yml"))
-RULE_TESTS = sorted((REPO / "tests" / "rules").glob("*_test.yml"))
 RUNBOOK = REPO / "docs" / "runbook.md"
 SEVERITIES = {"critical", "warning", "info"}
 RECORDED_NAME = re.compile(r"^[a-z_]+:(?P<metric>[a-z_]+):[a-z0-9_]+$")
-
-
-def load_rules() -> list[dict[str, Any]]:
-    return [
-        rule
-        for path in RULE_FILES
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-    ]
-
-
-ALERTS = [rule for rule in load_rules() if "alert" in rule]
-RECORDS = [rule for rule in load_rules() if "record" in rule]
 
 
 def test_prometheus_config_is_valid_and_loads_every_rule_file(promtool: str) -> None:
@@ -63,8 +49,7 @@ def test_rule_unit_tests_load_every_rule_file() -> None:
 def test_every_alert_is_seen_firing_in_a_unit_test() -> None:
     fired = {
         case["alertname"]
-        for test_file in RULE_TESTS
-        for test in yaml.safe_load(test_file.read_text())["tests"]
+        for test in load_rule_tests()
         for case in test.get("alert_rule_test", [])
         if case["exp_alerts"]
     }
@@ -74,8 +59,7 @@ def test_every_alert_is_seen_firing_in_a_unit_test() -> None:
 def test_every_recording_rule_is_checked_in_a_unit_test() -> None:
     checked = {
         name
-        for test_file in RULE_TESTS
-        for test in yaml.safe_load(test_file.read_text())["tests"]
+        for test in load_rule_tests()
         for case in test.get("promql_expr_test", [])
         for name in promql.metric_names(case["expr"])
     }
