@@ -70,7 +70,7 @@ FAMILIES = (
     Family(
         "een_camera_last_update_timestamp_seconds",
         "gauge",
-        "When the camera's status was last received (a change, or a snapshot after connecting).",
+        "When the camera's current status was first received, i.e. when it last changed.",
     ),
     Family("een_bridge_info", "gauge", "Always 1; the name label is the bridge's name."),
     Family(

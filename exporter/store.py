@@ -30,7 +30,7 @@ class Device:
     name: str
     bridge_id: str
     status: int = 0  # last informative bitmask; 0 = not known yet
-    updated_at: float = 0.0  # when that status was received (Unix seconds)
+    updated_at: float = 0.0  # when that status was first received (Unix seconds)
 
 
 @dataclass(slots=True)
@@ -214,9 +214,8 @@ class StateStore:
             devices = account.devices
             for esn, status in message.statuses.items():
                 device = devices.get(esn)
-                if (
-                    device is not None and status and not status & INVALID
-                ):  # is_informative, inlined
+                # is_informative, inlined; a snapshot repeating the status keeps "since when"
+                if device and status != device.status and status and not status & INVALID:
                     device.status = status
                     device.updated_at = now
             if account.awaiting_snapshot:
@@ -245,7 +244,7 @@ class StateStore:
 
 
 def _seed(device: Device, status: int, now: float) -> None:
-    if is_informative(status):
+    if status != device.status and is_informative(status):
         device.status = status
         device.updated_at = now
 

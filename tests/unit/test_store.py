@@ -57,6 +57,15 @@ def test_uninformative_statuses_keep_the_previous_state() -> None:
     assert device_status(store, "c1") == (ONLINE, 100.0)
 
 
+def test_a_repeated_status_keeps_its_timestamp() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
+    store.apply("00000001", StreamMessage(200, "OK", {"c1": ONLINE}), now=150.0)
+    store.set_devices("00000001", [DeviceInfo("c1", CAM, "Lobby", "", ONLINE)], True, 200.0)
+    assert device_status(store, "c1") == (ONLINE, 100.0)  # in this state since 100
+    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=250.0)
+    assert device_status(store, "c1") == (OFFLINE, 250.0)
+
+
 def test_unknown_device_in_a_message_is_ignored() -> None:
     store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
     store.apply("00000001", StreamMessage(200, "OK", {"zz": OFFLINE}), now=150.0)
