@@ -87,6 +87,7 @@ class Cloud:
 
     def delete_account(self, account_id: str) -> None:
         self.hub.forget_devices(self.world.delete_account(account_id))
+        self.hub.close_account(account_id)
 
     def shutdown(self) -> None:
         for timer in self._expiry_timers.values():

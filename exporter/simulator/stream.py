@@ -66,6 +66,9 @@ class StreamConnection:
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake, and cut the socket if the client does not finish it."""
+        if self.stalled:
+            self.abort()  # a stalled socket sends nothing, not even a close frame
+            return
         if self.protocol.state is OPEN:
             self.protocol.send_close(code, reason)
             self.flush()
@@ -180,12 +183,14 @@ class StreamHub:
         """The session is gone: every stream on it gets 412 "auth lost", then is closed."""
         connections = list(self._by_session.get(session_key, ()))
         for connection in connections:
-            if connection.stalled:
-                connection.abort()  # a stalled socket sends nothing, not even this
-                continue
             connection.send(envelope({}, 412, "auth lost"))
             connection.close(1008, "auth lost")
         return len(connections)
+
+    def close_account(self, account_id: str) -> None:
+        """The account was deleted: its streams have nothing left to serve."""
+        for connection in list(self._by_account.get(account_id, ())):
+            connection.close(1008, "account deleted")
 
     def drop_all(self) -> int:
         connections = list(self.connections)
