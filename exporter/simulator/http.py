@@ -11,6 +11,7 @@ import email.utils
 import http
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -106,10 +107,10 @@ class Request:
 
     @property
     def _is_form(self) -> bool:
-        if self.media_type == "application/x-www-form-urlencoded":
-            return True
-        # No declared type: sniff, as lenient servers do.
-        return not self.media_type and not self.body.lstrip().startswith(b"{")
+        if self.media_type == "application/json":
+            return False
+        # Sniff otherwise: `curl -d '{...}'` declares a form but sends JSON.
+        return not self.body.lstrip().startswith(b"{")
 
     def fields(self) -> dict[str, Any]:
         """Parameters from the query string, overridden by form or JSON body fields."""
@@ -168,8 +169,13 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-async def read_request(reader: asyncio.StreamReader, peer_host: str) -> Request | None:
-    """Read one request; None when the client closed the connection between requests."""
+async def read_request(
+    reader: asyncio.StreamReader, peer_host: str, write: Callable[[bytes], object] | None = None
+) -> Request | None:
+    """Read one request; None when the client closed the connection between requests.
+
+    `write` sends interim responses (100 Continue) before the body is read.
+    """
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
@@ -182,6 +188,9 @@ async def read_request(reader: asyncio.StreamReader, peer_host: str) -> Request 
     if "transfer-encoding" in request.headers:
         raise HttpError(501, "chunked request bodies are not supported; send Content-Length")
     length = _content_length(request.headers.get("content-length", "0"))
+    expects_continue = request.headers.get("expect", "").lower() == "100-continue"
+    if length and expects_continue and write is not None:
+        write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for this before big bodies
     if length:
         try:
             request.body = await reader.readexactly(length)

@@ -218,7 +218,7 @@ class Simulator:
     ) -> None:
         while True:
             try:
-                request = await read_request(reader, peer_host)
+                request = await read_request(reader, peer_host, writer.write)
             except HttpError as exc:
                 writer.write(Response.error(exc.status, exc.message).serialize(keep_alive=False))
                 return
@@ -228,6 +228,8 @@ class Simulator:
                 await self._serve_stream(request, reader, writer)
                 return
             response = await self._respond(request)
+            # The path only: query strings and bodies may carry session keys or passwords.
+            log.debug("%s %s -> %d", request.method, request.path, response.status)
             writer.write(response.serialize(request.keep_alive))
             await writer.drain()
             if not request.keep_alive:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -102,14 +101,13 @@ def test_snapshot_then_changes(sim: Simulator, sim_control: SimulatorControl) ->
 
     camera = first_camera(account)
     new_status = other_status(camera)
-    started = time.monotonic()
     sim_control.set_status(camera["id"], new_status)
+    ws.settimeout(0.1)  # the change is pushed before the control call even returns
     assert receive(ws) == {
         "status_code": 200,
         "message": "OK",
         "data": {camera["id"]: {"status": new_status}},
     }
-    assert time.monotonic() - started < 0.1 + 0.05  # within 100 ms (+ the control round trip)
     ws.close()
 
 

@@ -84,13 +84,12 @@ def test_response_serialization() -> None:
     assert Response.error(463).serialize(True).startswith(b"HTTP/1.1 463 Unknown")
 
 
-def read(data: bytes, eof: bool = True) -> Request | None:
+def read(data: bytes, written: list[bytes] | None = None) -> Request | None:
     async def run() -> Request | None:
         reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES)
         reader.feed_data(data)
-        if eof:
-            reader.feed_eof()
-        return await read_request(reader, "::1")
+        reader.feed_eof()
+        return await read_request(reader, "::1", (written if written is not None else []).append)
 
     return asyncio.run(run())
 
@@ -100,6 +99,9 @@ def test_read_request() -> None:
     assert parsed is not None
     assert parsed.body == b"abc"
     assert read(b"") is None
+    written: list[bytes] = []
+    read(b"POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", written)
+    assert written == [b"HTTP/1.1 100 Continue\r\n\r\n"]
     for data, status in (
         (b"GET / HTTP/1.1\r\n", 400),
         (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 400),
@@ -118,3 +120,9 @@ def test_read_request() -> None:
 )  # fmt: skip
 def test_control_api_peers(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_json_sent_as_a_form_is_still_json() -> None:
+    form = "POST /x HTTP/1.1\nContent-Type: application/x-www-form-urlencoded"
+    assert request(form, b'{"status": 503}').fields() == {"status": 503}
+    assert request(form, b"status=503").fields() == {"status": "503"}
