@@ -18,7 +18,6 @@ import json
 import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -31,13 +30,8 @@ from exporter.simulator.world import Status, build_world
 LOGIN_THREADS = 8
 
 
-@dataclass
-class Figures:
-    rows: list[tuple[str, str]]
-
-    def add(self, name: str, value: str) -> None:
-        self.rows.append((name, value))
-        print(f"  {name:<44} {value}", flush=True)
+def report(name: str, value: str) -> None:
+    print(f"  {name:<56} {value:>10}", flush=True)
 
 
 def rss_mib() -> float:
@@ -93,9 +87,7 @@ def changed_camera(account: dict[str, Any]) -> tuple[str, int]:
     return camera["id"], int(status)
 
 
-async def run_streams(
-    sim: Simulator, accounts: list[dict[str, Any]], keys: list[str], figures: Figures
-) -> None:
+async def run_streams(sim: Simulator, accounts: list[dict[str, Any]], keys: list[str]) -> None:
     started = time.perf_counter()
     sockets = await asyncio.gather(
         *(
@@ -103,13 +95,13 @@ async def run_streams(
             for account, key in zip(accounts, keys, strict=True)
         )
     )
-    figures.add(
+    report(
         f"open + subscribe + full snapshot, {len(sockets)} streams",
         f"{time.perf_counter() - started:.2f} s",
     )
     with SimulatorControl(sim.url) as control:
         streams = sum(account["streams"] for account in control.state()["accounts"])
-        figures.add("streams open according to /_sim/state", str(streams))
+        report("streams open according to /_sim/state", str(streams))
         changes = [changed_camera(account) for account in accounts]
         waiters = [
             asyncio.create_task(await_change(socket, esn, status))
@@ -119,11 +111,11 @@ async def run_streams(
         for esn, status in changes:
             await asyncio.to_thread(control.set_status, esn, status)
         await asyncio.gather(*waiters)
-    figures.add(
+    report(
         f"{len(changes)} status changes (one control call each), all seen",
         f"{time.perf_counter() - started:.2f} s",
     )
-    figures.add("process RSS with streams open (sim + client)", f"{rss_mib():.0f} MiB")
+    report("process RSS with streams open (sim + client)", f"{rss_mib():.0f} MiB")
     await asyncio.gather(*(socket.close() for socket in sockets))
 
 
@@ -136,35 +128,34 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     spec = WorldSpec(args.accounts, args.bridges, args.cameras, args.seed)
-    figures = Figures([])
     print(
         f"simulator scale: {args.accounts} accounts x ({args.bridges} bridges + "
         f"{args.cameras} cameras), {args.streams} streams"
     )
-    figures.add("process RSS at start", f"{rss_mib():.0f} MiB")
+    report("process RSS at start", f"{rss_mib():.0f} MiB")
     started = time.perf_counter()
     build_world(spec)
-    figures.add("build_world", f"{time.perf_counter() - started:.2f} s")
+    report("build_world", f"{time.perf_counter() - started:.2f} s")
 
     started = time.perf_counter()
     with Simulator(spec) as sim:
-        figures.add("Simulator.start() (world + listen)", f"{time.perf_counter() - started:.2f} s")
-        figures.add("process RSS with the world built", f"{rss_mib():.0f} MiB")
+        report("Simulator.start() (world + listen)", f"{time.perf_counter() - started:.2f} s")
+        report("process RSS with the world built", f"{rss_mib():.0f} MiB")
         with SimulatorControl(sim.url) as control:
             started = time.perf_counter()
             accounts = control.state()["accounts"]
-            figures.add("GET /_sim/state", f"{time.perf_counter() - started:.2f} s")
+            report("GET /_sim/state", f"{time.perf_counter() - started:.2f} s")
         customers = [account for account in accounts if account["devices"]][: args.streams]
         started = time.perf_counter()
         with ThreadPoolExecutor(LOGIN_THREADS, thread_name_prefix="bench-login") as pool:
             keys = list(pool.map(lambda account: login(sim.url, account["id"]), customers))
-        figures.add(
+        report(
             f"{len(keys)} logins (authenticate + authorize + switch)",
             f"{time.perf_counter() - started:.2f} s",
         )
-        asyncio.run(run_streams(sim, customers, keys, figures))
+        asyncio.run(run_streams(sim, customers, keys))
         started = time.perf_counter()
-    figures.add("Simulator.stop()", f"{time.perf_counter() - started:.2f} s")
+    report("Simulator.stop()", f"{time.perf_counter() - started:.2f} s")
 
 
 if __name__ == "__main__":
