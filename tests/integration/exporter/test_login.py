@@ -19,10 +19,11 @@ def readyz(url: str) -> requests.Response:
 
 def test_wrong_password(start_exporter: StartExporter, log_lines: Callable[[], str]) -> None:
     exporter = start_exporter(password="not-the-password")
-    wait_for(
-        lambda: series(scrape(exporter), "een_login_failures_total") == 2,
-        message="two failed logins (retried with backoff)",
-    )
+    def failed_twice() -> bool:
+        failures = series(scrape(exporter), "een_login_failures_total")
+        return failures is not None and failures >= 2
+
+    wait_for(failed_twice, message="two failed logins (retried with backoff)")
     assert "account discovery failed" in log_lines()
     assert 'reason="authenticate: HTTP 401' in log_lines()
     ready = readyz(exporter.url)
