@@ -19,6 +19,7 @@ def readyz(url: str) -> requests.Response:
 
 def test_wrong_password(start_exporter: StartExporter, log_lines: Callable[[], str]) -> None:
     exporter = start_exporter(password="not-the-password")
+
     def failed_twice() -> bool:
         failures = series(scrape(exporter), "een_login_failures_total")
         return failures is not None and failures >= 2
