@@ -84,8 +84,9 @@ class SimulatorControl:
     def delete_account(self, account_id: str) -> None:
         self._call("DELETE", f"accounts/{account_id}")
 
-    def drop_streams(self) -> int:
-        return int(self._call("POST", "faults/drop-streams")["dropped"])
+    def drop_streams(self, account_id: str | None = None) -> int:
+        """Cut the open streams, of one account only when `account_id` is given."""
+        return int(self._call("POST", "faults/drop-streams", _scope(account_id))["dropped"])
 
     def auth_lost(self) -> None:
         self._call("POST", "faults/auth-lost")
@@ -93,11 +94,16 @@ class SimulatorControl:
     def http_fault(self, status: int, count: int) -> None:
         self._call("POST", "faults/http", {"status": status, "count": count})
 
-    def stall_streams(self) -> int:
-        return int(self._call("POST", "faults/stall-streams")["stalled"])
+    def stall_streams(self, account_id: str | None = None) -> int:
+        """Stall the open streams; with `account_id`, that account's later streams too."""
+        return int(self._call("POST", "faults/stall-streams", _scope(account_id))["stalled"])
 
     def reset(self) -> None:
         self._call("POST", "faults/reset")
 
     def set_latency(self, seconds: float) -> None:
         self._call("POST", "faults/latency", {"seconds": seconds})
+
+
+def _scope(account_id: str | None) -> dict[str, Any] | None:
+    return None if account_id is None else {"account_id": account_id}

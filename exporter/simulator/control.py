@@ -161,8 +161,16 @@ def delete_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Re
 # -- faults ------------------------------------------------------------------------------------
 
 
+def _stream_scope(request: Request, cloud: Cloud) -> str | None:
+    """The account a stream fault is limited to (`account_id` in the body), or None for all."""
+    account_id = _optional_text(request.json_body, "account_id")
+    if account_id is not None and account_id not in cloud.world.accounts:
+        raise HttpError(404, f"unknown account {account_id}")
+    return account_id
+
+
 def drop_streams(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
-    return Response.json({"dropped": cloud.hub.drop_all()})
+    return Response.json({"dropped": cloud.hub.drop(_stream_scope(request, cloud))})
 
 
 def auth_lost(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
@@ -180,7 +188,7 @@ def http_fault(request: Request, cloud: Cloud, params: dict[str, str]) -> Respon
 
 
 def stall_streams(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
-    return Response.json({"stalled": cloud.hub.stall_all()})
+    return Response.json({"stalled": cloud.hub.stall(_stream_scope(request, cloud))})
 
 
 def set_latency(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:

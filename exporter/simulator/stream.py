@@ -57,6 +57,11 @@ class StreamConnection:
     _held: list[bytes] = field(default_factory=list)  # bytes received while stalled
     _fragments: list[bytes] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # A stream opened for a stalled account hangs before its handshake answer, which
+        # stays queued in the protocol until the stall ends (see flush).
+        self.stalled = self.hub.is_stalled(self.account_id)
+
     def send(self, message: bytes) -> None:
         """Queue one text message; a stalled or closing socket sends nothing."""
         if self.stalled or self.protocol.state is not OPEN:
@@ -79,6 +84,8 @@ class StreamConnection:
         self.writer.transport.abort()
 
     def flush(self) -> None:
+        if self.stalled:
+            return
         for data in self.protocol.data_to_send():
             if data:
                 self.writer.write(data)
@@ -93,6 +100,7 @@ class StreamConnection:
         held, self._held = self._held, []
         for data in held:
             self._receive(data)
+        self.flush()  # a handshake answer held since the stream opened goes out now
 
     async def run(self, reader: asyncio.StreamReader) -> None:
         """Pump bytes into the protocol until the socket closes."""
@@ -133,6 +141,7 @@ class StreamHub:
         self._by_esn: dict[str, set[StreamConnection]] = {}
         self._by_session: dict[str, set[StreamConnection]] = {}
         self._by_account: dict[str, set[StreamConnection]] = {}
+        self._stalled_accounts: set[str] = set()
 
     # -- bookkeeping --------------------------------------------------------------------------
 
@@ -151,6 +160,15 @@ class StreamHub:
 
     def count_for_account(self, account_id: str) -> int:
         return len(self._by_account.get(account_id, ()))
+
+    def is_stalled(self, account_id: str) -> bool:
+        return account_id in self._stalled_accounts
+
+    def _open(self, account_id: str | None) -> list[StreamConnection]:
+        """The open streams of one account, or all of them."""
+        if account_id is None:
+            return list(self.connections)
+        return list(self._by_account.get(account_id, ()))
 
     @staticmethod
     def _discard(
@@ -192,18 +210,28 @@ class StreamHub:
         for connection in list(self._by_account.get(account_id, ())):
             connection.close(1008, "account deleted")
 
-    def drop_all(self) -> int:
-        connections = list(self.connections)
+    def drop(self, account_id: str | None = None) -> int:
+        """Cut the open streams (of one account, or all) without a close frame."""
+        connections = self._open(account_id)
         for connection in connections:
             connection.abort()
         return len(connections)
 
-    def stall_all(self) -> int:
-        for connection in self.connections:
+    def stall(self, account_id: str | None = None) -> int:
+        """Silence the open streams (of one account, or all).
+
+        A stall of all streams leaves later streams normal. A stalled account stays stalled
+        until unstall_all: its new streams hang too, so its clients cannot simply reconnect.
+        """
+        if account_id is not None:
+            self._stalled_accounts.add(account_id)
+        connections = self._open(account_id)
+        for connection in connections:
             connection.stall()
-        return len(self.connections)
+        return len(connections)
 
     def unstall_all(self) -> None:
+        self._stalled_accounts.clear()
         for connection in list(self.connections):
             connection.unstall()
 

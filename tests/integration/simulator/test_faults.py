@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -16,10 +17,14 @@ from tests.integration.simulator.een import (
     CAMERA,
     TIMEOUT,
     authenticate,
+    esns,
     get,
     login,
+    open_stream,
     receive,
+    snapshot,
     sub_accounts,
+    subscribe,
     subscribed_stream,
 )
 from tests.support import wait_for
@@ -55,6 +60,21 @@ def test_drop_streams_cuts_without_a_close_frame(
     assert sim_control.drop_streams() == 0
     # Sessions survive a drop: the client can reconnect right away.
     assert subscribed_stream(sim, first)[1].connected
+
+
+def answers_ping(ws: websocket.WebSocket) -> bool:
+    ws.ping(b"still there?")
+    return bool(ws.recv_data_frame(True)[0] == websocket.ABNF.OPCODE_PONG)
+
+
+def test_drop_streams_of_one_account(sim: Simulator, sim_control: SimulatorControl) -> None:
+    first, second = sub_accounts(sim_control.state())[:2]
+    _, dropped = subscribed_stream(sim, first)
+    _, spared = subscribed_stream(sim, second)
+    assert sim_control.drop_streams(first["id"]) == 1
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        dropped.recv_data_frame(True)
+    assert answers_ping(spared)
 
 
 def test_auth_lost(sim: Simulator, sim_control: SimulatorControl) -> None:
@@ -118,6 +138,47 @@ def test_stall_and_reset(sim: Simulator, sim_control: SimulatorControl) -> None:
     second = camera(account, 1)
     sim_control.set_status(second["id"], toggled(second))
     assert receive(ws)["data"] == {second["id"]: {"status": toggled(second)}}
+
+
+def test_stall_of_one_account_holds_its_new_streams_until_reset(
+    sim: Simulator, sim_control: SimulatorControl
+) -> None:
+    first, second = sub_accounts(sim_control.state())[:2]
+    _, stalled = subscribed_stream(sim, first)
+    _, spared = subscribed_stream(sim, second)
+    assert sim_control.stall_streams(first["id"]) == 1
+    stalled.ping(b"hello?")
+    stalled.settimeout(SILENCE)
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        stalled.recv_data_frame(True)
+    assert answers_ping(spared)
+
+    # Unlike a stall of all streams, the account stays stalled: a client that reconnects
+    # gets no handshake answer until the reset.
+    http = login(sim, first["id"])
+    with ThreadPoolExecutor(1, thread_name_prefix="test-handshake") as pool:
+        opening = pool.submit(open_stream, sim, http, first["id"])
+        wait_for(
+            lambda: sim_control.state()["faults"]["stalled_streams"] == 2,
+            message="the new stream to be held",
+        )
+        with pytest.raises(TimeoutError):
+            opening.result(timeout=SILENCE)
+        sim_control.reset()
+        fresh = opening.result(timeout=TIMEOUT)
+    subscribe(fresh, esns(first))
+    assert set(snapshot(fresh, esns(first))) == set(esns(first))
+
+
+def test_stream_faults_refuse_an_unknown_account(sim_control: SimulatorControl) -> None:
+    for fault in (sim_control.drop_streams, sim_control.stall_streams):
+        with pytest.raises(SimulatorControlError) as refused:
+            fault("99999999")
+        assert refused.value.status == 404
+    response = requests.post(
+        f"{sim_control.url}/_sim/faults/stall-streams", json={"account_id": 5}, timeout=TIMEOUT
+    )
+    assert response.status_code == 400
 
 
 def test_latency(sim: Simulator, sim_control: SimulatorControl) -> None:
