@@ -109,6 +109,11 @@ def times(ratio: float) -> str:
     return f"{ratio:.2f}x" if ratio < 10 else f"{ratio:.0f}x"
 
 
+def shown(ratio: float) -> float:
+    """The ratio as `times` prints it, so the verdict never contradicts the figure."""
+    return round(ratio, 2) if ratio < 10 else round(ratio)
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -186,6 +191,7 @@ class Figures:
     """Everything measured, raw; `--json` writes it out."""
 
     cold_start_seconds: float | None = None
+    full_render_seconds: float = 0.0  # the first gzip scrape, when every account is new
     peak_logins_cold_start: int = 0
     peak_logins_run: int = 0
     series: int = 0
@@ -419,12 +425,19 @@ class Bench:
             if time.monotonic() > deadline:
                 raise BenchError(f"the exporter was not ready within {args.cold_start_timeout} s")
             time.sleep(POLL_INTERVAL)
+        subscribed_at = time.monotonic()
         self._scraper = Scraper(HOST, self.exporter_port)
-        while self.sums(STREAM_UP)[STREAM_UP] != args.accounts:
+        # The first scrape renders and compresses every account: what a reconnect storm or
+        # a device refresh of every account costs at least.
+        scrape = self.scrape()
+        figures.full_render_seconds = scrape.seconds
+        while family_sums(scrape, (STREAM_UP,))[STREAM_UP] != args.accounts:
             if time.monotonic() > deadline:
                 raise BenchError("ready, but not every account's stream is up")
             time.sleep(1.0)
-        figures.cold_start_seconds = time.monotonic() - started
+            subscribed_at = time.monotonic()
+            scrape = self.scrape()
+        figures.cold_start_seconds = subscribed_at - started
         figures.peak_logins_cold_start = int(self.control.state()["peak_concurrent_logins"])
         figures.threads = procstat.memory(self.pid).threads
         log(f"  all {args.accounts} streams up after {figures.cold_start_seconds:.1f} s")
@@ -619,7 +632,7 @@ def table(args: argparse.Namespace, f: Figures) -> list[str]:
     row("ingest: the same without subtracting idle (upper bound)", f"{gross * 1e6:.1f} µs")
     row("ingest: floor, json.loads + dict update", f"{f.floor_seconds * 1e6:.2f} µs")
     ratio = per_update / f.floor_seconds
-    row("ingest: exporter / floor", times(ratio), "<= 3x", ratio <= 3)
+    row("ingest: exporter / floor", times(ratio), "<= 3x", shown(ratio) <= 3)
 
     id_p50, gz_p50 = statistics.median(f.idle_identity), statistics.median(f.idle_gzip)
     st_id, st_gz = statistics.median(f.static_identity), statistics.median(f.static_gzip)
@@ -630,10 +643,14 @@ def table(args: argparse.Namespace, f: Figures) -> list[str]:
     row(
         "/metrics idle, gzip: p50 / p95, size", f"{latency(f.idle_gzip)}, {f.gzip_size / MB:.2f} MB"
     )
+    row(
+        "/metrics, first gzip scrape after /readyz (renders and compresses everything)",
+        seconds(f.full_render_seconds),
+    )
     row("static body, identity: p50 / p95", latency(f.static_identity))
     row("static body, gzip: p50 / p95", latency(f.static_gzip))
-    row("exporter / static, identity (p50)", times(id_p50 / st_id), "<= 2x", id_p50 / st_id <= 2)
-    row("exporter / static, gzip (p50)", times(gz_p50 / st_gz), "<= 2x", gz_p50 / st_gz <= 2)
+    for kind, ratio in (("identity", id_p50 / st_id), ("gzip", gz_p50 / st_gz)):
+        row(f"exporter / static, {kind} (p50)", times(ratio), "<= 2x", shown(ratio) <= 2)
 
     base = f.baseline
     gen = base["generate_latest_median"]
