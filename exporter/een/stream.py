@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import websocket
 
-from exporter.een import messages
+from exporter.een import frames, messages
 from exporter.een.api import ApiError, AuthError, Credentials, EenSession
+from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
 from exporter.een.pacing import Backoff, LoginGate
 from exporter.selfmetrics import SelfMetrics
@@ -102,7 +103,13 @@ class AccountStream(threading.Thread):
         """Connect, stream until the end; returns why it ended."""
         try:
             ws = self._open()
-        except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
+        except (
+            ApiError,
+            StreamEnded,
+            frames.ReadError,
+            websocket.WebSocketException,
+            OSError,
+        ) as exc:
             self._logged_in = self._logged_in and not _session_invalid(exc)
             problem = _describe(exc)
             self._store.account_failing(self.account_id, problem)
@@ -111,7 +118,13 @@ class AccountStream(threading.Thread):
         problem = "exporter stopping"
         try:
             self._read(ws)
-        except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
+        except (
+            ApiError,
+            StreamEnded,
+            frames.ReadError,
+            websocket.WebSocketException,
+            OSError,
+        ) as exc:
             self._logged_in = self._logged_in and not _session_invalid(exc)
             problem = _describe(exc)
         finally:
@@ -162,30 +175,33 @@ class AccountStream(threading.Thread):
     # --- reading ------------------------------------------------------------------------------
 
     def _read(self, ws: websocket.WebSocket) -> None:
+        """Read until the stream ends; ping when quiet, give up after `timeout` of silence."""
         tuning = self._tuning
+        # Set once: changing a socket's timeout costs a system call, and this loop runs per frame.
+        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh))
+        if ws.sock is None:
+            raise StreamEnded("connection lost")
+        reader = FrameReader(ws.sock)
         last_frame = time.monotonic()
-        next_ping = last_frame + tuning.ping_interval
         next_refresh = last_frame + tuning.device_refresh
         while not self._stopping.is_set():
-            ws.settimeout(max(0.01, min(next_ping, next_refresh) - time.monotonic()))
             try:
-                opcode, frame = ws.recv_data_frame(control_frame=True)
-            except websocket.WebSocketTimeoutException:
-                opcode = None
-            now = time.monotonic()
-            if opcode is None:
+                opcode, payload = reader.read()
+            except TimeoutError:
+                now = time.monotonic()
                 if now - last_frame >= tuning.timeout:
-                    raise StreamEnded(f"no data for {tuning.timeout:g}s (stalled connection)")
-            else:
-                last_frame = now
-                next_ping = now + tuning.ping_interval
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    raise StreamEnded(_close_reason(frame.data))
-                if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                    self._on_message(frame.data)
-            if now >= next_ping:
+                    raise StreamEnded(
+                        f"no data for {tuning.timeout:g}s (stalled connection)"
+                    ) from None
                 ws.ping()
-                next_ping = now + tuning.ping_interval
+            else:
+                now = last_frame = time.monotonic()
+                if opcode == frames.TEXT or opcode == frames.BINARY:
+                    self._on_message(payload)
+                elif opcode == frames.PING:
+                    ws.pong(payload)
+                elif opcode == frames.CLOSE:
+                    raise StreamEnded(_close_reason(payload))
             if now >= next_refresh:
                 self._refresh(ws)
                 next_refresh = time.monotonic() + tuning.device_refresh
@@ -276,7 +292,7 @@ def _describe(exc: BaseException) -> str:
         return f"stream handshake refused: HTTP {exc.status_code}"
     if isinstance(exc, websocket.WebSocketConnectionClosedException):
         return "connection lost"
-    if isinstance(exc, ApiError | StreamEnded):
+    if isinstance(exc, ApiError | StreamEnded | frames.ReadError):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
