@@ -8,7 +8,9 @@ the store keeps the devices' last known values and `een_stream_up` is 0.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +51,16 @@ class SessionLost(StreamEnded):
     """The session is no longer valid: log in again before reconnecting."""
 
 
+# What ends one attempt (and is retried after a backoff), as opposed to a bug.
+STREAM_ERRORS = (
+    ApiError,
+    StreamEnded,
+    frames.ReadError,
+    websocket.WebSocketException,
+    OSError,
+)
+
+
 class AccountStream(threading.Thread):
     def __init__(
         self,
@@ -78,7 +90,7 @@ class AccountStream(threading.Thread):
         self._stopping.set()
         ws = self._ws
         if ws is not None:
-            ws.abort()
+            _interrupt(ws)
 
     def run(self) -> None:
         if self._stopping.wait(self._start_delay):
@@ -103,37 +115,34 @@ class AccountStream(threading.Thread):
         """Connect, stream until the end; returns why it ended."""
         try:
             ws = self._open()
-        except (
-            ApiError,
-            StreamEnded,
-            frames.ReadError,
-            websocket.WebSocketException,
-            OSError,
-        ) as exc:
-            self._logged_in = self._logged_in and not _session_invalid(exc)
-            problem = _describe(exc)
+        except STREAM_ERRORS as exc:
+            self._close()
+            problem = self._failure(exc)
             self._store.account_failing(self.account_id, problem)
             return problem
         connected_at = time.monotonic()
         problem = "exporter stopping"
         try:
             self._read(ws)
-        except (
-            ApiError,
-            StreamEnded,
-            frames.ReadError,
-            websocket.WebSocketException,
-            OSError,
-        ) as exc:
-            self._logged_in = self._logged_in and not _session_invalid(exc)
-            problem = _describe(exc)
+        except STREAM_ERRORS as exc:
+            problem = self._failure(exc)
         finally:
-            self._ws = None
-            ws.shutdown()
+            self._close()
             self._store.stream_closed(self.account_id, problem)
         if time.monotonic() - connected_at >= min(30.0, self._tuning.timeout):
             self._backoff.reset()  # it was healthy: the next reconnect should be quick
         return problem
+
+    def _failure(self, exc: BaseException) -> str:
+        """Why an attempt failed; forgets the session when the failure says it is invalid."""
+        if _session_invalid(exc):
+            self._logged_in = False
+        return _describe(exc)
+
+    def _close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            ws.shutdown()
 
     def _open(self) -> websocket.WebSocket:
         """Log in if needed, resync the devices, connect and subscribe."""
@@ -141,14 +150,14 @@ class AccountStream(threading.Thread):
             self._login()
         self._resync()
         ws = websocket.WebSocket(skip_utf8_validation=True)
+        self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
+        if self._stopping.is_set():
+            raise StreamEnded("exporter stopping")
         ws.connect(
             self._session.stream_url(self.account_id),
             header=self._session.stream_headers(),
             timeout=self._tuning.connect_timeout,
         )
-        self._ws = ws
-        if self._stopping.is_set():  # stop() may have run before self._ws was set
-            ws.abort()
         self._store.stream_connected(self.account_id)
         esns = self._store.device_ids(self.account_id)
         if esns:
@@ -271,6 +280,15 @@ class AccountStream(threading.Thread):
                     "renamed": ",".join(changes.renamed),
                 },
             )
+
+
+def _interrupt(ws: websocket.WebSocket) -> None:
+    """Wake a thread blocked on `ws` (in the handshake or a read) by shutting its socket down."""
+    sock = ws.sock
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _session_invalid(exc: BaseException) -> bool:
