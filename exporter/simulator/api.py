@@ -326,6 +326,9 @@ SESSION_ROUTES: dict[str, tuple[str, SessionHandler]] = {
     "/g/device": ("GET", device_detail),
 }
 
+# The calls of one login (and the switch into an account); the server meters them in flight.
+LOGIN_PATHS = frozenset(("/g/aaa/authenticate", "/g/aaa/authorize", "/g/aaa/switch_account"))
+
 
 def handle(request: Request, cloud: Cloud) -> Response:
     """Route one v1 REST request (faults and latency are the server's business)."""

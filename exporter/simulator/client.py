@@ -54,6 +54,9 @@ class SimulatorControl:
         result: dict[str, Any] = self._call("GET", "state")
         return result
 
+    def set_churn(self, rate: float) -> None:
+        self._call("PUT", "churn", {"rate": rate})
+
     def set_status(self, esn: str, status: int) -> None:
         self._call("PUT", f"devices/{esn}/status", {"status": status})
 

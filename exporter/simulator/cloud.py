@@ -41,12 +41,29 @@ class Faults:
 
 
 @dataclass
+class LoginMeter:
+    """Login requests (authenticate, authorize, switch_account) in flight, and the most ever."""
+
+    active: int = 0
+    peak: int = 0
+
+    def begin(self) -> None:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+
+    def end(self) -> None:
+        self.active -= 1
+
+
+@dataclass
 class Cloud:
     world: World
     credentials: Credentials
     sessions: SessionStore
     hub: StreamHub
     faults: Faults = field(default_factory=Faults)
+    logins: LoginMeter = field(default_factory=LoginMeter)
+    churn_rate: float = 0.0  # random status transitions per second; changeable at run time
     _expiry_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
     @classmethod

@@ -11,6 +11,7 @@ from exporter.simulator.http import HttpError, Request, Response
 from exporter.simulator.world import DeviceType, WorldError
 
 MAX_LATENCY_SECONDS = 60.0
+MAX_CHURN_RATE = 100_000.0
 
 Handler = Callable[[Request, Cloud, dict[str, str]], Response]
 
@@ -80,6 +81,8 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
                 "is_master": world.user.is_master,
             },
             "sessions": len(cloud.sessions),
+            "churn": cloud.churn_rate,
+            "peak_concurrent_logins": cloud.logins.peak,
             "two_factor_code": cloud.credentials.last_two_factor_code,
             "faults": {
                 "latency": faults.latency,
@@ -101,6 +104,18 @@ def set_status(request: Request, cloud: Cloud, params: dict[str, str]) -> Respon
     esn = params["esn"]
     _known_device(cloud, esn)
     cloud.set_status(esn, _status(request.json_body))
+    return Response(204)
+
+
+def set_churn(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    rate = request.json_body.get("rate")
+    if (
+        not isinstance(rate, int | float)
+        or isinstance(rate, bool)
+        or not 0 <= rate <= MAX_CHURN_RATE
+    ):
+        raise BadInput(f'"rate" must be a number from 0 to {MAX_CHURN_RATE:g}')
+    cloud.churn_rate = float(rate)
     return Response(204)
 
 
@@ -215,6 +230,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(f"/_sim/{pattern}"), handler)
     for method, pattern, handler in (
         ("GET", "state", state),
+        ("PUT", "churn", set_churn),
         ("POST", "devices", add_device),
         ("PUT", f"devices/{_ESN}/status", set_status),
         ("PATCH", f"devices/{_ESN}", update_device),

@@ -143,7 +143,7 @@ class Simulator:
             return
         self._stop_requested = asyncio.Event()
         self._ready.set()
-        churn_task = asyncio.create_task(self._churn()) if self.churn else None
+        churn_task = asyncio.create_task(self._churn())  # idles while the rate is 0
         try:
             await self._stop_requested.wait()
         finally:
@@ -155,6 +155,7 @@ class Simulator:
         sessions = SessionStore(self.session_seconds, self.token_seconds)
         self._cloud = Cloud.create(world, credentials, sessions)
         self._cloud.faults.latency = self.latency
+        self._cloud.churn_rate = self.churn
         server = await asyncio.start_server(
             self._serve_connection, self.host, self.port, limit=READ_LIMIT, backlog=2048
         )
@@ -162,12 +163,9 @@ class Simulator:
         log.info("simulated EEN cloud listening on %s", self.url)
         return server
 
-    async def _shutdown(
-        self, server: asyncio.Server, churn_task: asyncio.Task[None] | None
-    ) -> None:
+    async def _shutdown(self, server: asyncio.Server, churn_task: asyncio.Task[None]) -> None:
         server.close()
-        if churn_task is not None:
-            churn_task.cancel()
+        churn_task.cancel()
         assert self._cloud is not None
         self._cloud.shutdown()  # close frames first, so clients see a clean close
         for task in self._connections:
@@ -185,7 +183,7 @@ class Simulator:
         while True:
             await asyncio.sleep(CHURN_TICK)
             now = loop.time()
-            budget += self.churn * (now - last)
+            budget = budget + cloud.churn_rate * (now - last) if cloud.churn_rate else 0.0
             last = now
             while budget >= 1:
                 budget -= 1
@@ -257,6 +255,17 @@ class Simulator:
         return Response.error(404, "no such endpoint")
 
     async def _rest(self, request: Request) -> Response:
+        assert self._cloud is not None
+        if request.path.rstrip("/") not in api.LOGIN_PATHS:
+            return await self._rest_answer(request)
+        logins = self._cloud.logins
+        logins.begin()
+        try:
+            return await self._rest_answer(request)
+        finally:
+            logins.end()
+
+    async def _rest_answer(self, request: Request) -> Response:
         assert self._cloud is not None
         faults = self._cloud.faults
         status = faults.take_http_fault()
