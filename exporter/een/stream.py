@@ -146,9 +146,12 @@ class AccountStream(threading.Thread):
 
     def _open(self) -> websocket.WebSocket:
         """Log in if needed, resync the devices, connect and subscribe."""
-        if not self._logged_in:
-            self._login()
-        self._resync()
+        # The REST part goes through the gate, so that a thousand streams dropped at once
+        # reconnect at a steady pace instead of stampeding the API (and the exporter's CPU).
+        with self._gate:
+            if not self._logged_in:
+                self._login()
+            self._resync()
         ws = websocket.WebSocket(skip_utf8_validation=True)
         self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
         if self._stopping.is_set():
@@ -167,10 +170,9 @@ class AccountStream(threading.Thread):
         return ws
 
     def _login(self) -> None:
-        with self._gate:
-            user = self._session.login()
-            if user.active_account_id != self.account_id:
-                self._session.switch_account(self.account_id)
+        user = self._session.login()
+        if user.active_account_id != self.account_id:
+            self._session.switch_account(self.account_id)
         self._logged_in = True
         log.info("logged in", extra={"account_id": self.account_id})
 
