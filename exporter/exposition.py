@@ -1,9 +1,10 @@
 """Renders the state store as the Prometheus text exposition format (version 0.0.4).
 
 The body is family-major (all samples of a family together), so it is kept as one block per
-(family, account), re-rendered only when that account's version changes. Each block is also
-cached as its own gzip member: a gzip body may be a series of members (RFC 1952 §2.2), so a
-compressed scrape is a join of cached members and only changed accounts are compressed again.
+(family, account): the account's own blocks are re-rendered when its health changes, its
+device blocks only when a device changed. Each block is also cached as its own gzip member: a
+gzip body may be a series of members (RFC 1952 §2.2), so a compressed scrape is a join of
+cached members, and only blocks whose bytes changed are compressed again.
 
     # HELP een_camera_online 1 when the camera is registered with the EEN cloud (status bit 20).
     # TYPE een_camera_online gauge
@@ -20,7 +21,7 @@ from functools import cache
 
 from exporter.model import DeviceKind
 from exporter.status import CameraStatus, decode_bridge, decode_camera
-from exporter.store import AccountView, StateStore
+from exporter.store import AccountView, DeviceRow, StateStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 GZIP_LEVEL = 6
@@ -106,24 +107,33 @@ def camera_values(bitmask: int) -> tuple[str, str, str, str, tuple[str, ...]] | 
     )
 
 
+ACCOUNT_FAMILIES = 6  # FAMILIES[:6] come from the account, the rest from its devices
+
+
 def render_account(view: AccountView) -> list[bytes]:
-    """One block of samples per family, in FAMILIES order."""
-    blocks: list[list[str]] = [[] for _ in FAMILIES]
+    """The account's own blocks (info and stream health), in FAMILIES order."""
     account = f'account_id="{escape(view.id)}"'
-    blocks[0].append(f'een_account_info{{{account},name="{escape(view.name)}"}} 1\n')
-    blocks[1].append(f"een_stream_up{{{account}}} {int(view.stream_up)}\n")
-    blocks[2].append(f"een_stream_connects_total{{{account}}} {view.connects}\n")
-    blocks[3].append(f"een_stream_disconnects_total{{{account}}} {view.disconnects}\n")
-    blocks[4].append(f"een_stream_messages_total{{{account}}} {view.messages}\n")
-    blocks[5].append(
-        f"een_stream_last_message_timestamp_seconds{{{account}}} {view.last_message_at:.3f}\n"
+    lines = (
+        f'een_account_info{{{account},name="{escape(view.name)}"}} 1\n',
+        f"een_stream_up{{{account}}} {int(view.stream_up)}\n",
+        f"een_stream_connects_total{{{account}}} {view.connects}\n",
+        f"een_stream_disconnects_total{{{account}}} {view.disconnects}\n",
+        f"een_stream_messages_total{{{account}}} {view.messages}\n",
+        f"een_stream_last_message_timestamp_seconds{{{account}}} {view.last_message_at:.3f}\n",
     )
-    for esn, kind, name, bridge_id, status, updated_at in sorted(view.devices):
+    return [line.encode() for line in lines]
+
+
+def render_devices(account_id: str, devices: tuple[DeviceRow, ...]) -> list[bytes]:
+    """One block per device family (FAMILIES[6:]), devices in id order."""
+    blocks: list[list[str]] = [[] for _ in FAMILIES]
+    account = f'account_id="{escape(account_id)}"'
+    for esn, kind, name, bridge_id, status, updated_at in sorted(devices):
         if kind is DeviceKind.CAMERA:
             _camera_lines(blocks, account, esn, name, bridge_id, status, updated_at)
         else:
             _bridge_lines(blocks, account, esn, name, status)
-    return ["".join(lines).encode() for lines in blocks]
+    return ["".join(lines).encode() for lines in blocks[ACCOUNT_FAMILIES:]]
 
 
 def _camera_lines(
@@ -164,9 +174,21 @@ def _bridge_lines(blocks: list[list[str]], account: str, esn: str, name: str, st
 
 @dataclass(slots=True)
 class _Rendered:
-    version: int
+    """One account's blocks, and their gzip members (compressed lazily, on a gzip scrape)."""
+
+    versions: tuple[int, int]
     blocks: list[bytes]
-    gzipped: list[bytes] | None = None  # compressed lazily, on the first gzip scrape
+    gzipped: list[bytes | None]
+
+    def update(self, view: AccountView) -> None:
+        blocks = render_account(view)
+        if view.devices is not None:
+            blocks += render_devices(view.id, view.devices)
+        for index, block in enumerate(blocks):
+            if block != self.blocks[index]:  # unchanged bytes keep their compressed member
+                self.blocks[index] = block
+                self.gzipped[index] = None
+        self.versions = view.versions
 
 
 class Exposition:
@@ -192,12 +214,18 @@ class Exposition:
         return [main, extra]
 
     def _refresh(self) -> None:
-        known = {account_id: r.version for account_id, r in self._accounts.items()}
+        known = {account_id: r.versions for account_id, r in self._accounts.items()}
         order, changed = self._store.views(known)
         if not changed and order == self._order:
             return
         for view in changed:
-            self._accounts[view.id] = _Rendered(view.version, render_account(view))
+            rendered = self._accounts.get(view.id)
+            if rendered is None:
+                blank = len(FAMILIES)
+                rendered = self._accounts[view.id] = _Rendered(
+                    (-1, -1), [b""] * blank, [None] * blank
+                )
+            rendered.update(view)
         for account_id in self._accounts.keys() - set(order):
             del self._accounts[account_id]
         self._order = order
@@ -216,15 +244,16 @@ class Exposition:
     def _gzipped_main(self) -> bytes:
         if self._gzip_body is None:
             rendered = [self._accounts[account_id] for account_id in self._order]
-            for r in rendered:
-                if r.gzipped is None:
-                    r.gzipped = [
-                        zlib.compress(block, GZIP_LEVEL, wbits=31) if block else b""
-                        for block in r.blocks
-                    ]
             parts: list[bytes] = []
             for index, header in enumerate(GZIP_HEADERS):
                 parts.append(header)
-                parts.extend(r.gzipped[index] for r in rendered if r.gzipped)
+                parts.extend(r.gzipped[index] or _compress(r, index) for r in rendered)
             self._gzip_body = b"".join(parts)
         return self._gzip_body
+
+
+def _compress(rendered: _Rendered, index: int) -> bytes:
+    block = rendered.blocks[index]
+    member = zlib.compress(block, GZIP_LEVEL, wbits=31) if block else b""
+    rendered.gzipped[index] = member
+    return member

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,6 +82,9 @@ def landing_page(store: StateStore) -> str:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its scrape connection
+    # A response is written in a few parts; without this the last small one waits for the
+    # client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -125,6 +129,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: Any) -> None:
+        """One log line instead of socketserver's traceback on stderr."""
+        client = client_address[0]
+        if isinstance(sys.exc_info()[1], ConnectionError):  # e.g. a scraper that timed out
+            log.debug("http client went away", extra={"client": client})
+            return
+        log.exception("http request failed", extra={"client": client})
 
     def __init__(self, host: str, port: int, store: StateStore, exposition: Exposition) -> None:
         if ":" in host:

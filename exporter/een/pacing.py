@@ -31,7 +31,11 @@ class Backoff:
 
 
 class LoginGate:
-    """Bounds how many logins run at once, so a thousand accounts don't stampede the API."""
+    """Bounds how many session setups (login, device list) run at once.
+
+    A thousand accounts starting, or reconnecting after a network blip, then reach the API
+    a few at a time instead of all together.
+    """
 
     def __init__(self, concurrency: int) -> None:
         self._slots = threading.BoundedSemaphore(concurrency)

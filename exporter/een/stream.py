@@ -8,15 +8,18 @@ the store keeps the devices' last known values and `een_stream_up` is 0.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
 
 import websocket
 
-from exporter.een import messages
+from exporter.een import frames, messages
 from exporter.een.api import ApiError, AuthError, Credentials, EenSession
+from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
 from exporter.een.pacing import Backoff, LoginGate
 from exporter.selfmetrics import SelfMetrics
@@ -48,6 +51,16 @@ class SessionLost(StreamEnded):
     """The session is no longer valid: log in again before reconnecting."""
 
 
+# What ends one attempt (and is retried after a backoff), as opposed to a bug.
+STREAM_ERRORS = (
+    ApiError,
+    StreamEnded,
+    frames.ReadError,
+    websocket.WebSocketException,
+    OSError,
+)
+
+
 class AccountStream(threading.Thread):
     def __init__(
         self,
@@ -77,7 +90,7 @@ class AccountStream(threading.Thread):
         self._stopping.set()
         ws = self._ws
         if ws is not None:
-            ws.abort()
+            _interrupt(ws)
 
     def run(self) -> None:
         if self._stopping.wait(self._start_delay):
@@ -102,40 +115,52 @@ class AccountStream(threading.Thread):
         """Connect, stream until the end; returns why it ended."""
         try:
             ws = self._open()
-        except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
-            self._logged_in = self._logged_in and not _session_invalid(exc)
-            problem = _describe(exc)
+        except STREAM_ERRORS as exc:
+            self._close()
+            problem = self._failure(exc)
             self._store.account_failing(self.account_id, problem)
             return problem
         connected_at = time.monotonic()
         problem = "exporter stopping"
         try:
             self._read(ws)
-        except (ApiError, StreamEnded, websocket.WebSocketException, OSError) as exc:
-            self._logged_in = self._logged_in and not _session_invalid(exc)
-            problem = _describe(exc)
+        except STREAM_ERRORS as exc:
+            problem = self._failure(exc)
         finally:
-            self._ws = None
-            ws.shutdown()
+            self._close()
             self._store.stream_closed(self.account_id, problem)
         if time.monotonic() - connected_at >= min(30.0, self._tuning.timeout):
             self._backoff.reset()  # it was healthy: the next reconnect should be quick
         return problem
 
+    def _failure(self, exc: BaseException) -> str:
+        """Why an attempt failed; forgets the session when the failure says it is invalid."""
+        if _session_invalid(exc):
+            self._logged_in = False
+        return _describe(exc)
+
+    def _close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            ws.shutdown()
+
     def _open(self) -> websocket.WebSocket:
         """Log in if needed, resync the devices, connect and subscribe."""
-        if not self._logged_in:
-            self._login()
-        self._resync()
+        # The REST part goes through the gate, so that a thousand streams dropped at once
+        # reconnect at a steady pace instead of stampeding the API (and the exporter's CPU).
+        with self._gate:
+            if not self._logged_in:
+                self._login()
+            self._resync()
         ws = websocket.WebSocket(skip_utf8_validation=True)
+        self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
+        if self._stopping.is_set():
+            raise StreamEnded("exporter stopping")
         ws.connect(
             self._session.stream_url(self.account_id),
             header=self._session.stream_headers(),
             timeout=self._tuning.connect_timeout,
         )
-        self._ws = ws
-        if self._stopping.is_set():  # stop() may have run before self._ws was set
-            ws.abort()
         self._store.stream_connected(self.account_id)
         esns = self._store.device_ids(self.account_id)
         if esns:
@@ -145,10 +170,9 @@ class AccountStream(threading.Thread):
         return ws
 
     def _login(self) -> None:
-        with self._gate:
-            user = self._session.login()
-            if user.active_account_id != self.account_id:
-                self._session.switch_account(self.account_id)
+        user = self._session.login()
+        if user.active_account_id != self.account_id:
+            self._session.switch_account(self.account_id)
         self._logged_in = True
         log.info("logged in", extra={"account_id": self.account_id})
 
@@ -162,30 +186,33 @@ class AccountStream(threading.Thread):
     # --- reading ------------------------------------------------------------------------------
 
     def _read(self, ws: websocket.WebSocket) -> None:
+        """Read until the stream ends; ping when quiet, give up after `timeout` of silence."""
         tuning = self._tuning
+        # Set once: changing a socket's timeout costs a system call, and this loop runs per frame.
+        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh))
+        if ws.sock is None:
+            raise StreamEnded("connection lost")
+        reader = FrameReader(ws.sock)
         last_frame = time.monotonic()
-        next_ping = last_frame + tuning.ping_interval
         next_refresh = last_frame + tuning.device_refresh
         while not self._stopping.is_set():
-            ws.settimeout(max(0.01, min(next_ping, next_refresh) - time.monotonic()))
             try:
-                opcode, frame = ws.recv_data_frame(control_frame=True)
-            except websocket.WebSocketTimeoutException:
-                opcode = None
-            now = time.monotonic()
-            if opcode is None:
+                opcode, payload = reader.read()
+            except TimeoutError:
+                now = time.monotonic()
                 if now - last_frame >= tuning.timeout:
-                    raise StreamEnded(f"no data for {tuning.timeout:g}s (stalled connection)")
-            else:
-                last_frame = now
-                next_ping = now + tuning.ping_interval
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    raise StreamEnded(_close_reason(frame.data))
-                if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                    self._on_message(frame.data)
-            if now >= next_ping:
+                    raise StreamEnded(
+                        f"no data for {tuning.timeout:g}s (stalled connection)"
+                    ) from None
                 ws.ping()
-                next_ping = now + tuning.ping_interval
+            else:
+                now = last_frame = time.monotonic()
+                if opcode == frames.TEXT or opcode == frames.BINARY:
+                    self._on_message(payload)
+                elif opcode == frames.PING:
+                    ws.pong(payload)
+                elif opcode == frames.CLOSE:
+                    raise StreamEnded(_close_reason(payload))
             if now >= next_refresh:
                 self._refresh(ws)
                 next_refresh = time.monotonic() + tuning.device_refresh
@@ -257,6 +284,15 @@ class AccountStream(threading.Thread):
             )
 
 
+def _interrupt(ws: websocket.WebSocket) -> None:
+    """Wake a thread blocked on `ws` (in the handshake or a read) by shutting its socket down."""
+    sock = ws.sock
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _session_invalid(exc: BaseException) -> bool:
     if isinstance(exc, AuthError | SessionLost):
         return True
@@ -276,7 +312,7 @@ def _describe(exc: BaseException) -> str:
         return f"stream handshake refused: HTTP {exc.status_code}"
     if isinstance(exc, websocket.WebSocketConnectionClosedException):
         return "connection lost"
-    if isinstance(exc, ApiError | StreamEnded):
+    if isinstance(exc, ApiError | StreamEnded | frames.ReadError):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()

@@ -89,6 +89,7 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
                 "http_status": faults.http_status if faults.http_remaining else None,
                 "http_remaining": faults.http_remaining,
                 "stalled_streams": sum(c.stalled for c in cloud.hub.connections),
+                "held_handshakes": sum(not c.answered for c in cloud.hub.connections),
             },
         }
     )

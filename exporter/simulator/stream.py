@@ -54,6 +54,7 @@ class StreamConnection:
     account_id: str
     subscriptions: set[str] = field(default_factory=set)
     stalled: bool = False
+    answered: bool = False  # whether the handshake answer went out (a stall can hold it)
     _held: list[bytes] = field(default_factory=list)  # bytes received while stalled
     _fragments: list[bytes] = field(default_factory=list)
 
@@ -87,6 +88,7 @@ class StreamConnection:
         if self.stalled:
             return
         for data in self.protocol.data_to_send():
+            self.answered = True
             if data:
                 self.writer.write(data)
             elif self.writer.can_write_eof():

@@ -113,6 +113,27 @@ def test_gzip_body_is_the_same_exposition() -> None:
     assert plain.endswith(b"# self metrics\n")
 
 
+def test_gzip_follows_every_kind_of_change() -> None:
+    store = make_store()
+    exposition = Exposition(store, lambda: b"")
+
+    def plain() -> bytes:
+        return b"".join(exposition.render(gzip=False))
+
+    def compressed() -> bytes:
+        return gzip.decompress(b"".join(exposition.render(gzip=True)))
+
+    assert compressed() == plain()
+    store.stream_connected("00000002")  # account health only
+    assert compressed() == plain()
+    store.apply("00000001", StreamMessage(200, "OK", {"c2": RECORDING}), now=1700000002.0)
+    assert compressed() == plain()
+    store.set_devices("00000001", [DeviceInfo("c9", CAM, "Roof", "", RECORDING)], False, 1.0)
+    assert compressed() == plain()
+    assert b'camera_id="c9"' in compressed()
+    assert b'camera_id="c1"' not in compressed()
+
+
 def test_promtool_accepts_the_exposition() -> None:
     promtool = require_binary("promtool", "apt-get install prometheus")
     body = text(Exposition(make_store(), lambda: b""))

@@ -15,6 +15,7 @@ def store_with(*devices: DeviceInfo) -> StateStore:
 
 def device_status(store: StateStore, esn: str) -> tuple[int, float]:
     _, [view] = store.views({})
+    assert view.devices is not None
     [row] = [row for row in view.devices if row[0] == esn]
     return row[4], row[5]
 
@@ -70,6 +71,7 @@ def test_unknown_device_in_a_message_is_ignored() -> None:
     store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
     store.apply("00000001", StreamMessage(200, "OK", {"zz": OFFLINE}), now=150.0)
     _, [view] = store.views({})
+    assert view.devices is not None
     assert [row[0] for row in view.devices] == ["c1"]
     assert view.messages == 1
 
@@ -110,10 +112,28 @@ def test_views_copy_only_changed_accounts() -> None:
     store = store_with(DeviceInfo("c1", CAM, "A", "", ONLINE))
     store.sync_accounts([AccountInfo("00000001", "Acme"), AccountInfo("00000002", "Beta")])
     ids, views = store.views({})
-    known = {view.id: view.version for view in views}
+    known = {view.id: view.versions for view in views}
     assert store.views(known) == (ids, [])
     store.apply("00000002", StreamMessage(200, "OK"), now=1.0)
     assert [view.id for view in store.views(known)[1]] == ["00000002"]
+
+
+def test_only_what_changed_is_copied_again() -> None:
+    listing = [DeviceInfo("c1", CAM, "A", "", ONLINE)]
+    store = store_with(*listing)
+    _, [view] = store.views({})
+    known = {view.id: view.versions}
+    # A refresh that finds nothing new, and a snapshot repeating a status, change no device.
+    store.set_devices("00000001", listing, seed_status=True, now=200.0)
+    assert store.views(known)[1] == []
+    store.apply("00000001", StreamMessage(200, "OK", {"c1": ONLINE}), now=300.0)
+    [view] = store.views(known)[1]
+    assert (view.messages, view.devices) == (1, None)  # stream health only
+    known = {view.id: view.versions}
+    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=400.0)
+    [view] = store.views(known)[1]
+    assert view.devices is not None
+    assert [row[4] for row in view.devices] == [OFFLINE]
 
 
 def readiness(store: StateStore) -> Readiness:

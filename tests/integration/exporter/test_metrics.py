@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import struct
 import subprocess
 import time
 
+import pytest
 import requests
 
 from exporter.simulator.client import SimulatorControl
@@ -139,3 +143,22 @@ def test_landing_page_health_and_readiness(
     counts = [int(item.split(": ")[1].split("<")[0]) for item in page.text.split("<li>")[1:]]
     assert sum(counts) == cameras  # every camera counted under exactly one status
     assert requests.get(exporter.url + "/nope", timeout=5).status_code == 404
+
+
+def test_a_scraper_hanging_up_is_not_an_error(
+    start_exporter: StartExporter,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exporter = start_exporter()
+    wait_ready(exporter)
+    host, port = exporter.web.address
+    for _ in range(5):
+        with socket.create_connection((host, port)) as client:
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
+            client.recv(1)  # the response has started...
+            # ...and the client resets the connection (SO_LINGER 0) instead of reading it.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert requests.get(exporter.url + "/healthz", timeout=5).status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

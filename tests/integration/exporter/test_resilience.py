@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
 from exporter.app import Exporter
@@ -123,3 +125,21 @@ def test_one_accounts_failure_leaves_the_others_untouched(
         assert series(samples, "een_stream_disconnects_total", account_id=account["id"]) == 0
     ready = requests.get(exporter.url + "/readyz", timeout=5)
     assert ready.status_code == 200  # every account had its first snapshot before the fault
+
+
+def test_stop_cuts_a_hanging_handshake(
+    start_exporter: StartExporter, control: SimulatorControl
+) -> None:
+    exporter = start_exporter(stream_timeout_seconds=1.0)
+    wait_ready(exporter)
+    account = sub_accounts(control)[0]["id"]
+    control.stall_streams(account)  # its next handshake gets no answer until reset
+    wait_disconnects(exporter, account, at_least=1, timeout=5)
+    wait_for(
+        lambda: control.state()["faults"]["held_handshakes"] == 1,
+        message="the exporter's reconnect hanging in the handshake",
+    )
+    started = time.monotonic()
+    stuck = exporter.stop()
+    assert stuck == []
+    assert time.monotonic() - started < 5

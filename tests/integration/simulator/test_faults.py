@@ -159,9 +159,10 @@ def test_stall_of_one_account_holds_its_new_streams_until_reset(
     with ThreadPoolExecutor(1, thread_name_prefix="test-handshake") as pool:
         opening = pool.submit(open_stream, sim, http, first["id"])
         wait_for(
-            lambda: sim_control.state()["faults"]["stalled_streams"] == 2,
+            lambda: sim_control.state()["faults"]["held_handshakes"] == 1,
             message="the new stream to be held",
         )
+        assert sim_control.state()["faults"]["stalled_streams"] == 2
         with pytest.raises(TimeoutError):
             opening.result(timeout=SILENCE)
         sim_control.reset()

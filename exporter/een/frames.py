@@ -1,0 +1,100 @@
+"""Reading the poll stream's frames straight off the socket (RFC 6455 §5).
+
+websocket-client opens the connection and sends every frame; reading is done here because
+the library fetches each frame's header and payload with separate system calls and builds
+several objects per frame, which at a thousand streams is most of the exporter's ingest CPU.
+Frames from a server are never masked.
+"""
+
+from __future__ import annotations
+
+import socket
+
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+RECV_SIZE = 64 * 1024
+MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot of a very large account is still far below this
+
+
+class ReadError(Exception):
+    """The stream cannot be read any further; the message says why."""
+
+
+class ConnectionClosed(ReadError):
+    """The server closed the TCP connection."""
+
+
+class ProtocolError(ReadError):
+    """The server sent something that is not a valid WebSocket frame sequence."""
+
+
+class FrameReader:
+    """Returns whole messages and control frames from a socket, reading it in large chunks.
+
+    Timeouts are the socket's: `read` raises TimeoutError when nothing arrives in time, and
+    can be called again afterwards (a partly received frame stays buffered).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()  # CPython deletes from a bytearray's front in O(1)
+        self._fragments: list[bytes] = []
+        self._fragmented_opcode = TEXT
+        self._fragmented_size = 0
+
+    def read(self) -> tuple[int, bytes]:
+        """The next message (TEXT/BINARY, reassembled) or control frame: (opcode, payload)."""
+        while True:
+            frame = self._next_frame()
+            if frame is None:
+                self._fill()
+                continue
+            fin, opcode, payload = frame
+            if opcode >= CLOSE:
+                return opcode, payload
+            if opcode != CONTINUATION:
+                if self._fragments:
+                    raise ProtocolError("a new message started inside a fragmented one")
+                if fin:
+                    return opcode, payload
+                self._fragmented_opcode = opcode
+            elif not self._fragments:
+                raise ProtocolError("continuation frame without a message")
+            self._fragments.append(payload)
+            self._fragmented_size += len(payload)
+            if self._fragmented_size > MAX_MESSAGE:
+                raise ProtocolError(f"message of more than {MAX_MESSAGE} bytes")
+            if fin:
+                message = b"".join(self._fragments)
+                self._fragments, self._fragmented_size = [], 0
+                return self._fragmented_opcode, message
+
+    def _fill(self) -> None:
+        chunk = self._sock.recv(RECV_SIZE)
+        if not chunk:
+            raise ConnectionClosed("connection closed by the server")
+        self._buffer += chunk
+
+    def _next_frame(self) -> tuple[bool, int, bytes] | None:
+        buffer = self._buffer
+        if len(buffer) < 2:
+            return None
+        first, second = buffer[0], buffer[1]
+        if second & 0x80:
+            raise ProtocolError("masked frame from the server")
+        length, start = second & 0x7F, 2
+        if length == 126:
+            if len(buffer) < 4:
+                return None
+            length, start = int.from_bytes(buffer[2:4], "big"), 4
+        elif length == 127:
+            if len(buffer) < 10:
+                return None
+            length, start = int.from_bytes(buffer[2:10], "big"), 10
+        if length > MAX_MESSAGE:
+            raise ProtocolError(f"frame of more than {MAX_MESSAGE} bytes")
+        end = start + length
+        if len(buffer) < end:
+            return None
+        payload = bytes(buffer[start:end])
+        del buffer[:end]
+        return bool(first & 0x80), first & 0x0F, payload
