@@ -258,7 +258,7 @@ LOGIN_CONCURRENCY = _Option(
     "EEN_LOGIN_CONCURRENCY",
     "--een.login-concurrency",
     "N",
-    "most session setups (login, device list) in flight at once",
+    "most session setups (login, device list, stream handshake) in flight at once",
     "4",
     _positive_int,
 )

@@ -204,6 +204,26 @@ class LineFormatter(logging.Formatter):
 class _LineHandler(logging.StreamHandler[TextIO]):
     """Ours, so configure_logging can replace it and leave other handlers alone."""
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        # Format before taking the lock and hold it only for the write: when a thousand
+        # streams drop at once they all log, and must not queue behind each other's formatting.
+        if not self.filter(record):
+            return False
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 (logging must never raise into the caller)
+            self.handleError(record)
+            return True
+        self.acquire()
+        try:
+            self.stream.write(line)
+            self.flush()
+        except Exception:  # noqa: BLE001
+            self.handleError(record)
+        finally:
+            self.release()
+        return True
+
 
 def configure_logging(level: str, fmt: LogFormat, stream: TextIO | None = None) -> None:
     """Send every record to `stream` (stderr by default) as one line; safe to call again."""

@@ -31,7 +31,7 @@ class Backoff:
 
 
 class LoginGate:
-    """Bounds how many session setups (login, device list) run at once.
+    """Bounds how many session setups (login, device list, stream handshake) run at once.
 
     A thousand accounts starting, or reconnecting after a network blip, then reach the API
     a few at a time instead of all together.

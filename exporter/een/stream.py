@@ -146,25 +146,26 @@ class AccountStream(threading.Thread):
 
     def _open(self) -> websocket.WebSocket:
         """Log in if needed, resync the devices, connect and subscribe."""
-        # The REST part goes through the gate, so that a thousand streams dropped at once
-        # reconnect at a steady pace instead of stampeding the API (and the exporter's CPU).
+        # All of it goes through the gate, so that a thousand streams dropped at once
+        # reconnect at a steady pace instead of stampeding the API and the exporter's CPU
+        # (websocket-client reads a handshake byte by byte: hundreds at once starve /metrics).
         with self._gate:
             if not self._logged_in:
                 self._login()
             self._resync()
-        ws = websocket.WebSocket(skip_utf8_validation=True)
-        self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
-        if self._stopping.is_set():
-            raise StreamEnded("exporter stopping")
-        ws.connect(
-            self._session.stream_url(self.account_id),
-            header=self._session.stream_headers(),
-            timeout=self._tuning.connect_timeout,
-        )
-        self._store.stream_connected(self.account_id)
-        esns = self._store.device_ids(self.account_id)
-        if esns:
-            ws.send(messages.subscription(esns))
+            ws = websocket.WebSocket(skip_utf8_validation=True)
+            self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
+            if self._stopping.is_set():
+                raise StreamEnded("exporter stopping")
+            ws.connect(
+                self._session.stream_url(self.account_id),
+                header=self._session.stream_headers(),
+                timeout=self._tuning.connect_timeout,
+            )
+            self._store.stream_connected(self.account_id)
+            esns = self._store.device_ids(self.account_id)
+            if esns:
+                ws.send(messages.subscription(esns))
         self._store.stream_subscribed(self.account_id, esns)
         log.info("stream up", extra={"account_id": self.account_id, "devices": len(esns)})
         return ws
