@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-RECV_SIZE = 64 * 1024
+RECV_SIZE = 4096
 MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot of a very large account is still far below this
 
 
