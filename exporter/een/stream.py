@@ -1,9 +1,10 @@
 """One account's poll stream: its own EEN session and WebSocket, on its own thread.
 
-Lifecycle of one attempt: log in (through the login gate) and switch into the account, read
-the device list (resync), connect, subscribe every device to `status`, then read until the
-stream ends. Between attempts: exponential backoff with full jitter. While the stream is down
-the store keeps the devices' last known values and `een_stream_up` is 0.
+Lifecycle of one attempt, the setup passing through the shared login gate: log in and switch
+into the account if the session is not valid, read the device list (resync), connect and
+subscribe every device to `status`; then read until the stream ends. Between attempts:
+exponential backoff with full jitter. While the stream is down the store keeps the devices'
+last known values and `een_stream_up` is 0.
 """
 
 from __future__ import annotations
