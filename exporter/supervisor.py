@@ -95,7 +95,7 @@ class Supervisor(threading.Thread):
             stream.stop()
         threads: list[threading.Thread] = [*streams, self]
         for thread in threads:
-            if thread.is_alive() or thread.ident is None:
+            if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
         return [thread.name for thread in threads if thread.is_alive()]
 

@@ -162,6 +162,7 @@ class WebServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which must be running
+            self._server.shutdown()
+            self._thread.join(timeout=2)
         self._server.server_close()
-        self._thread.join(timeout=2)

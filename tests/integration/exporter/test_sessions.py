@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from exporter.app import Exporter
+from exporter.config import Settings
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import (
@@ -85,3 +87,10 @@ def test_stopping_logs_every_session_out(
     assert control.state()["sessions"] == 4  # discovery + one per account
     assert exporter.stop() == []
     assert control.state()["sessions"] == 0
+
+
+def test_an_exporter_that_never_started_stops_at_once(sim: Simulator) -> None:
+    settings = Settings(username=USERNAME, password=PASSWORD, url=sim.url, listen_host="127.0.0.1",
+                        listen_port=0)  # fmt: skip
+    exporter = Exporter(settings)
+    assert exporter.stop(timeout=1.0) == []
