@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -57,11 +58,15 @@ class Process:
         )
         return found.group(1)
 
-    def terminate(self, timeout: float) -> int:
-        self.popen.send_signal(signal.SIGTERM)
+    def wait(self, timeout: float) -> int:
+        """The exit code, once every line it wrote has been read."""
         code = self.popen.wait(timeout)
         self._reader.join(2)
         return code
+
+    def terminate(self, timeout: float) -> int:
+        self.popen.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -132,8 +137,18 @@ def test_secrets_never_reach_logs_metrics_or_pages(processes: list[Process]) -> 
 def test_a_bad_setting_exits_2_with_one_line(processes: list[Process]) -> None:
     exporter = Process("--een.url=ftp://example.com", env={"EEN_PASSWORD": PASSWORD})
     processes.append(exporter)
-    assert exporter.popen.wait(10) == 2
-    exporter._reader.join(2)
+    assert exporter.wait(10) == 2
     assert len(exporter.lines) == 1, exporter.lines
     assert exporter.lines[0].startswith("een-exporter: error:")
     assert PASSWORD not in exporter.log()
+
+
+def test_a_port_in_use_exits_1_with_one_line(processes: list[Process]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        exporter = Process("--demo", f"--web.listen-address=127.0.0.1:{port}")
+        processes.append(exporter)
+        assert exporter.wait(10) == 1
+    [line] = [line for line in exporter.lines if "level=error" in line]
+    assert 'msg="cannot listen"' in line
+    assert f"address=127.0.0.1:{port}" in line
