@@ -9,6 +9,8 @@ een_login_failures_total 0.0
 from __future__ import annotations
 
 import enum
+import threading
+import time
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,6 +26,11 @@ from exporter import __version__
 
 # A `_created` series per counter says nothing an operator needs and doubles the counters.
 disable_created_metrics()
+
+# process_* come from /proc: with a thousand streams, counting /proc/self/fd alone costs more
+# than serving the cached camera metrics, and reading them more than once a second tells
+# nobody anything.
+PROCESS_TTL = 1.0
 
 
 class Endpoint(enum.Enum):
@@ -67,8 +74,19 @@ class SelfMetrics:
         for endpoint in Endpoint:
             self.api_requests.labels(endpoint.value)
             self.api_failures.labels(endpoint.value)
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
+        self._process = CollectorRegistry()
+        ProcessCollector(registry=self._process)
+        PlatformCollector(registry=self._process)
+        self._process_lock = threading.Lock()
+        self._process_text = b""
+        self._process_read_at = -PROCESS_TTL
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The own counters, always fresh, then process metrics at most PROCESS_TTL old."""
+        now = time.monotonic()
+        with self._process_lock:
+            if now - self._process_read_at >= PROCESS_TTL:
+                self._process_text = generate_latest(self._process)
+                self._process_read_at = now
+            process = self._process_text
+        return generate_latest(self.registry) + process
