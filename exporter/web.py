@@ -69,7 +69,7 @@ def landing_page(store: StateStore) -> str:
 <html><head><meta charset="utf-8"><title>EEN exporter</title></head>
 <body><h1>EEN exporter {html.escape(__version__)}</h1>
 <p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> ·
-<a href="/readyz">/readyz</a> ({"ready" if ready else "not ready"}: {html.escape(reason)})</p>
+<a href="/readyz">/readyz</a> ({html.escape(reason if ready else "not ready: " + reason)})</p>
 <p>Accounts: {len(accounts)} · streams up: {up}</p>
 <h2>Cameras by status</h2><ul>{summary}</ul>
 <h2>Accounts</h2>

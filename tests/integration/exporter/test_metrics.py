@@ -139,6 +139,7 @@ def test_landing_page_health_and_readiness(
     assert page.headers["Content-Type"].startswith("text/html")
     assert 'href="/metrics"' in page.text
     assert "streams up: 3" in page.text
+    assert "(ready: 3 accounts)" in page.text
     cameras = sum(d["type"] == "camera" for a in sub_accounts(control) for d in a["devices"])
     counts = [int(item.split(": ")[1].split("<")[0]) for item in page.text.split("<li>")[1:]]
     assert sum(counts) == cameras  # every camera counted under exactly one status
