@@ -14,6 +14,7 @@ from exporter.app import Exporter, tuning_for
 from exporter.config import Settings
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
+from tests.integration.conftest import MakeSimulator
 from tests.support import Sample, parse_exposition, wait_for
 
 USERNAME, PASSWORD = "ops@example.com", "s3cret-Pa55word"
@@ -22,11 +23,9 @@ StartExporter = Callable[..., Exporter]
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(
-        WorldSpec(accounts=3, bridges=1, cameras=4, seed=7), username=USERNAME, password=PASSWORD
-    ) as simulator:
-        yield simulator
+def sim(make_sim: MakeSimulator) -> Simulator:
+    spec = WorldSpec(accounts=3, bridges=1, cameras=4, seed=7)
+    return make_sim(spec, username=USERNAME, password=PASSWORD)
 
 
 @pytest.fixture

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
+from tests.integration.conftest import MakeSimulator
 from tests.integration.exporter.conftest import (
     PASSWORD,
     USERNAME,
@@ -103,10 +102,9 @@ def test_include_and_exclude_filters(
 
 
 @pytest.fixture
-def customer() -> Iterator[Simulator]:
+def customer(make_sim: MakeSimulator) -> Simulator:
     spec = WorldSpec(accounts=0, bridges=1, cameras=3, seed=11)
-    with Simulator(spec, username=USERNAME, password=PASSWORD) as simulator:
-        yield simulator
+    return make_sim(spec, username=USERNAME, password=PASSWORD)
 
 
 def test_a_plain_customer_monitors_its_own_account(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
 
 from exporter.simulator import Simulator, WorldSpec
+from tests.integration.conftest import MakeSimulator
 from tests.integration.exporter.conftest import PASSWORD, USERNAME, StartExporter, scrape
 from tests.support import series, wait_for
 
@@ -34,10 +35,9 @@ def test_wrong_password(start_exporter: StartExporter, log_lines: Callable[[], s
 
 
 @pytest.fixture
-def two_factor() -> Iterator[Simulator]:
+def two_factor(make_sim: MakeSimulator) -> Simulator:
     spec = WorldSpec(accounts=1, bridges=1, cameras=1, seed=3)
-    with Simulator(spec, username=USERNAME, password=PASSWORD, two_factor=True) as simulator:
-        yield simulator
+    return make_sim(spec, username=USERNAME, password=PASSWORD, two_factor=True)
 
 
 def test_two_factor_user_gets_a_clear_error(

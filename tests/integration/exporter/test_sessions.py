@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
@@ -11,6 +9,7 @@ from exporter.app import Exporter
 from exporter.config import Settings
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
+from tests.integration.conftest import MakeSimulator
 from tests.integration.exporter.conftest import (
     PASSWORD,
     USERNAME,
@@ -23,10 +22,9 @@ from tests.support import series, wait_for
 
 
 @pytest.fixture
-def short_sessions() -> Iterator[Simulator]:
+def short_sessions(make_sim: MakeSimulator) -> Simulator:
     spec = WorldSpec(accounts=2, bridges=1, cameras=2, seed=5)
-    with Simulator(spec, username=USERNAME, password=PASSWORD, session_seconds=1.5) as sim:
-        yield sim
+    return make_sim(spec, username=USERNAME, password=PASSWORD, session_seconds=1.5)
 
 
 def test_expired_sessions_are_replaced_by_new_logins(
@@ -47,10 +45,9 @@ def test_expired_sessions_are_replaced_by_new_logins(
 
 
 @pytest.fixture
-def slow_logins() -> Iterator[Simulator]:
+def slow_logins(make_sim: MakeSimulator) -> Simulator:
     spec = WorldSpec(accounts=8, bridges=1, cameras=1, seed=9)
-    with Simulator(spec, username=USERNAME, password=PASSWORD, latency=0.03) as sim:
-        yield sim
+    return make_sim(spec, username=USERNAME, password=PASSWORD, latency=0.03)
 
 
 def test_logins_never_exceed_the_configured_concurrency(
