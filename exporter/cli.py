@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             WorldSpec(), username=DEMO_USERNAME, password=DEMO_PASSWORD, churn=DEMO_CHURN
         )
         simulator.start()
-        settings = _demo_settings(settings, simulator.url)
+        settings = replace(
+            settings, url=simulator.url, username=DEMO_USERNAME, password=DEMO_PASSWORD
+        )
         log.info(
             "demo mode: using the simulated EEN cloud",
             extra={"url": simulator.url, "username": DEMO_USERNAME},
@@ -75,10 +77,6 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
         log.warning("threads did not stop in time", extra={"threads": ",".join(stuck)})
     log.info("stopped")
     return 0
-
-
-def _demo_settings(settings: Settings, url: str) -> Settings:
-    return replace(settings, url=url, username=DEMO_USERNAME, password=DEMO_PASSWORD)
 
 
 def _on_signals(stopping: threading.Event) -> None:
