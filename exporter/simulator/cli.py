@@ -39,6 +39,23 @@ def non_negative_float(value: str) -> float:
     return number
 
 
+_LOG_LEVELS = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+}
+
+
+def log_level(value: str) -> str:
+    """A level name in any case, as the exporter takes it."""
+    level = _LOG_LEVELS.get(value.strip().lower())
+    if level is None:
+        raise argparse.ArgumentTypeError(f"must be debug, info, warning or error, got {value!r}")
+    return level
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="een-sim",
@@ -87,7 +104,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds added to every v1 REST response (default 0)",
     )
     parser.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level",
+        type=log_level,
+        default="WARNING",
+        metavar="LEVEL",
+        help="debug, info, warning or error, in any case (default warning); debug logs each "
+        "request's method, path and status",
     )
     args = parser.parse_args(argv)
     if args.session_seconds <= 0:

@@ -20,6 +20,11 @@ from websockets.server import ServerProtocol
 from exporter.simulator.world import World
 
 log = logging.getLogger(__name__)
+# websockets logs every handshake header (the auth_key cookie, the API key) and every frame at
+# DEBUG, and each close at INFO: the protocol gets a logger of its own that passes on only
+# warnings and errors, whatever the simulator's level.
+_protocol_log = logging.getLogger(f"{__name__}.websockets")
+_protocol_log.setLevel(logging.WARNING)
 
 # A subscription naming every camera of a large account is big; allow 64 MiB messages.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -297,4 +302,4 @@ class StreamHub:
 
 
 def new_protocol() -> ServerProtocol:
-    return ServerProtocol(max_size=MAX_MESSAGE_BYTES)
+    return ServerProtocol(max_size=MAX_MESSAGE_BYTES, logger=_protocol_log)

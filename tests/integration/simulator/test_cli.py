@@ -2,58 +2,76 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
+import websocket
 
 from tests.integration.simulator.een import TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[3]
+USERNAME, PASSWORD = "ops@example.com", "pw-123"
+API_KEY = "sim-api-key-0123456789"
+
+StartSim = Callable[..., subprocess.Popen[str]]
 
 
 @pytest.fixture
-def een_sim() -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exporter.simulator.cli", "--listen", "127.0.0.1:0",
-         "--accounts", "2", "--bridges", "1", "--cameras", "3", "--seed", "4",
-         "--username", "ops@example.com", "--password", "pw-123"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
+def start_een_sim() -> Iterator[StartSim]:
+    """Start `een-sim` processes with extra arguments; every one is stopped afterwards."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*extra: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "exporter.simulator.cli", "--listen", "127.0.0.1:0",
+             "--accounts", "2", "--bridges", "1", "--cameras", "3", "--seed", "4",
+             "--username", USERNAME, "--password", PASSWORD, *extra],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
         if process.poll() is None:
             process.kill()
-        process.wait(TIMEOUT)
-        assert process.stdout is not None
-        assert process.stderr is not None
-        process.stdout.close()
-        process.stderr.close()
+        process.communicate(timeout=TIMEOUT)
+
+
+@pytest.fixture
+def een_sim(start_een_sim: StartSim) -> subprocess.Popen[str]:
+    return start_een_sim()
+
+
+def sim_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    first = process.stdout.readline()  # blocks until the simulator is listening
+    assert first.startswith("een-sim listening on http://127.0.0.1:"), first
+    return first.split()[-1]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_een_sim_serves_and_stops_on_a_signal(
     een_sim: subprocess.Popen[str], stop_signal: signal.Signals
 ) -> None:
+    url = sim_url(een_sim)
     assert een_sim.stdout is not None
-    first = een_sim.stdout.readline()  # blocks until the simulator is listening
-    assert first.startswith("een-sim listening on http://127.0.0.1:"), first
-    url = first.split()[-1]
     banner = [een_sim.stdout.readline() for _ in range(5)]
     assert any("ops@example.com" in line for line in banner)
     assert any("pw-123" in line for line in banner)
 
-    credentials = {"username": "ops@example.com", "password": "pw-123"}
+    credentials = {"username": USERNAME, "password": PASSWORD}
     response = requests.post(f"{url}/g/aaa/authenticate", json=credentials, timeout=TIMEOUT)
     assert response.status_code == 200
     state = requests.get(f"{url}/_sim/state", timeout=TIMEOUT).json()
@@ -76,3 +94,46 @@ def test_een_sim_rejects_a_bad_listen_address() -> None:
     )
     assert result.returncode == 2
     assert "HOST:PORT" in result.stderr
+
+
+def test_een_sim_debug_log_has_no_secrets_and_no_bodies(start_een_sim: StartSim) -> None:
+    """A login with an API key, a stream, a subscription: DEBUG shows only methods and paths."""
+    # A plain customer, whose own account holds the devices; the level in lower case.
+    process = start_een_sim("--accounts", "0", "--log-level", "debug")
+    url = sim_url(process)
+    http = requests.Session()
+    http.headers["Authorization"] = API_KEY
+    credentials = {"username": USERNAME, "password": PASSWORD}
+    token = http.post(f"{url}/g/aaa/authenticate", json=credentials, timeout=TIMEOUT).json()
+    authorized = http.post(f"{url}/g/aaa/authorize", json=token, timeout=TIMEOUT)
+    assert authorized.status_code == 200, authorized.text
+    auth_key = http.cookies["auth_key"]
+    devices = http.get(f"{url}/g/device/list", timeout=TIMEOUT).json()
+    account = authorized.json()["active_account_id"]
+    stream = websocket.create_connection(
+        f"{url.replace('http', 'ws', 1)}/api/v2/Device/{account}/Events",
+        cookie=f"auth_key={auth_key}",
+        header=[f"Authorization: {API_KEY}"],
+        timeout=TIMEOUT,
+    )
+    try:
+        stream.send(json.dumps({"cameras": {row[1]: {"resource": ["status"]} for row in devices}}))
+        assert json.loads(stream.recv())["status_code"] == 200
+    finally:
+        stream.close()
+    assert http.post(f"{url}/g/aaa/logout", timeout=TIMEOUT).status_code == 204
+    process.send_signal(signal.SIGTERM)
+    _, log = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0
+    assert "POST /g/aaa/authorize -> 200" in log  # DEBUG was on
+    for secret in (API_KEY, auth_key, PASSWORD, token["token"]):
+        assert secret not in log
+    for body in ('"resource"', '"status_code"', '"data"', '"token"'):
+        assert body not in log
+
+
+@pytest.mark.parametrize(("given", "level"), [("info", "INFO"), ("Warn", "WARNING")])
+def test_een_sim_log_level_in_any_case(given: str, level: str) -> None:
+    from exporter.simulator.cli import parse_args
+
+    assert parse_args(["--log-level", given]).log_level == level
