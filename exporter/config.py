@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import enum
 import io
+import logging
 import math
+import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,9 @@ from exporter import __version__
 PROG = "een-exporter"
 DEFAULT_URL = "https://login.eagleeyenetworks.com"
 DEFAULT_ENV_FILE = Path(".env")
+DEMO_USERNAME = "demo@example.com"  # the simulator's published demo login
+DEMO_PASSWORD = "demo"  # noqa: S105
+SECRET_FILE_LIMIT = 4096  # bytes; a password or key file is never larger
 
 T = TypeVar("T")
 
@@ -34,6 +40,14 @@ class ConfigError(Exception):
 
     e.g. 'EEN_USERNAME / --een.username is required (or run with --demo)'
     """
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something about the settings worth one log line once logging is set up."""
+
+    level: int  # a logging level
+    message: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class Settings:
     log_level: str = "info"
     log_format: LogFormat = LogFormat.LOGFMT
     demo: bool = False
+    notices: tuple[Notice, ...] = field(default=(), compare=False, repr=False)
 
 
 class _SecretValueError(ValueError):
@@ -65,9 +80,10 @@ def _text(value: str) -> str:
 
 def _api_key(value: str) -> str | None:
     key = value.strip()
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
-        # requests would otherwise echo the whole header value in its exception.
-        raise _SecretValueError("must not contain control characters")
+    if not all(" " <= char <= "~" for char in key):
+        # It is sent as a header: anything else fails in the HTTP client (with the whole value
+        # in the exception) or is encoded differently by the REST and the WebSocket client.
+        raise _SecretValueError("must be printable ASCII (no control or non-ASCII characters)")
     return key or None
 
 
@@ -87,6 +103,10 @@ def _url(value: str) -> str:
     except ValueError:
         raise ValueError("must have a port from 0 to 65535") from None
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _optional_url(value: str) -> str | None:
+    return _url(value) if value.strip() else None
 
 
 def _account_ids(value: str) -> frozenset[str]:
@@ -116,24 +136,42 @@ def _listen_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _positive_seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError("must be a positive number of seconds")
-    return seconds
+@dataclass(frozen=True)
+class _Seconds:
+    """A duration setting's parser, with bounds that keep the exporter sane at both ends."""
+
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.low:g} to {self.high:g} seconds"
+
+    def __call__(self, value: str) -> float:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+        if not self.low <= seconds <= self.high:  # NaN fails too
+            raise ValueError(f"must be a number of seconds from {self.low:g} to {self.high:g}")
+        return seconds
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise ValueError("must be a whole number of at least 1")
-    return number
+@dataclass(frozen=True)
+class _Count:
+    low: int
+    high: int
+
+    def __str__(self) -> str:
+        return f"{self.low} to {self.high}"
+
+    def __call__(self, value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = self.low - 1
+        if not self.low <= number <= self.high:
+            raise ValueError(f"must be a whole number from {self.low} to {self.high}")
+        return number
 
 
 _LOG_LEVELS = {
@@ -207,10 +245,19 @@ API_KEY = _Option(
     "EEN_API_KEY",
     "--een.api-key",
     "KEY",
-    "optional API key, sent as the Authorization header",
+    "optional API key, sent as the Authorization header; printable ASCII. The flag is "
+    "deprecated (it shows the key in the process list): use the env or --een.api-key-file",
     "",
     _api_key,
     secret=True,
+)
+API_KEY_FILE = _Option(
+    "EEN_API_KEY_FILE",
+    "--een.api-key-file",
+    "FILE",
+    "file holding the API key (trailing newline ignored), instead of EEN_API_KEY",
+    "",
+    _text,
 )
 URL = _Option(
     "EEN_URL",
@@ -221,6 +268,15 @@ URL = _Option(
     "every call stays on it",
     DEFAULT_URL,
     _url,
+)
+SIMULATOR_URL = _Option(
+    "EEN_SIMULATOR_URL",
+    "--een.simulator-url",
+    "URL",
+    f"a running een-sim, watched with its demo login ({DEMO_USERNAME}) when EEN_USERNAME is "
+    "not set; no other login is ever sent to it (docker-compose.yml sets it)",
+    "",
+    _optional_url,
 )
 ACCOUNTS = _Option(
     "EEN_ACCOUNTS",
@@ -250,9 +306,9 @@ DEVICE_REFRESH = _Option(
     "EEN_DEVICE_REFRESH_SECONDS",
     "--een.device-refresh",
     "SECONDS",
-    "how often each account's camera and bridge list is read again",
+    "how often the account list and each account's camera and bridge list are read again",
     "300",
-    _positive_seconds,
+    _Seconds(10, 86_400),
 )
 LOGIN_CONCURRENCY = _Option(
     "EEN_LOGIN_CONCURRENCY",
@@ -260,7 +316,7 @@ LOGIN_CONCURRENCY = _Option(
     "N",
     "most session setups (login, device list, stream handshake) in flight at once",
     "4",
-    _positive_int,
+    _Count(1, 64),
 )
 STREAM_TIMEOUT = _Option(
     "EEN_STREAM_TIMEOUT_SECONDS",
@@ -268,7 +324,7 @@ STREAM_TIMEOUT = _Option(
     "SECONDS",
     "reconnect a stream that has received nothing (not even a pong) for this long",
     "60",
-    _positive_seconds,
+    _Seconds(5, 3_600),
 )
 BACKOFF_MAX = _Option(
     "EEN_BACKOFF_MAX_SECONDS",
@@ -276,7 +332,7 @@ BACKOFF_MAX = _Option(
     "SECONDS",
     "longest wait between reconnect attempts",
     "60",
-    _positive_seconds,
+    _Seconds(1, 3_600),
 )
 LOG_LEVEL = _Option(
     "EEN_LOG_LEVEL", "--log.level", "LEVEL", "debug, info, warning or error", "info", _log_level
@@ -293,12 +349,16 @@ DEMO = _Option(
     _boolean,
 )
 PASSWORD_ENV = "EEN_PASSWORD"  # noqa: S105 - a variable name, not a password
+# The password has no flag, so that it never shows in the process list: env and .env only.
+_PASSWORD = _Option(PASSWORD_ENV, "", "", "", "", _text, secret=True)
 
 _OPTIONS: tuple[_Option[Any], ...] = (
     USERNAME,
     PASSWORD_FILE,
     API_KEY,
+    API_KEY_FILE,
     URL,
+    SIMULATOR_URL,
     ACCOUNTS,
     ACCOUNTS_EXCLUDE,
     LISTEN_ADDRESS,
@@ -311,14 +371,19 @@ _OPTIONS: tuple[_Option[Any], ...] = (
     DEMO,
 )
 
+# Every environment variable the exporter reads: the options' and the password's.
+ENVIRONMENT_VARIABLES = (*(option.env for option in _OPTIONS), PASSWORD_ENV)
+
 _EPILOG = f"""\
 Every setting can also come from its environment variable or from a .env file (--env-file,
-default ./.env when it exists). Flags win over the environment, the environment over the .env
-file, the .env file over defaults; an empty value counts as unset.
+default ./.env when it exists; --demo ignores ./.env unless --env-file names it). Flags win
+over the environment, the environment over the .env file, the .env file over defaults; an
+empty value counts as unset.
 
 The password comes from {PASSWORD_ENV}, or from the file named by {PASSWORD_FILE.env} /
-{PASSWORD_FILE.flag} (its trailing newline is ignored). There is deliberately no password flag,
-so the password never shows in the process list."""
+{PASSWORD_FILE.flag} (a regular file of at most {SECRET_FILE_LIMIT} bytes; its trailing newline
+is ignored). There is deliberately no password flag, so the password never shows in the process
+list; for the same reason prefer {API_KEY.env} or {API_KEY_FILE.flag} to {API_KEY.flag}."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -328,8 +393,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _help(option: _Option[Any]) -> str:
+    bounds = f"; {option.parse}" if isinstance(option.parse, _Seconds | _Count) else ""
     default = f", default {option.default}" if option.default not in ("", "false") else ""
-    return f"{option.help} (env {option.env}{default})".replace("%", "%%")
+    return f"{option.help}{bounds} (env {option.env}{default})".replace("%", "%%")
 
 
 def _build_parser() -> _Parser:
@@ -441,20 +507,37 @@ class _Sources:
                 return _parse(option, value, layer.origin(option.env, option.flag))
         return option.parse(option.default)
 
-    def password(self) -> str | None:
+    def origin(self, env: str, flag: str = "") -> str | None:
+        """Where `env` (or its flag) is set, if anywhere."""
         for layer in self.layers:
-            direct, file_name = layer.get(PASSWORD_ENV), layer.get(PASSWORD_FILE.env)
-            if direct is not None and file_name is not None:
+            if layer.get(env) is not None:
+                return layer.origin(env, flag)
+        return None
+
+    def secret(self, direct: _Option[Any], file: _Option[Any]) -> _Secret | None:
+        """A secret given directly or as a file name, from the first layer that has either."""
+        for layer in self.layers:
+            value, file_name = layer.get(direct.env), layer.get(file.env)
+            if value is not None and file_name is not None:
+                place = " in the environment" if layer.where is _Where.ENVIRONMENT else ""
                 raise ConfigError(
-                    f"{PASSWORD_ENV} and {PASSWORD_FILE.env} are both set in the "
-                    f"{layer.where.value}; set only one"
+                    f"{layer.origin(direct.env, direct.flag)} and "
+                    f"{layer.origin(file.env, file.flag)} are both set{place}; set only one"
                 )
             if file_name is not None:
-                origin = layer.origin(PASSWORD_FILE.env, PASSWORD_FILE.flag)
-                return _read_password_file(Path(file_name.strip()), origin)
-            if direct is not None:
-                return direct
+                origin = layer.origin(file.env, file.flag)
+                text = _read_secret_file(Path(file_name.strip()), file, origin)
+                return _Secret(text, origin, from_file=True)
+            if value is not None:
+                return _Secret(value, layer.origin(direct.env, direct.flag), from_file=False)
         return None
+
+
+@dataclass(frozen=True)
+class _Secret:
+    value: str = field(repr=False)
+    origin: str
+    from_file: bool
 
 
 def _parse(option: _Option[T], value: str, origin: str) -> T:
@@ -469,17 +552,116 @@ def _parse(option: _Option[T], value: str, origin: str) -> T:
         raise ConfigError(f"{option.label} {exc}{shown} (from {origin})") from None
 
 
-def _read_password_file(path: Path, origin: str) -> str:
-    label = PASSWORD_FILE.label
+def _read_secret_file(path: Path, option: _Option[Any], origin: str) -> str:
+    """The file's text without its trailing newline: a small regular UTF-8 file, not empty.
+
+    Opened without blocking and checked before reading, so a FIFO or a device named by
+    mistake is an error instead of a silent hang or an endless read.
+    """
+    where = f"(from {origin})"
     try:
-        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ConfigError(f"{label}: cannot read {path}: {exc.strerror} (from {origin})") from None
+        raise ConfigError(f"{option.label}: cannot read {path}: {exc.strerror} {where}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{option.label}: cannot read {path}: not a regular file {where}")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(SECRET_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise ConfigError(f"{option.label}: cannot read {path}: {exc.strerror} {where}") from None
+    finally:
+        os.close(fd)
+    if len(data) > SECRET_FILE_LIMIT:
+        raise ConfigError(
+            f"{option.label}: {path} is larger than {SECRET_FILE_LIMIT} bytes {where}"
+        )
+    try:
+        text = data.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        raise ConfigError(f"{label}: {path} is not UTF-8 text (from {origin})") from None
-    if not password:
-        raise ConfigError(f"{label}: {path} is empty (from {origin})")
-    return password
+        raise ConfigError(f"{option.label}: {path} is not UTF-8 text {where}") from None
+    if not text:
+        raise ConfigError(f"{option.label}: {path} is empty {where}")
+    return text
+
+
+def _sources(
+    flags: argparse.Namespace, environ: Mapping[str, str], env_file: Path | None
+) -> tuple[_Sources, list[Notice]]:
+    """The settings' sources; demo mode leaves out ./.env, which is meant for a real login."""
+    without_file = _Sources(flags, environ, _Layer(_Where.ENV_FILE, {}))
+    if env_file is not None or not without_file.resolve(DEMO):
+        return _Sources(flags, environ, _read_env_file(env_file)), []
+    if not DEFAULT_ENV_FILE.exists():
+        return without_file, []
+    notice = Notice(
+        logging.INFO,
+        f"demo mode ignores {DEFAULT_ENV_FILE} (pass --env-file {DEFAULT_ENV_FILE} to use it)",
+    )
+    return without_file, [notice]
+
+
+def _api_key_setting(sources: _Sources, notices: list[Notice]) -> str | None:
+    secret = sources.secret(API_KEY, API_KEY_FILE)
+    if secret is None:
+        return None
+    if secret.origin == API_KEY.flag:
+        notices.append(
+            Notice(
+                logging.WARNING,
+                f"{API_KEY.flag} is deprecated: it shows the key in the process list; "
+                f"use {API_KEY.env} or {API_KEY_FILE.flag}",
+            )
+        )
+    if not secret.from_file:
+        return _parse(API_KEY, secret.value, secret.origin)
+    try:
+        return API_KEY.parse(secret.value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{API_KEY_FILE.label}: the key in the file {exc} (from {secret.origin})"
+        ) from None
+
+
+def _login(sources: _Sources, demo: bool, notices: list[Notice]) -> tuple[str, str, str]:
+    """(username, password, url): as configured, or the simulator's demo login."""
+    username = sources.resolve(USERNAME)
+    simulator_url = sources.resolve(SIMULATOR_URL)
+    if not username and not demo and simulator_url is not None:
+        _refuse_credentials_without_username(sources, simulator_url)
+        notices.append(
+            Notice(logging.INFO, f"no {USERNAME.env}: watching the simulator with its demo login")
+        )
+        return DEMO_USERNAME, DEMO_PASSWORD, simulator_url
+    if not username and not demo:
+        raise ConfigError(f"{USERNAME.label} is required (or run with --demo)")
+    password = sources.secret(_PASSWORD, PASSWORD_FILE)
+    if password is None and not demo:
+        raise ConfigError(
+            f"a password is required: set {PASSWORD_ENV}, or {PASSWORD_FILE.label} "
+            "(or run with --demo)"
+        )
+    url = sources.resolve(URL)
+    is_simulator = simulator_url is not None and url.casefold() == simulator_url.casefold()
+    if is_simulator and not demo and username.casefold() != DEMO_USERNAME:
+        raise ConfigError(
+            f"{URL.label} is the simulator's ({SIMULATOR_URL.env}), which gets no login but "
+            f"its demo one, {DEMO_USERNAME}; leave {URL.env} unset to watch the EEN cloud "
+            f"(from {sources.origin(URL.env, URL.flag)})"
+        )
+    return username, password.value if password else "", url
+
+
+def _refuse_credentials_without_username(sources: _Sources, simulator_url: str) -> None:
+    """Without a username the simulator is watched: anything meant for EEN must not go there."""
+    for option in (URL, _PASSWORD, PASSWORD_FILE, API_KEY, API_KEY_FILE):
+        origin = sources.origin(option.env, option.flag)
+        if origin is not None:
+            raise ConfigError(
+                f"{USERNAME.label} is required when {option.env} is set (from {origin}); "
+                f"without a username the exporter watches the simulator at {simulator_url} "
+                f"({SIMULATOR_URL.env}) with its demo login"
+            )
 
 
 def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -489,23 +671,15 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     --help and --version print and exit 0.
     """
     flags, env_file = _parse_flags(argv)
-    sources = _Sources(flags, environ, _read_env_file(env_file))
+    sources, notices = _sources(flags, environ, env_file)
     demo = sources.resolve(DEMO)
-    username = sources.resolve(USERNAME)
-    if not username and not demo:
-        raise ConfigError(f"{USERNAME.label} is required (or run with --demo)")
-    password = sources.password()
-    if password is None and not demo:
-        raise ConfigError(
-            f"a password is required: set {PASSWORD_ENV}, or {PASSWORD_FILE.label} "
-            "(or run with --demo)"
-        )
+    username, password, url = _login(sources, demo, notices)
     listen_host, listen_port = sources.resolve(LISTEN_ADDRESS)
     return Settings(
         username=username,
-        password=password or "",
-        api_key=sources.resolve(API_KEY),
-        url=sources.resolve(URL),
+        password=password,
+        api_key=_api_key_setting(sources, notices),
+        url=url,
         accounts=sources.resolve(ACCOUNTS),
         accounts_exclude=sources.resolve(ACCOUNTS_EXCLUDE),
         listen_host=listen_host,
@@ -517,4 +691,5 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         log_level=sources.resolve(LOG_LEVEL),
         log_format=sources.resolve(LOG_FORMAT),
         demo=demo,
+        notices=tuple(notices),
     )

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from exporter import __version__
-from exporter.config import ConfigError, LogFormat, Settings, load_settings
+from exporter.config import (
+    ENVIRONMENT_VARIABLES,
+    ConfigError,
+    LogFormat,
+    Notice,
+    Settings,
+    load_settings,
+)
 
 PASSWORD = "Pa55-w0rd secret"
 API_KEY = "apikey-0123456789abcdef"
@@ -18,7 +27,9 @@ ALL_ENV_VARS = (
     "EEN_PASSWORD",
     "EEN_PASSWORD_FILE",
     "EEN_API_KEY",
+    "EEN_API_KEY_FILE",
     "EEN_URL",
+    "EEN_SIMULATOR_URL",
     "EEN_ACCOUNTS",
     "EEN_ACCOUNTS_EXCLUDE",
     "EEN_LISTEN_ADDRESS",
@@ -75,10 +86,10 @@ def test_every_flag_is_parsed(tmp_path: Path) -> None:
             "--een.accounts-exclude",
             "00009999",
             "--web.listen-address=127.0.0.1:0",
-            "--een.device-refresh=2.5",
+            "--een.device-refresh=12.5",
             "--een.login-concurrency=16",
             "--een.stream-timeout=5",
-            "--een.backoff-max=0.5",
+            "--een.backoff-max=1.5",
             "--log.level=DEBUG",
             "--log.format=json",
             "--demo",
@@ -94,10 +105,10 @@ def test_every_flag_is_parsed(tmp_path: Path) -> None:
         accounts_exclude=frozenset({"00009999"}),
         listen_host="127.0.0.1",
         listen_port=0,
-        device_refresh_seconds=2.5,
+        device_refresh_seconds=12.5,
         login_concurrency=16,
         stream_timeout_seconds=5.0,
-        backoff_max_seconds=0.5,
+        backoff_max_seconds=1.5,
         log_level="debug",
         log_format=LogFormat.JSON,
         demo=True,
@@ -298,6 +309,15 @@ def test_password_and_password_file_in_the_same_place(tmp_path: Path) -> None:
     assert "EEN_PASSWORD and EEN_PASSWORD_FILE are both set in the environment" in message
 
 
+def test_password_and_password_file_in_the_same_env_file(tmp_path: Path) -> None:
+    password_file = write(tmp_path / "password", "x")
+    write(tmp_path / ".env", f"EEN_USERNAME=u\nEEN_PASSWORD=p\nEEN_PASSWORD_FILE={password_file}\n")
+    message = config_error([], {})
+    assert message == (
+        "EEN_PASSWORD in .env and EEN_PASSWORD_FILE in .env are both set; set only one"
+    )
+
+
 def test_missing_password_file(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-file"
     message = config_error([f"--een.password-file={missing}"], {"EEN_USERNAME": "u"})
@@ -363,28 +383,59 @@ def test_bad_listen_address(address: str) -> None:
     assert f"got {address.strip()!r}" in message
 
 
+DURATIONS = [
+    # env, flag, lowest, highest
+    ("EEN_DEVICE_REFRESH_SECONDS", "--een.device-refresh", "10", "86400"),
+    ("EEN_STREAM_TIMEOUT_SECONDS", "--een.stream-timeout", "5", "3600"),
+    ("EEN_BACKOFF_MAX_SECONDS", "--een.backoff-max", "1", "3600"),
+]
+
+
+@pytest.mark.parametrize(("env", "flag", "low", "high"), DURATIONS)
 @pytest.mark.parametrize(
-    ("env", "flag"),
-    [
-        ("EEN_DEVICE_REFRESH_SECONDS", "--een.device-refresh"),
-        ("EEN_STREAM_TIMEOUT_SECONDS", "--een.stream-timeout"),
-        ("EEN_BACKOFF_MAX_SECONDS", "--een.backoff-max"),
-    ],
+    "value", ["0", "-1", "abc", "nan", "inf", "1e-9", "1e10", "0.999", "86401"]
 )
-@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf"])
-def test_bad_seconds(env: str, flag: str, value: str) -> None:
+def test_durations_out_of_bounds(env: str, flag: str, low: str, high: str, value: str) -> None:
+    """1e-9 s made thousands of reconnects a second, 1e10 s an OverflowError in discovery."""
     message = config_error([], {**CREDENTIALS, env: value})
-    assert (
-        message
-        == f"{env} / {flag} must be a positive number of seconds; got {value!r} (from {env})"
+    assert message == (
+        f"{env} / {flag} must be a number of seconds from {low} to {high}; "
+        f"got {value!r} (from {env})"
     )
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "1.5", "four"])
+@pytest.mark.parametrize(("env", "flag", "low", "high"), DURATIONS)
+def test_durations_at_their_bounds_are_accepted(env: str, flag: str, low: str, high: str) -> None:
+    field = {
+        "EEN_DEVICE_REFRESH_SECONDS": "device_refresh_seconds",
+        "EEN_STREAM_TIMEOUT_SECONDS": "stream_timeout_seconds",
+        "EEN_BACKOFF_MAX_SECONDS": "backoff_max_seconds",
+    }[env]
+    for value in (low, high):
+        settings = load_settings([f"{flag}={value}"], CREDENTIALS)
+        assert getattr(settings, field) == float(value)
+
+
+def test_duration_error_names_the_env_file_it_came_from(tmp_path: Path) -> None:
+    write(tmp_path / ".env", "EEN_BACKOFF_MAX_SECONDS=1e-9\n")
+    message = config_error([], CREDENTIALS)
+    assert message.endswith("from 1 to 3600; got '1e-9' (from EEN_BACKOFF_MAX_SECONDS in .env)")
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "1.5", "four", "65", "1000000"])
 def test_bad_login_concurrency(value: str) -> None:
     message = config_error([f"--een.login-concurrency={value}"], CREDENTIALS)
-    assert message.startswith("EEN_LOGIN_CONCURRENCY / --een.login-concurrency must be a whole")
-    assert message.endswith("(from --een.login-concurrency)")
+    assert message == (
+        "EEN_LOGIN_CONCURRENCY / --een.login-concurrency must be a whole number from 1 to 64; "
+        f"got {value!r} (from --een.login-concurrency)"
+    )
+
+
+@pytest.mark.parametrize("value", ["1", "64"])
+def test_login_concurrency_at_its_bounds(value: str) -> None:
+    assert load_settings([], {**CREDENTIALS, "EEN_LOGIN_CONCURRENCY": value}).login_concurrency == (
+        int(value)
+    )
 
 
 def test_bad_log_level() -> None:
@@ -500,7 +551,9 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
         "--een.username",
         "--een.password-file",
         "--een.api-key",
+        "--een.api-key-file",
         "--een.url",
+        "--een.simulator-url",
         "--een.accounts",
         "--een.accounts-exclude",
         "--web.listen-address",
@@ -516,6 +569,12 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
         assert flag in out
     for default in ("https://login.eagleeyenetworks.com", ":9877", "default 300", "default 4"):
         assert default in out
+    for bounds in ("10 to 86400 seconds", "5 to 3600 seconds", "1 to 3600 seconds", "1 to 64"):
+        assert bounds in out
+
+
+def test_the_documented_variables_are_every_variable_read() -> None:
+    assert set(ENVIRONMENT_VARIABLES) == set(ALL_ENV_VARS)
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -552,3 +611,237 @@ def test_errors_never_contain_password_or_api_key(bad: dict[str, str]) -> None:
     message = config_error([], {**CREDENTIALS, "EEN_API_KEY": API_KEY, **bad})
     assert PASSWORD not in message
     assert API_KEY not in message
+
+
+# --- secret files: regular, small, UTF-8 --------------------------------------------------------
+
+
+def load_within(seconds: float, argv: list[str], environ: dict[str, str]) -> Settings:
+    """load_settings in a thread that must finish in time (reading a FIFO used to hang)."""
+    outcome: list[Settings | BaseException] = []
+
+    def load() -> None:
+        try:
+            outcome.append(load_settings(argv, environ))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=load, name="load-settings", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for name in [*argv, *environ.values()]:  # release a reader blocked on a FIFO
+            path = Path(name.split("=", 1)[-1])
+            if path.is_fifo():
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"load_settings did not return within {seconds} s")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+@pytest.mark.parametrize(("env", "flag"), [("EEN_PASSWORD_FILE", "--een.password-file"),
+                                           ("EEN_API_KEY_FILE", "--een.api-key-file")])  # fmt: skip
+def test_secret_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path, env: str, flag: str) -> None:
+    fifo = tmp_path / "secret"
+    os.mkfifo(fifo)
+    # EEN_PASSWORD beside EEN_PASSWORD_FILE would be refused first: this test is about the FIFO.
+    password = {} if env == "EEN_PASSWORD_FILE" else {"EEN_PASSWORD": PASSWORD}
+    with pytest.raises(ConfigError) as caught:
+        load_within(5, [], {"EEN_USERNAME": "u", **password, env: str(fifo)})
+    assert str(caught.value) == (
+        f"{env} / {flag}: cannot read {fifo}: not a regular file (from {env})"
+    )
+
+
+def test_password_file_that_is_a_device_is_refused() -> None:
+    message = config_error(["--een.password-file=/dev/zero"], {"EEN_USERNAME": "u"})
+    assert message == (
+        "EEN_PASSWORD_FILE / --een.password-file: cannot read /dev/zero: not a regular file "
+        "(from --een.password-file)"
+    )
+
+
+def test_password_file_size_is_bounded(tmp_path: Path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_bytes(b"p" * 4096)
+    environ = {"EEN_USERNAME": "u", "EEN_PASSWORD_FILE": str(password_file)}
+    assert load_settings([], environ).password == "p" * 4096
+    password_file.write_bytes(b"p" * 4097)
+    message = config_error([], environ)
+    assert message == (
+        f"EEN_PASSWORD_FILE / --een.password-file: {password_file} is larger than 4096 bytes "
+        "(from EEN_PASSWORD_FILE)"
+    )
+
+
+# --- the API key: printable ASCII, from a file, its flag deprecated ------------------------------
+
+
+@pytest.mark.parametrize("key", ["clé-0123456789", "ключ-0123456789", "key\u20280123456789",
+                                 "key-🙂-0123456789", "key\x7f0123456789"])  # fmt: skip
+def test_api_key_must_be_printable_ascii(key: str) -> None:
+    """A non-latin-1 key used to kill discovery with a UnicodeEncodeError in the header."""
+    message = config_error([], {**CREDENTIALS, "EEN_API_KEY": key})
+    assert message == (
+        "EEN_API_KEY / --een.api-key must be printable ASCII (no control or non-ASCII "
+        "characters) (from EEN_API_KEY)"
+    )
+    assert key.strip() not in message
+
+
+def test_api_key_file_is_read_without_its_trailing_newline(tmp_path: Path) -> None:
+    key_file = write(tmp_path / "api-key", f"{API_KEY}\n")
+    settings = load_settings([], {**CREDENTIALS, "EEN_API_KEY_FILE": str(key_file)})
+    assert settings.api_key == API_KEY
+    assert settings.notices == ()
+
+
+def test_api_key_file_flag_beats_api_key_in_environment(tmp_path: Path) -> None:
+    key_file = write(tmp_path / "api-key", "from-file-0123")
+    settings = load_settings(
+        [f"--een.api-key-file={key_file}"], {**CREDENTIALS, "EEN_API_KEY": API_KEY}
+    )
+    assert settings.api_key == "from-file-0123"
+
+
+def test_api_key_and_api_key_file_are_exclusive(tmp_path: Path) -> None:
+    key_file = write(tmp_path / "api-key", API_KEY)
+    message = config_error(
+        [f"--een.api-key={API_KEY}", f"--een.api-key-file={key_file}"], CREDENTIALS
+    )
+    assert message == "--een.api-key and --een.api-key-file are both set; set only one"
+
+
+def test_api_key_file_with_a_bad_key_is_not_echoed(tmp_path: Path) -> None:
+    key = "clé-secrète-0123456789"
+    key_file = write(tmp_path / "api-key", f"{key}\n")
+    message = config_error([f"--een.api-key-file={key_file}"], CREDENTIALS)
+    assert message == (
+        "EEN_API_KEY_FILE / --een.api-key-file: the key in the file must be printable ASCII "
+        "(no control or non-ASCII characters) (from --een.api-key-file)"
+    )
+    assert key not in message
+
+
+def test_empty_api_key_file(tmp_path: Path) -> None:
+    key_file = write(tmp_path / "api-key", "\n")
+    message = config_error([], {**CREDENTIALS, "EEN_API_KEY_FILE": str(key_file)})
+    assert message == (
+        f"EEN_API_KEY_FILE / --een.api-key-file: {key_file} is empty (from EEN_API_KEY_FILE)"
+    )
+
+
+def test_api_key_flag_still_works_with_a_deprecation_notice() -> None:
+    settings = load_settings([f"--een.api-key={API_KEY}"], CREDENTIALS)
+    assert settings.api_key == API_KEY
+    [notice] = settings.notices
+    assert notice.level == logging.WARNING
+    assert notice.message == (
+        "--een.api-key is deprecated: it shows the key in the process list; "
+        "use EEN_API_KEY or --een.api-key-file"
+    )
+
+
+def test_api_key_from_environment_has_no_notice() -> None:
+    assert load_settings([], {**CREDENTIALS, "EEN_API_KEY": API_KEY}).notices == ()
+
+
+# --- demo mode and ./.env -----------------------------------------------------------------------
+
+
+def test_demo_ignores_the_default_env_file_and_says_so(tmp_path: Path) -> None:
+    """./.env is the Compose users' file: its account filter showed the demo 0 accounts."""
+    write(tmp_path / ".env", "EEN_ACCOUNTS=00001234\nEEN_USERNAME=real@example.com\n")
+    settings = load_settings(["--demo"], {})
+    assert settings.demo
+    assert settings.accounts == frozenset()
+    assert settings.notices == (
+        Notice(logging.INFO, "demo mode ignores .env (pass --env-file .env to use it)"),
+    )
+
+
+def test_demo_reads_an_env_file_given_explicitly(tmp_path: Path) -> None:
+    write(tmp_path / ".env", "EEN_ACCOUNTS=00001234\n")
+    settings = load_settings(["--demo", "--env-file", ".env"], {})
+    assert settings.accounts == {"00001234"}
+    assert settings.notices == ()
+
+
+def test_demo_asked_for_in_the_env_file_reads_it(tmp_path: Path) -> None:
+    write(tmp_path / ".env", "EEN_DEMO=true\nEEN_ACCOUNTS=00001234\n")
+    settings = load_settings([], {})
+    assert settings.demo
+    assert settings.accounts == {"00001234"}
+
+
+def test_demo_without_an_env_file_says_nothing() -> None:
+    assert load_settings(["--demo"], {}).notices == ()
+
+
+# --- the simulator URL: the demo login, and never a real one ------------------------------------
+
+SIMULATOR = {"EEN_SIMULATOR_URL": "http://simulator:9878"}
+
+
+def test_without_a_username_the_simulator_is_watched_with_the_demo_login() -> None:
+    settings = load_settings([], SIMULATOR)
+    assert (settings.url, settings.username, settings.password) == (
+        "http://simulator:9878",
+        "demo@example.com",
+        "demo",
+    )
+    assert settings.api_key is None
+    assert settings.notices == (
+        Notice(logging.INFO, "no EEN_USERNAME: watching the simulator with its demo login"),
+    )
+
+
+def test_with_a_username_the_simulator_url_is_not_used() -> None:
+    settings = load_settings([], {**SIMULATOR, **CREDENTIALS})
+    assert settings.url == "https://login.eagleeyenetworks.com"
+    assert settings.username == "ops@example.com"
+
+
+def test_a_real_login_is_never_sent_to_the_simulator() -> None:
+    message = config_error([], {**SIMULATOR, **CREDENTIALS, "EEN_URL": "http://Simulator:9878/"})
+    assert message == (
+        "EEN_URL / --een.url is the simulator's (EEN_SIMULATOR_URL), which gets no login but its "
+        "demo one, demo@example.com; leave EEN_URL unset to watch the EEN cloud (from EEN_URL)"
+    )
+    assert PASSWORD not in message
+
+
+def test_the_demo_login_may_name_the_simulator_url_itself() -> None:
+    environ = {**SIMULATOR, "EEN_URL": SIMULATOR["EEN_SIMULATOR_URL"],
+               "EEN_USERNAME": "Demo@Example.com", "EEN_PASSWORD": "demo"}  # fmt: skip
+    assert load_settings([], environ).url == "http://simulator:9878"
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("EEN_PASSWORD", PASSWORD),
+        ("EEN_PASSWORD_FILE", "/run/secrets/een_password"),
+        ("EEN_API_KEY", API_KEY),
+        ("EEN_API_KEY_FILE", "/run/secrets/een_api_key"),
+        ("EEN_URL", "https://login.eagleeyenetworks.com"),
+    ],
+)
+def test_credentials_without_a_username_are_refused(env: str, value: str) -> None:
+    """They are meant for EEN: without a username they would go to the simulator."""
+    message = config_error([], {**SIMULATOR, env: value})
+    assert message == (
+        f"EEN_USERNAME / --een.username is required when {env} is set (from {env}); without a "
+        "username the exporter watches the simulator at http://simulator:9878 "
+        "(EEN_SIMULATOR_URL) with its demo login"
+    )
+    assert PASSWORD not in message
+    assert API_KEY not in message
+
+
+def test_bad_simulator_url() -> None:
+    message = config_error(["--een.simulator-url=simulator:9878"], CREDENTIALS)
+    assert message.startswith("EEN_SIMULATOR_URL / --een.simulator-url must be an http")
