@@ -48,6 +48,12 @@ class Exporter:
         )
 
     @property
+    def listen_address(self) -> str:
+        """What the HTTP server is bound to, e.g. 0.0.0.0:9877 (every IPv4 interface)."""
+        host, port = self.web.address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
     def url(self) -> str:
         """Where the HTTP server can be reached from this host."""
         host, port = self.web.address

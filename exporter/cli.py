@@ -13,13 +13,17 @@ from types import FrameType
 
 from exporter import __version__
 from exporter.app import Exporter
-from exporter.config import ConfigError, Settings, load_settings
+from exporter.config import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from exporter.logs import configure_logging, register_secret
 
 log = logging.getLogger("exporter")
 
-DEMO_USERNAME = "demo@example.com"
-DEMO_PASSWORD = "demo"  # noqa: S105 (the simulator's published demo login)
 DEMO_CHURN = 0.5  # status changes per second, so demo dashboards move
 STOP_TIMEOUT = 4.5  # seconds; SIGTERM to exit stays within 5 s
 
@@ -31,9 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"een-exporter: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    for secret in (settings.password, settings.api_key):
-        if secret:
-            register_secret(secret)
+    # The demo login is published, and "demo" is part of too many words to redact.
+    if (settings.username, settings.password) != (DEMO_USERNAME, DEMO_PASSWORD):
+        register_secret(settings.password)
+    if settings.api_key:
+        register_secret(settings.api_key)
+    for notice in settings.notices:
+        log.log(notice.level, notice.message)
     stopping = threading.Event()
     _on_signals(stopping)
     simulator = None
@@ -68,7 +76,12 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
     exporter.start()
     log.info(
         "listening",
-        extra={"address": exporter.url, "een_url": settings.url, "version": __version__},
+        extra={
+            "address": exporter.listen_address,
+            "url": exporter.url,
+            "een_url": settings.url,
+            "version": __version__,
+        },
     )
     stopping.wait()
     log.info("stopping")

@@ -119,15 +119,20 @@ def _timestamp(created: float) -> str:
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
+def _rounded(value: float) -> float:
+    """Three decimals, or three significant digits below 1: `retry_in=2.346`, not 16 digits."""
+    if value == 0 or abs(value) >= 1:
+        return round(value, 3)
+    return float(f"{value:.3g}")
+
+
 def _field_value(value: object) -> Field:
     if isinstance(value, str):
         return redact(value)
-    if (
-        value is None
-        or isinstance(value, int)
-        or (isinstance(value, float) and math.isfinite(value))
-    ):
+    if value is None or isinstance(value, int):
         return value
+    if isinstance(value, float) and math.isfinite(value):
+        return _rounded(value)
     return redact(str(value))
 
 

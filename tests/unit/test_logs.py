@@ -104,6 +104,26 @@ def test_logfmt_value_quoting(value: object, rendered: str) -> None:
     assert line.endswith(f" field={rendered}")
 
 
+@pytest.mark.parametrize(
+    ("value", "rendered"),
+    [
+        (2.3456789012345678, "2.346"),  # a jittered retry_in used to show 16 decimals
+        (37.0, "37.0"),
+        (1234567.891234, "1234567.891"),
+        (0.123456789, "0.123"),
+        (0.000123456, "0.000123"),
+        (-7.65432, "-7.654"),
+        (0.0, "0.0"),
+    ],
+)
+def test_floats_are_rounded_in_both_formats(value: float, rendered: str) -> None:
+    logfmt = LineFormatter(LogFormat.LOGFMT).format(record(retry_in=value))
+    assert logfmt.endswith(f" retry_in={rendered}")
+    assert json.loads(LineFormatter(LogFormat.JSON).format(record(retry_in=value)))[
+        "retry_in"
+    ] == float(rendered)
+
+
 def test_logfmt_message_with_newline_stays_on_one_line(stream: io.StringIO) -> None:
     configure_logging("info", LogFormat.LOGFMT, stream)
     logging.getLogger("exporter.test").info('first\nsecond "quoted"')

@@ -29,11 +29,11 @@ SESSION_KEY = re.compile(r"c\d+~[0-9a-f]{8,}")
 class Process:
     """The exporter as a subprocess, its stderr collected line by line."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
         self.lines: list[str] = []
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "exporter", *args],
-            cwd=ROOT,
+            cwd=cwd,
             env={"PATH": os.environ["PATH"], **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -53,7 +53,7 @@ class Process:
 
     def url(self) -> str:
         found = wait_for(
-            lambda: re.search(r"msg=listening address=(http://\S+)", self.log()),
+            lambda: re.search(r"msg=listening address=\S+ url=(http://\S+)", self.log()),
             message="the 'listening' log line",
         )
         return found.group(1)
@@ -111,7 +111,7 @@ def test_secrets_never_reach_logs_metrics_or_pages(processes: list[Process]) -> 
             "EEN_PASSWORD": PASSWORD,
             "EEN_API_KEY": API_KEY,
             "EEN_LOG_LEVEL": "debug",
-            "EEN_STREAM_TIMEOUT_SECONDS": "2",
+            "EEN_STREAM_TIMEOUT_SECONDS": "5",
         }
         exporter = Process("--web.listen-address=127.0.0.1:0", env=env)
         processes.append(exporter)
@@ -128,6 +128,9 @@ def test_secrets_never_reach_logs_metrics_or_pages(processes: list[Process]) -> 
         pages = "".join(requests.get(url + p, timeout=5).text for p in ("/", "/metrics", "/readyz"))
         assert exporter.terminate(timeout=10) == 0
     seen = exporter.log() + pages
+    retry_in = re.findall(r" retry_in=(\S+)", exporter.log())
+    assert retry_in, "no retry_in field logged"
+    assert all(re.fullmatch(r"\d+(\.\d{1,3})?", value) for value in retry_in), retry_in
     assert "logged in" in seen  # the log did record the events...
     assert PASSWORD not in seen  # ...without a secret in them
     assert API_KEY not in seen
@@ -152,3 +155,124 @@ def test_a_port_in_use_exits_1_with_one_line(processes: list[Process]) -> None:
     [line] = [line for line in exporter.lines if "level=error" in line]
     assert 'msg="cannot listen"' in line
     assert f"address=127.0.0.1:{port}" in line
+
+
+def test_the_listening_line_says_what_it_listens_on(processes: list[Process]) -> None:
+    """It said address=http://127.0.0.1:PORT when it listened on every interface."""
+    exporter = Process("--demo", "--web.listen-address=:0")
+    processes.append(exporter)
+    line = wait_for(
+        lambda: re.search(r"msg=listening address=(\S+) url=(\S+)", exporter.log()),
+        message="the 'listening' log line",
+    )
+    port = line.group(1).rpartition(":")[2]
+    assert line.group(1) == f"0.0.0.0:{port}"
+    assert line.group(2) == f"http://127.0.0.1:{port}"
+    assert requests.get(line.group(2) + "/healthz", timeout=5).status_code == 200
+    assert exporter.terminate(timeout=10) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "error"),
+    [
+        ([], {"EEN_BACKOFF_MAX_SECONDS": "1e-9"},
+         "EEN_BACKOFF_MAX_SECONDS / --een.backoff-max must be a number of seconds from 1 to 3600;"
+         " got '1e-9' (from EEN_BACKOFF_MAX_SECONDS)"),
+        (["--een.device-refresh=1e10"], {},
+         "EEN_DEVICE_REFRESH_SECONDS / --een.device-refresh must be a number of seconds from 10 "
+         "to 86400; got '1e10' (from --een.device-refresh)"),
+        (["--een.login-concurrency=100000"], {},
+         "EEN_LOGIN_CONCURRENCY / --een.login-concurrency must be a whole number from 1 to 64; "
+         "got '100000' (from --een.login-concurrency)"),
+    ],
+)  # fmt: skip
+def test_a_duration_out_of_bounds_exits_2_naming_it(
+    processes: list[Process], args: list[str], env: dict[str, str], error: str
+) -> None:
+    exporter = Process("--demo", "--web.listen-address=127.0.0.1:0", *args, env=env)
+    processes.append(exporter)
+    assert exporter.wait(10) == 2
+    assert exporter.lines == [f"een-exporter: error: {error}"]
+
+
+def test_an_api_key_that_is_not_ascii_exits_2_without_echoing_it(
+    processes: list[Process],
+) -> None:
+    """Such a key used to kill discovery (UnicodeEncodeError) once the exporter was running."""
+    key = "clé-ключ-0123456789"
+    env = {"EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD, "EEN_API_KEY": key}
+    exporter = Process("--web.listen-address=127.0.0.1:0", env=env)
+    processes.append(exporter)
+    assert exporter.wait(10) == 2
+    assert exporter.lines == [
+        "een-exporter: error: EEN_API_KEY / --een.api-key must be printable ASCII (no control or "
+        "non-ASCII characters) (from EEN_API_KEY)"
+    ]
+
+
+def test_a_password_file_that_is_a_fifo_exits_2_at_once(
+    processes: list[Process], tmp_path: Path
+) -> None:
+    """It used to hang, silently, waiting for a writer."""
+    fifo = tmp_path / "password"
+    os.mkfifo(fifo)
+    env = {"EEN_USERNAME": USERNAME, "EEN_PASSWORD_FILE": str(fifo)}
+    exporter = Process("--web.listen-address=127.0.0.1:0", env=env)
+    processes.append(exporter)
+    assert exporter.wait(10) == 2
+    assert exporter.lines == [
+        f"een-exporter: error: EEN_PASSWORD_FILE / --een.password-file: cannot read {fifo}: "
+        "not a regular file (from EEN_PASSWORD_FILE)"
+    ]
+
+
+def test_demo_ignores_dot_env_and_says_so(processes: list[Process], tmp_path: Path) -> None:
+    """A Compose user's ./.env filtered the demo down to 0 accounts."""
+    (tmp_path / ".env").write_text("EEN_USERNAME=ops@example.com\nEEN_ACCOUNTS=00009999\n")
+    exporter = Process("--demo", "--web.listen-address=127.0.0.1:0", cwd=tmp_path)
+    processes.append(exporter)
+    url = exporter.url()
+    ready = wait_for(
+        lambda: (r := requests.get(url + "/readyz", timeout=5)).status_code == 200 and r.text,
+        message="the demo exporter ready",
+    )
+    assert ready.startswith("ready: 3 accounts"), ready
+    assert 'msg="demo mode ignores .env (pass --env-file .env to use it)"' in exporter.log()
+    assert exporter.terminate(timeout=10) == 0
+
+
+def test_the_api_key_flag_still_works_and_is_deprecated(processes: list[Process]) -> None:
+    exporter = Process("--demo", "--web.listen-address=127.0.0.1:0", f"--een.api-key={API_KEY}")
+    processes.append(exporter)
+    exporter.url()
+    [line] = [line for line in exporter.lines if "level=warning" in line]
+    assert 'msg="--een.api-key is deprecated: it shows the key in the process list;' in line
+    assert exporter.terminate(timeout=10) == 0
+    assert API_KEY not in exporter.log()
+
+
+def test_without_a_username_the_simulator_url_is_watched_with_the_demo_login(
+    processes: list[Process],
+) -> None:
+    with Simulator() as sim:  # the simulator's own demo login
+        exporter = Process("--web.listen-address=127.0.0.1:0", env={"EEN_SIMULATOR_URL": sim.url})
+        processes.append(exporter)
+        url = exporter.url()
+        wait_for(lambda: requests.get(url + "/readyz", timeout=5).status_code == 200,
+                 message="ready")  # fmt: skip
+        assert "no EEN_USERNAME: watching the simulator with its demo login" in exporter.log()
+        assert exporter.terminate(timeout=10) == 0
+
+
+def test_a_real_login_is_refused_for_the_simulator_url(processes: list[Process]) -> None:
+    with Simulator(username=USERNAME, password=PASSWORD) as sim:
+        control = SimulatorControl(sim.url)
+        env = {"EEN_SIMULATOR_URL": sim.url, "EEN_URL": sim.url,
+               "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD}  # fmt: skip
+        exporter = Process("--web.listen-address=127.0.0.1:0", env=env)
+        processes.append(exporter)
+        assert exporter.wait(10) == 2
+        assert control.state()["peak_concurrent_logins"] == 0  # nothing was sent
+    [line] = exporter.lines
+    assert line.startswith("een-exporter: error: EEN_URL / --een.url is the simulator's")
+    assert PASSWORD not in line
