@@ -8,15 +8,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from exporter.config import ENVIRONMENT_VARIABLES, ConfigError, Settings, load_settings
 from tests.stack.tools import REPO, output, run
 
-DEMO = {
-    "EEN_URL": "http://simulator:9878",
-    "EEN_USERNAME": "demo@example.com",
-    "EEN_PASSWORD": "demo",
-}
+SIMULATOR_URL = "http://simulator:9878"
+REAL_URL = "https://login.eagleeyenetworks.com"
+# Set by docker-compose.yml itself, not from .env: the container's port and the simulator.
+FIXED = {"EEN_LISTEN_ADDRESS": ":9877", "EEN_SIMULATOR_URL": SIMULATOR_URL}
+# Names of files on the host in .env, mounted as these secrets.
+SECRET_FILES = {"EEN_PASSWORD_FILE": "een_password", "EEN_API_KEY_FILE": "een_api_key"}
 
 
 def resolved(compose: str, tmp_path: Path, env_file_text: str = "") -> dict[str, Any]:
@@ -44,6 +47,29 @@ def resolved(compose: str, tmp_path: Path, env_file_text: str = "") -> dict[str,
     return config
 
 
+def exporter_environment(config: dict[str, Any]) -> dict[str, str]:
+    """The exporter container's environment, with secret paths pointing where the mounts do."""
+    exporter = config["services"]["exporter"]
+    mounted = {
+        secret["target"]: config["secrets"][secret["source"]]["file"]
+        for secret in exporter.get("secrets", [])
+    }
+    return {
+        name: mounted.get(value, value)
+        for name, value in exporter["environment"].items()
+        if value is not None
+    }
+
+
+def exporter_settings(
+    compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_file_text: str = ""
+) -> Settings:
+    """What the exporter in the stack makes of this .env (Compose resolves, the exporter loads)."""
+    environment = exporter_environment(resolved(compose, tmp_path, env_file_text))
+    monkeypatch.chdir(tmp_path)  # no stray ./.env: the container has none
+    return load_settings([], environment)
+
+
 def test_compose_file_is_valid(compose: str, tmp_path: Path) -> None:
     result = run(
         [compose, "-f", "docker-compose.yml", "--env-file", os.devnull, "config", "-q"],
@@ -68,25 +94,34 @@ def test_services_of_the_stack(compose: str, tmp_path: Path) -> None:
 
 
 def test_without_credentials_the_exporter_watches_the_simulator(
-    compose: str, tmp_path: Path
+    compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = resolved(compose, tmp_path)["services"]
     exporter, simulator = services["exporter"], services["simulator"]
-    assert {k: exporter["environment"][k] for k in DEMO} == DEMO
+    assert exporter["environment"]["EEN_SIMULATOR_URL"] == SIMULATOR_URL
     assert simulator["image"] == exporter["image"], "the simulator runs from the exporter image"
     assert simulator["entrypoint"] == ["een-sim"]
     assert "--listen=0.0.0.0:9878" in simulator["command"]
     assert exporter["depends_on"]["simulator"]["condition"] == "service_healthy"
+    settings = exporter_settings(compose, tmp_path, monkeypatch)
+    assert (settings.url, settings.username, settings.password) == (
+        SIMULATOR_URL,
+        "demo@example.com",
+        "demo",
+    )
 
 
-def test_env_example_keeps_the_demo_defaults(compose: str, tmp_path: Path) -> None:
-    services = resolved(compose, tmp_path, (REPO / ".env.example").read_text())["services"]
-    assert {k: services["exporter"]["environment"][k] for k in DEMO} == DEMO
+def test_env_example_keeps_the_demo_defaults(
+    compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (REPO / ".env.example").read_text()
+    settings = exporter_settings(compose, tmp_path, monkeypatch, text)
+    assert (settings.url, settings.username) == (SIMULATOR_URL, "demo@example.com")
 
 
 def test_credentials_from_env_reach_the_exporter(compose: str, tmp_path: Path) -> None:
     env = {
-        "EEN_URL": "https://login.eagleeyenetworks.com",
+        "EEN_URL": REAL_URL,
         "EEN_USERNAME": "monitor@example.com",
         "EEN_PASSWORD": "s3cret",
         "EEN_API_KEY": "key-123",
@@ -97,6 +132,101 @@ def test_credentials_from_env_reach_the_exporter(compose: str, tmp_path: Path) -
     assert {k: environment[k] for k in env} == env
     # Optional settings not given stay unset instead of arriving as empty strings.
     assert environment["EEN_ACCOUNTS_EXCLUDE"] is None
+
+
+def test_every_exporter_setting_is_in_env_example_and_compose() -> None:
+    """Derived from exporter/config.py: a new setting cannot be forgotten in the stack."""
+    example = (REPO / ".env.example").read_text()
+    environment = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["exporter"][
+        "environment"
+    ]
+    assert set(environment) == set(ENVIRONMENT_VARIABLES)
+    for name in ENVIRONMENT_VARIABLES:
+        assert re.search(rf"^# (?:.* )?{name}=", example, re.MULTILINE), name
+        if name in FIXED:
+            assert environment[name] == FIXED[name]
+        elif name in SECRET_FILES:
+            assert environment[name] == f"${{{name}:+/run/secrets/{SECRET_FILES[name]}}}"
+        else:
+            assert environment[name] is None, f"{name} must pass through from .env"
+
+
+# One valid value per setting, none of them its default.
+GIVEN = {
+    "EEN_USERNAME": "monitor@example.com",
+    "EEN_URL": "https://c009.eagleeyenetworks.com",
+    "EEN_ACCOUNTS": "00001234",
+    "EEN_ACCOUNTS_EXCLUDE": "00005678",
+    "EEN_DEVICE_REFRESH_SECONDS": "120",
+    "EEN_LOGIN_CONCURRENCY": "2",
+    "EEN_STREAM_TIMEOUT_SECONDS": "30",
+    "EEN_BACKOFF_MAX_SECONDS": "90",
+    "EEN_LOG_LEVEL": "debug",
+    "EEN_LOG_FORMAT": "json",
+    "EEN_DEMO": "false",
+}
+
+
+def test_every_setting_in_env_reaches_the_exporter(
+    compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EEN_PASSWORD_FILE, EEN_STREAM_TIMEOUT_SECONDS & co. used to be dropped silently."""
+    password_file = tmp_path / "een_password"
+    password_file.write_text("from-the-file\n")
+    key_file = tmp_path / "een_api_key"
+    key_file.write_text("key-from-the-file\n")
+    given = {**GIVEN, "EEN_PASSWORD_FILE": str(password_file), "EEN_API_KEY_FILE": str(key_file)}
+    assert set(given) | {"EEN_PASSWORD", "EEN_API_KEY"} | set(FIXED) == set(ENVIRONMENT_VARIABLES)
+    text = "".join(f"{name}={value}\n" for name, value in given.items())
+    config = resolved(compose, tmp_path, text)
+    environment = config["services"]["exporter"]["environment"]
+    assert {name: environment[name] for name in GIVEN} == GIVEN
+    assert environment["EEN_PASSWORD_FILE"] == "/run/secrets/een_password"
+    assert environment["EEN_API_KEY_FILE"] == "/run/secrets/een_api_key"
+    assert config["secrets"]["een_password"]["file"] == str(password_file)
+    assert config["secrets"]["een_api_key"]["file"] == str(key_file)
+    settings = exporter_settings(compose, tmp_path, monkeypatch, text)
+    assert (settings.username, settings.password, settings.api_key, settings.url) == (
+        "monitor@example.com",
+        "from-the-file",
+        "key-from-the-file",
+        "https://c009.eagleeyenetworks.com",
+    )
+    assert (settings.stream_timeout_seconds, settings.backoff_max_seconds) == (30.0, 90.0)
+    assert (settings.login_concurrency, settings.device_refresh_seconds) == (2, 120.0)
+
+
+def test_a_real_login_without_een_url_goes_to_een(
+    compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It went to the simulator: EEN_URL defaulted to it whatever the username."""
+    text = "EEN_USERNAME=monitor@example.com\nEEN_PASSWORD=s3cret\n"
+    settings = exporter_settings(compose, tmp_path, monkeypatch, text)
+    assert (settings.url, settings.username, settings.password) == (
+        REAL_URL,
+        "monitor@example.com",
+        "s3cret",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A password without a username would have gone to the simulator with the demo user.
+        "EEN_PASSWORD=s3cret\n",
+        "EEN_API_KEY=key-123\n",
+        f"EEN_URL={REAL_URL}\n",
+        # Pointing a real login at the simulator on purpose is refused as well.
+        f"EEN_URL={SIMULATOR_URL}\nEEN_USERNAME=monitor@example.com\nEEN_PASSWORD=s3cret\n",
+    ],
+)
+def test_real_credentials_never_meet_the_simulator(
+    compose: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        exporter_settings(compose, tmp_path, monkeypatch, text)
+    assert "simulator" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
 
 
 def test_every_variable_the_compose_file_reads_is_documented_in_env_example() -> None:

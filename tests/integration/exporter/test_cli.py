@@ -232,11 +232,10 @@ def test_demo_ignores_dot_env_and_says_so(processes: list[Process], tmp_path: Pa
     exporter = Process("--demo", "--web.listen-address=127.0.0.1:0", cwd=tmp_path)
     processes.append(exporter)
     url = exporter.url()
-    ready = wait_for(
+    wait_for(
         lambda: requests.get(url + "/readyz", timeout=5).text.startswith("ready:"),
         message="the demo exporter ready",
     )
-    assert ready
     assert requests.get(url + "/readyz", timeout=5).text.startswith("ready: 3 accounts")
     assert 'msg="demo mode ignores .env (pass --env-file .env to use it)"' in exporter.log()
     assert exporter.terminate(timeout=10) == 0
