@@ -381,9 +381,9 @@ over the environment, the environment over the .env file, the .env file over def
 empty value counts as unset.
 
 The password comes from {PASSWORD_ENV}, or from the file named by {PASSWORD_FILE.env} /
-{PASSWORD_FILE.flag} (a regular file of at most {SECRET_FILE_LIMIT} bytes; its trailing newline
-is ignored). There is deliberately no password flag, so the password never shows in the process
-list; for the same reason prefer {API_KEY.env} or {API_KEY_FILE.flag} to {API_KEY.flag}."""
+{PASSWORD_FILE.flag}: a regular file of at most {SECRET_FILE_LIMIT} bytes, its trailing
+newline ignored. There is deliberately no password flag, so the password never shows in the
+process list; for the same reason prefer {API_KEY.env} or {API_KEY_FILE.flag} to {API_KEY.flag}."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -411,7 +411,8 @@ def _build_parser() -> _Parser:
         "--env-file",
         metavar="PATH",
         type=Path,
-        help="read settings from this .env file (default ./.env when it exists)",
+        help="read settings from this .env file (default ./.env when it exists, but not with "
+        "--demo)",
     )
     for option in _OPTIONS:
         if option is DEMO:
