@@ -5,9 +5,9 @@ an exception message or a log line that quotes a URL. The cookie is sent by hand
 kept in a cookie jar, and redirects are never followed, so neither the cookie nor the
 password can be sent to any host other than the one the exporter was pointed at.
 
-Each call is bounded: a read waits at most `RestLimits.read_timeout`, the whole answer must
-arrive within `RestLimits.deadline`, and at most `RestLimits.max_answer` bytes are accepted
-after decompression.
+Each call is bounded: a read waits at most `RestLimits.read_timeout`, the whole call, from
+connecting to the answer's last byte, must end within `RestLimits.deadline` (deadlines.py),
+and at most `RestLimits.max_answer` bytes are accepted after decompression.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from exporter.een.deadlines import WATCHDOG, adapter
 from exporter.een.logins import Logins
 from exporter.een.pacing import Verdict
 from exporter.een.rows import ProtocolError, parse_accounts, parse_devices
@@ -42,7 +42,7 @@ T = TypeVar("T")
 class RestLimits:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0  # a large account's device list takes a while to start
-    deadline: float = 60.0  # for the whole answer; checked after every read
+    deadline: float = 60.0  # for the whole call, headers and body
     # After decompression. A device-list row is about 330 bytes (een-api.md §3.1), so this
     # leaves room for 10,000 devices at five times that.
     max_answer: int = 16 * 1024 * 1024
@@ -121,6 +121,8 @@ class EenSession:
         self._logins = logins
         self._limits = limits or RestLimits()
         self._http = requests.Session()
+        self._http.mount("http://", adapter())
+        self._http.mount("https://", adapter())
         # No cookie jar: the session key is sent by hand, to this host only (see _exchange).
         self._http.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         if credentials.api_key:
@@ -266,49 +268,54 @@ class EenSession:
         decode: bool,
         limits: RestLimits,
     ) -> Answer:
-        deadline = time.monotonic() + limits.deadline
         headers = {"Cookie": f"auth_key={self.auth_key}"} if self.auth_key else {}
-        try:
-            response = self._http.request(
-                method,
-                self._base + path,
-                json=body,
-                headers=headers,
-                timeout=(limits.connect_timeout, limits.read_timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.RequestException as exc:
-            raise ApiError(endpoint, describe_network_error(exc)) from None
-        except UnicodeEncodeError:
-            # http.client sends headers as latin-1; only the API key can hold anything else.
-            raise ApiError(endpoint, "EEN_API_KEY has characters that cannot be sent") from None
-        with response:
-            if response.status_code >= 300:
-                raise _http_error(endpoint, response)
-            content = _read(endpoint, response.raw, deadline, limits)
-            return Answer(_json(endpoint, content) if decode else None, _auth_cookie(response))
+        with WATCHDOG.limit(limits.deadline) as call:
+            try:
+                response = self._http.request(
+                    method,
+                    self._base + path,
+                    json=body,
+                    headers=headers,
+                    timeout=(limits.connect_timeout, limits.read_timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                raise _network_error(endpoint, exc, call.cut, limits) from None
+            except UnicodeEncodeError:
+                # http.client sends headers as latin-1; only the API key can hold anything else.
+                raise ApiError(endpoint, "EEN_API_KEY has characters that cannot be sent") from None
+            with response:
+                if response.status_code >= 300:
+                    raise _http_error(endpoint, response)
+                try:
+                    content = _read(endpoint, response.raw, limits.max_answer)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    raise _network_error(endpoint, exc, call.cut, limits) from None
+        payload = _json(endpoint, content) if decode else None
+        return Answer(payload, _auth_cookie(response))
 
 
-def _read(
-    endpoint: Endpoint, raw: urllib3.BaseHTTPResponse, deadline: float, limits: RestLimits
-) -> bytes:
-    """The whole (decoded) body, or ApiError once it outgrows the limit or the deadline.
+def _read(endpoint: Endpoint, raw: urllib3.BaseHTTPResponse, limit: int) -> bytes:
+    """The whole body, decoded, or ApiError once it outgrows `limit`.
 
     read1 returns what one network read brought, decompressed at most CHUNK at a time, so a
-    trickled body meets the deadline and a compression bomb the size limit.
+    compression bomb is stopped at the limit, not after it went off.
     """
     body = bytearray()
-    try:
-        while chunk := raw.read1(CHUNK, decode_content=True):
-            body += chunk
-            if len(body) > limits.max_answer:
-                raise ApiError(endpoint, f"answer larger than {limits.max_answer} bytes")
-            if time.monotonic() > deadline:
-                raise ApiError(endpoint, f"answer not complete after {limits.deadline:g}s")
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ApiError(endpoint, describe_network_error(exc)) from None
+    while chunk := raw.read1(CHUNK, decode_content=True):
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(endpoint, f"answer larger than {limit} bytes")
     return bytes(body)
+
+
+def _network_error(
+    endpoint: Endpoint, exc: BaseException, late: bool, limits: RestLimits
+) -> ApiError:
+    if late:  # the watchdog cut the connection: whatever broke, time ran out first
+        return ApiError(endpoint, f"answer not complete after {limits.deadline:g}s")
+    return ApiError(endpoint, describe_network_error(exc))
 
 
 def _auth_cookie(response: requests.Response) -> str | None:
@@ -325,12 +332,24 @@ def _http_error(endpoint: Endpoint, response: requests.Response) -> ApiError:
     status = response.status_code
     reason = f"HTTP {status} {response.reason or ''}".strip()
     if status < 400:
-        target = urlsplit(response.headers.get("Location", "")).hostname
         # Not followed: requests would send the cookie or the password to wherever it points.
-        return ApiError(endpoint, f"{reason}: redirect to {target or 'the same host'} refused")
+        target = _host(response.headers.get("Location", ""))
+        return ApiError(endpoint, f"{reason}: redirect to {target} refused")
     if status == 401:
         return AuthError(endpoint, reason, status)
     return ApiError(endpoint, reason, status)
+
+
+def _host(url: str) -> str:
+    """Where a redirect points, host and port only: the rest may hold anything."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "an invalid location"
+    if not parts.hostname:
+        return "the same host"
+    return f"{parts.hostname}:{port}" if port else parts.hostname
 
 
 def _json(endpoint: Endpoint, content: bytes) -> object:
