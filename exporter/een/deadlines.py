@@ -1,10 +1,12 @@
-"""A deadline for a whole REST call, headers and body: past it, the connection is cut.
+"""A deadline for a whole exchange with EEN (a REST call, a stream handshake): past it, the
+connection is cut.
 
-requests and urllib3 bound each read only, so a server that trickles its answer a byte at a
-time can hold a call, and the login gate around it, for ever. One watchdog thread, shared by
-every session, shuts down the socket of a call that outlives its deadline; the read blocked
-on it then fails at once. Sessions mount `adapter()`, whose connections tell the watchdog
-which socket the calling thread's call is using.
+requests, urllib3 and websocket-client bound each read only, so a server that trickles its
+answer a byte at a time can hold a call, and the login gate around it, for ever. One watchdog
+thread, shared by every session, shuts down the socket of an exchange that outlives its
+deadline; the read blocked on it then fails at once. Sessions mount `adapter()`, whose
+connections tell the watchdog which socket the calling thread's call is using; a stream
+attaches its WebSocket itself.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
@@ -25,10 +27,15 @@ from urllib3.poolmanager import PoolManager
 RECHECK = 0.1  # seconds between looks at a late call that is still connecting
 
 
+class Connection(Protocol):
+    @property
+    def sock(self) -> socket.socket | None: ...
+
+
 @dataclass(slots=True)
 class Call:
     deadline: float
-    connection: HTTPConnection | None = None
+    connection: Connection | None = None
     cut: bool = False  # the watchdog cut it: it ran out of time
 
 
@@ -40,7 +47,7 @@ class Watchdog:
 
     @contextlib.contextmanager
     def limit(self, seconds: float) -> Iterator[Call]:
-        """The calling thread's REST call must end within `seconds`."""
+        """The calling thread's exchange must end within `seconds`."""
         call = Call(time.monotonic() + seconds)
         ident = threading.get_ident()
         with self._wake:
@@ -55,8 +62,8 @@ class Watchdog:
             with self._wake:
                 del self._calls[ident]
 
-    def attach(self, connection: HTTPConnection) -> None:
-        """`connection` carries the calling thread's call (if it has one with a deadline)."""
+    def attach(self, connection: Connection) -> None:
+        """`connection` carries the calling thread's exchange (if it has one under way)."""
         with self._wake:
             call = self._calls.get(threading.get_ident())
             if call is not None:

@@ -21,6 +21,7 @@ import websocket
 
 from exporter.een import frames, messages
 from exporter.een.api import ApiError, AuthError, EenSession, LoginPaused
+from exporter.een.deadlines import WATCHDOG
 from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
 from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
@@ -177,20 +178,7 @@ class AccountStream(threading.Thread):
             self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
             if self._stopping.is_set():
                 raise StreamEnded("exporter stopping")
-            try:
-                ws.connect(
-                    self._session.stream_url(self.account_id),
-                    header=self._session.stream_headers(),
-                    timeout=self._tuning.connect_timeout,
-                    redirect_limit=0,  # a redirect would take the cookie and API key along
-                )
-            except websocket.WebSocketException:
-                response = ws.handshake_response
-                if response is not None and 300 <= response.status < 400:
-                    raise StreamEnded(
-                        f"stream handshake refused: HTTP {response.status} redirect not followed"
-                    ) from None
-                raise
+            self._connect(ws)
             self._store.stream_connected(self.account_id)
             esns = self._store.device_ids(self.account_id)
             if esns:
@@ -198,6 +186,28 @@ class AccountStream(threading.Thread):
         self._store.stream_subscribed(self.account_id, esns)
         log.info("stream up", extra={"account_id": self.account_id, "devices": len(esns)})
         return ws
+
+    def _connect(self, ws: websocket.WebSocket) -> None:
+        """The handshake, within connect_timeout in all (each read alone is bounded too)."""
+        timeout = self._tuning.connect_timeout
+        with WATCHDOG.limit(timeout) as handshake:
+            WATCHDOG.attach(ws)
+            try:
+                ws.connect(
+                    self._session.stream_url(self.account_id),
+                    header=self._session.stream_headers(),
+                    timeout=timeout,
+                    redirect_limit=0,  # a redirect would take the cookie and API key along
+                )
+            except (websocket.WebSocketException, OSError):
+                if handshake.cut:
+                    raise StreamEnded(f"stream handshake not complete after {timeout:g}s") from None
+                response = ws.handshake_response
+                if response is not None and 300 <= response.status < 400:
+                    raise StreamEnded(
+                        f"stream handshake refused: HTTP {response.status} redirect not followed"
+                    ) from None
+                raise
 
     def _login(self) -> None:
         user = self._session.login()

@@ -12,6 +12,7 @@ import requests
 from exporter.app import Exporter
 from exporter.een.api import RestLimits
 from exporter.een.frames import TEXT
+from exporter.een.stream import StreamTuning
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import (
     PASSWORD,
@@ -236,6 +237,23 @@ def test_a_trickled_answer_cannot_hold_the_login_gate(
     control.drop_streams()  # each resync (device list) runs inside the gate, one at a time
     wait_for(lambda: streams_up(exporter, accounts, connects=2), message="every stream back")
     assert 'reason="device_list: answer not complete after 0.5s"' in log_lines()
+
+
+def test_a_trickled_stream_handshake_cannot_hold_the_login_gate(
+    start_exporter: StartExporter,
+    hostile: HostileServer,
+    control: SimulatorControl,
+    log_lines: Callable[[], str],
+) -> None:
+    stream = StreamTuning(timeout=3.0, backoff_base=0.05, backoff_max=1.0, connect_timeout=0.5)
+    exporter = start_exporter(url=hostile.url, login_concurrency=1, tuning={"stream": stream})
+    wait_ready(exporter)
+    accounts = [a["id"] for a in sub_accounts(control)]
+    head = b"HTTP/1.1 101 Switching Protocols\r\nX-Slow: " + b"." * 2000  # 100 s
+    hostile.on("GET", EVENTS, trickle(head, every=0.05), times=len(accounts))
+    control.drop_streams()  # each handshake runs inside the gate, one at a time
+    wait_for(lambda: streams_up(exporter, accounts, connects=2), message="every stream back")
+    assert 'reason="stream handshake not complete after 0.5s"' in log_lines()
 
 
 def test_an_answer_larger_than_the_limit_is_refused(
