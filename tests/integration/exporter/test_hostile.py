@@ -127,14 +127,18 @@ def test_json_nested_too_deeply_on_the_stream(
 def test_two_auth_key_cookies_are_resolved_deterministically(
     start_exporter: StartExporter, hostile: HostileServer
 ) -> None:
-    cookies = [("Set-Cookie", "auth_key=first; Path=/"), ("Set-Cookie", "auth_key=second; Path=/g")]
+    cookies = [
+        ("Set-Cookie", "auth_key=crafted-key-1; Path=/"),
+        ("Set-Cookie", "auth_key=crafted-key-2; Path=/g"),
+    ]
     hostile.on("POST", "/g/aaa/authenticate", answer(200, b'{"token": "crafted"}'), times=1)
     user = b'{"user_id": "crafted", "owner_account_id": "crafted"}'
     hostile.on("POST", "/g/aaa/authorize", answer(200, user, headers=cookies), times=1)
     exporter = start_exporter(url=hostile.url)
     wait_ready(exporter)  # the crafted session is refused by the simulator; a new login works
     first = hostile.requests("GET", "/g/account/list")[0]
-    assert first.headers["cookie"] == "auth_key=second"  # the last one set, as a browser does
+    # The last one set wins, as in a browser.
+    assert first.headers["cookie"] == "auth_key=crafted-key-2"
 
 
 def test_an_api_key_that_cannot_be_sent(start_exporter: StartExporter) -> None:
