@@ -44,6 +44,13 @@ class Endpoint(enum.Enum):
     LOGOUT = "logout"
 
 
+class Thread(enum.Enum):
+    """The exporter's long-lived threads, by kind; the values are the `thread` label."""
+
+    DISCOVERY = "discovery"
+    STREAM = "stream"
+
+
 class SelfMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -64,6 +71,19 @@ class SelfMetrics:
             "Logins (authenticate + authorize) that failed.",
             registry=self.registry,
         )
+        self.credentials_refused = Gauge(
+            "een_credentials_refused",
+            "1 while EEN refuses the exporter's login (user name, password or two-factor "
+            "user); logins are then paused, see the log.",
+            registry=self.registry,
+        )
+        self.unexpected_errors = Counter(
+            "een_exporter_unexpected_errors",
+            "Errors the exporter did not expect (a bug, or an answer it cannot handle), caught "
+            "by the discovery or a stream thread, which then backs off and carries on.",
+            ["thread"],
+            registry=self.registry,
+        )
         build_info = Gauge(
             "een_exporter_build_info",
             "Always 1; the version label is the exporter's version.",
@@ -74,6 +94,8 @@ class SelfMetrics:
         for endpoint in Endpoint:
             self.api_requests.labels(endpoint.value)
             self.api_failures.labels(endpoint.value)
+        for thread in Thread:
+            self.unexpected_errors.labels(thread.value)
         self._process = CollectorRegistry()
         ProcessCollector(registry=self._process)
         PlatformCollector(registry=self._process)

@@ -93,6 +93,7 @@ class StateStore:
         self._accounts: dict[str, Account] = {}
         self._discovered = False
         self._discovery_problem = ""
+        self._login_problem = ""  # why EEN refuses the credentials; "" while it does not
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -119,6 +120,15 @@ class StateStore:
     def discovery_failed(self, problem: str) -> None:
         with self._lock:
             self._discovery_problem = problem
+
+    def login_refused(self, problem: str) -> None:
+        """EEN refuses the credentials (why, and what to check); "" once it accepts them."""
+        with self._lock:
+            self._login_problem = problem
+
+    def login_problem(self) -> str:
+        with self._lock:
+            return self._login_problem
 
     # --- devices ----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Account discovery: which accounts to monitor, and one AccountStream per account.
 
 Every refresh interval the discovery session re-reads the account list, so sub-accounts that
-appear get a stream and those that vanish are dropped (and their series with them).
+appear get a stream and those that vanish are dropped (and their series with them). Whatever
+goes wrong in one round, even a bug, is logged, and the next round comes after a backoff.
 """
 
 from __future__ import annotations
@@ -12,11 +13,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from exporter.een.api import ApiError, AuthError, Credentials, EenSession, User
-from exporter.een.pacing import Backoff, LoginGate
+from exporter.een.api import (
+    ApiError,
+    AuthError,
+    Credentials,
+    EenSession,
+    LoginPaused,
+    RestLimits,
+    User,
+)
+from exporter.een.logins import Logins
+from exporter.een.pacing import Backoff, LoginGate, LoginPause, wait
 from exporter.een.stream import AccountStream, StreamTuning
 from exporter.model import AccountInfo
-from exporter.selfmetrics import SelfMetrics
+from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,10 @@ class SupervisorTuning:
     login_concurrency: int = 4
     # New streams start at a random moment within 10 ms per account, at most this many seconds.
     start_jitter: float = 5.0
+    rest: RestLimits = field(default_factory=RestLimits)
+    # After EEN refuses the credentials: one login per period, doubling to the cap.
+    login_pause: float = 60.0
+    login_pause_max: float = 3600.0
 
 
 class Supervisor(threading.Thread):
@@ -59,8 +73,11 @@ class Supervisor(threading.Thread):
         self._filter = accounts
         self._tuning = tuning
         self.gate = LoginGate(tuning.login_concurrency)
-        self._session = EenSession(credentials, metrics)
+        pause = LoginPause(tuning.login_pause, tuning.login_pause_max)
+        self._logins = Logins(pause, metrics, store)
+        self._session = self._new_session()
         self._user: User | None = None
+        self._monitored: int | None = None  # accounts monitored after the last discovery
         self._streams: dict[str, AccountStream] = {}
         self._lock = threading.Lock()  # guards _streams against stop() racing a reconcile
         self._stopping = threading.Event()
@@ -71,19 +88,32 @@ class Supervisor(threading.Thread):
             while not self._stopping.is_set():
                 try:
                     self._reconcile(self._discover())
+                except Exception as exc:  # noqa: BLE001 (the thread's boundary: see _failed)
+                    delay = backoff.next_delay()
+                    if self._user is None:
+                        delay = max(delay, self._session.login_wait())
+                    self._failed(exc, delay)
+                else:
                     backoff.reset()
-                    wait = self._tuning.stream.device_refresh
-                except ApiError as exc:
-                    if isinstance(exc, AuthError):
-                        self._user = None
-                    wait = backoff.next_delay()
-                    self._store.discovery_failed(str(exc))
-                    log.error(
-                        "account discovery failed", extra={"reason": str(exc), "retry_in": wait}
-                    )
-                self._stopping.wait(wait)
+                    delay = self._tuning.stream.device_refresh
+                wait(self._stopping, delay)
         finally:
             self._session.logout()
+
+    def _failed(self, exc: Exception, retry_in: float) -> None:
+        """One log line; an error that is not the API's (a bug, ...) is counted too."""
+        if isinstance(exc, ApiError):
+            problem = str(exc)
+        else:
+            self._metrics.unexpected_errors.labels(Thread.DISCOVERY.value).inc()
+            log.debug("unexpected error in account discovery", exc_info=True)
+            problem = f"unexpected error: {type(exc).__name__}: {exc}"
+        if isinstance(exc, AuthError):
+            self._user = None
+        self._store.discovery_failed(problem)
+        # A paused login is no news: the refusal that paused it was logged once.
+        level = logging.DEBUG if isinstance(exc, LoginPaused) else logging.ERROR
+        log.log(level, "account discovery failed", extra={"reason": problem, "retry_in": retry_in})
 
     def stop(self, timeout: float) -> list[str]:
         """Stop discovery and every stream; returns the names of threads still running."""
@@ -100,6 +130,9 @@ class Supervisor(threading.Thread):
         return [thread.name for thread in threads if thread.is_alive()]
 
     # --- discovery ----------------------------------------------------------------------------
+
+    def _new_session(self) -> EenSession:
+        return EenSession(self._credentials, self._metrics, self._logins, self._tuning.rest)
 
     def _discover(self) -> list[AccountInfo]:
         if self._user is None:
@@ -125,7 +158,18 @@ class Supervisor(threading.Thread):
                 "accounts to monitor are not visible to this login",
                 extra={"accounts": ",".join(sorted(missing))},
             )
-        return self._filter.apply(visible)
+        monitored = self._filter.apply(visible)
+        if not monitored and self._monitored != 0:
+            log.warning(
+                "no account to monitor",
+                extra={
+                    "visible": len(visible),
+                    "include": ",".join(sorted(self._filter.include)),
+                    "exclude": ",".join(sorted(self._filter.exclude)),
+                },
+            )
+        self._monitored = len(monitored)
+        return monitored
 
     def _reconcile(self, accounts: list[AccountInfo]) -> None:
         added, removed = self._store.sync_accounts(accounts)
@@ -138,7 +182,7 @@ class Supervisor(threading.Thread):
             for account_id in added:
                 stream = AccountStream(
                     account_id,
-                    self._credentials,
+                    self._new_session(),
                     self._store,
                     self._metrics,
                     self.gate,

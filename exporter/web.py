@@ -22,9 +22,16 @@ MAX_LISTED = 20  # ids named in a readiness reason before "and N more"
 
 def readiness(store: StateStore) -> tuple[bool, str]:
     """Ready once every monitored account has had its first snapshot or has failed."""
+    refused = store.login_problem()
+    if refused:
+        return False, f"authentication failing: {refused}"
     discovered, problem, accounts = store.health()
     if not discovered:
         return False, f"account discovery failing: {problem}" if problem else "discovering accounts"
+    if not accounts:
+        return False, "no account to monitor: the login sees none, or EEN_ACCOUNTS / " + (
+            "EEN_ACCOUNTS_EXCLUDE leave none"
+        )
     pending = [a.id for a in accounts if a.readiness is Readiness.PENDING]
     failing = [f"{a.id} ({a.problem})" for a in accounts if a.readiness is Readiness.FAILING]
     failing_note = f"; failing: {_listed(failing)}" if failing else ""

@@ -1,11 +1,19 @@
 """The EEN v1 REST API, one login (session) per instance (een-api.md §1-3).
 
 The session key travels only in the `auth_key` cookie, never in a URL, so it cannot leak into
-an exception message or a log line that quotes a URL.
+an exception message or a log line that quotes a URL. The cookie is sent by hand rather than
+kept in a cookie jar, and redirects are never followed, so neither the cookie nor the
+password can be sent to any host other than the one the exporter was pointed at.
+
+Each call is bounded: a read waits at most `RestLimits.read_timeout`, the whole call, from
+connecting to the answer's last byte, must end within `RestLimits.deadline` (deadlines.py),
+and at most `RestLimits.max_answer` bytes are accepted after decompression.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,17 +21,34 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
+from exporter.een.deadlines import WATCHDOG, adapter
+from exporter.een.logins import Logins
+from exporter.een.pacing import Verdict
 from exporter.een.rows import ProtocolError, parse_accounts, parse_devices
 from exporter.logs import register_secret
 from exporter.model import AccountInfo, DeviceInfo
 from exporter.selfmetrics import Endpoint, SelfMetrics
 
 DEFAULT_URL = "https://login.eagleeyenetworks.com"
-TIMEOUT = (10.0, 30.0)  # connect, read (a large account's device list takes a while)
+CHUNK = 64 * 1024  # most bytes one read returns, after decompression
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RestLimits:
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0  # a large account's device list takes a while to start
+    deadline: float = 60.0  # for the whole call, headers and body
+    # After decompression. A device-list row is about 330 bytes (een-api.md §3.1), so this
+    # leaves room for 10,000 devices at five times that.
+    max_answer: int = 16 * 1024 * 1024
+
+
+LOGOUT_LIMITS = RestLimits(connect_timeout=2.0, read_timeout=2.0, deadline=4.0)
 
 
 class ApiError(Exception):
@@ -32,15 +57,28 @@ class ApiError(Exception):
     def __init__(self, endpoint: Endpoint, reason: str, status: int | None = None) -> None:
         super().__init__(f"{endpoint.value}: {reason}")
         self.endpoint = endpoint
+        self.reason = reason
         self.status = status
 
 
 class AuthError(ApiError):
-    """401: bad credentials, or the session is no longer valid."""
+    """401: the session is no longer valid."""
 
 
-class TwoFactorError(ApiError):
+class CredentialsRefused(ApiError):
+    """EEN will not let this user in; trying again soon cannot help."""
+
+    hint = "check EEN_USERNAME / EEN_PASSWORD"
+
+
+class TwoFactorError(CredentialsRefused):
     """The user has two-factor authentication, which an unattended exporter cannot do."""
+
+    hint = "use a service user without two-factor authentication"
+
+
+class LoginPaused(ApiError):
+    """EEN refused the credentials a moment ago; this login waits for its turn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +100,31 @@ class Credentials:
     api_key: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    payload: object  # the JSON body, None when it was not asked for
+    auth_key: str | None  # the last `auth_key` cookie the answer set, if any
+
+
 class EenSession:
     """One login to the EEN API and the host its calls go to."""
 
-    def __init__(self, credentials: Credentials, metrics: SelfMetrics) -> None:
+    def __init__(
+        self,
+        credentials: Credentials,
+        metrics: SelfMetrics,
+        logins: Logins,
+        limits: RestLimits | None = None,
+    ) -> None:
         self._credentials = credentials
         self._metrics = metrics
+        self._logins = logins
+        self._limits = limits or RestLimits()
         self._http = requests.Session()
+        self._http.mount("http://", adapter())
+        self._http.mount("https://", adapter())
+        # No cookie jar: the session key is sent by hand, to this host only (see _exchange).
+        self._http.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         if credentials.api_key:
             self._http.headers["Authorization"] = credentials.api_key
         self._base = credentials.url.rstrip("/")
@@ -78,40 +134,60 @@ class EenSession:
     # --- login ------------------------------------------------------------------------------
 
     def login(self) -> User:
-        """Authenticate + authorize; on failure counts a login failure and raises ApiError."""
+        """Authenticate + authorize; on failure counts a login failure and raises ApiError.
+
+        After EEN refused the credentials, logins are paused for every session (`Logins`):
+        then this raises LoginPaused without calling EEN.
+        """
+        if not self._logins.begin():
+            wait = self._logins.remaining()
+            raise LoginPaused(
+                Endpoint.AUTHENTICATE,
+                f"paused: EEN refused the credentials; next attempt in {wait:.0f}s",
+            )
+        verdict, refusal = Verdict.UNKNOWN, None
         try:
             user = self._login()
-        except ApiError:
-            self._metrics.login_failures.inc()
+            verdict = Verdict.ACCEPTED
+        except CredentialsRefused as exc:
+            verdict, refusal = Verdict.REFUSED, exc
             raise
+        finally:
+            if verdict is not Verdict.ACCEPTED:
+                self._metrics.login_failures.inc()
+            self._logins.end(verdict, str(refusal or ""), refusal.hint if refusal else "")
         self.user = user
         return user
 
+    def login_wait(self) -> float:
+        """Seconds before this session may try to log in (see LoginPause); 0.0: now."""
+        return self._logins.remaining()
+
     def _login(self) -> User:
         self.close()
-        self._http.cookies.clear()
+        self.auth_key = None
         self._base = self._credentials.url.rstrip("/")
         body = {"username": self._credentials.username, "password": self._credentials.password}
-        answer = _object(
-            Endpoint.AUTHENTICATE,
-            self._call(Endpoint.AUTHENTICATE, "POST", "/g/aaa/authenticate", body),
-        )
-        if "two_factor_authentication_code" in answer:
+        try:
+            answer = self._call(Endpoint.AUTHENTICATE, "POST", "/g/aaa/authenticate", body)
+        except AuthError as exc:
+            raise CredentialsRefused(exc.endpoint, exc.reason, exc.status) from None
+        token = _object(Endpoint.AUTHENTICATE, answer.payload)
+        if "two_factor_authentication_code" in token:
             raise TwoFactorError(
                 Endpoint.AUTHENTICATE,
                 f"user {self._credentials.username} has two-factor authentication enabled; "
                 "the exporter needs a service user without two-factor authentication",
             )
-        token = answer.get("token")
-        if not isinstance(token, str):
+        value = token.get("token")
+        if not isinstance(value, str):
             raise ApiError(Endpoint.AUTHENTICATE, "answer has no token")
-        response = self._call(Endpoint.AUTHORIZE, "POST", "/g/aaa/authorize", {"token": token})
-        key = response.cookies.get("auth_key")
-        if not key:
+        answer = self._call(Endpoint.AUTHORIZE, "POST", "/g/aaa/authorize", {"token": value})
+        if not answer.auth_key:
             raise ApiError(Endpoint.AUTHORIZE, "answer set no auth_key cookie")
-        register_secret(key)
-        self.auth_key = key
-        user = _user(_object(Endpoint.AUTHORIZE, response))
+        register_secret(answer.auth_key)
+        self.auth_key = answer.auth_key
+        user = _user(_object(Endpoint.AUTHORIZE, answer.payload))
         if self._credentials.url.rstrip("/") == DEFAULT_URL and user.brand_subdomain:
             # EEN asks clients to use the account's branded host after login (een-api.md §1.1).
             self._base = f"https://{user.brand_subdomain}.eagleeyenetworks.com"
@@ -122,7 +198,7 @@ class EenSession:
         if self.auth_key is None:
             return
         try:
-            self._call(Endpoint.LOGOUT, "POST", "/g/aaa/logout", timeout=(2.0, 2.0))
+            self._call(Endpoint.LOGOUT, "POST", "/g/aaa/logout", decode=False, limits=LOGOUT_LIMITS)
         except ApiError as exc:
             log.debug("logout failed", extra={"reason": str(exc)})
         self.auth_key = None
@@ -134,16 +210,16 @@ class EenSession:
     # --- accounts and devices ---------------------------------------------------------------
 
     def list_accounts(self) -> list[AccountInfo]:
-        response = self._call(Endpoint.ACCOUNT_LIST, "GET", "/g/account/list")
-        return _parse(Endpoint.ACCOUNT_LIST, parse_accounts, response)
+        answer = self._call(Endpoint.ACCOUNT_LIST, "GET", "/g/account/list")
+        return _parse(Endpoint.ACCOUNT_LIST, parse_accounts, answer.payload)
 
     def switch_account(self, account_id: str) -> None:
         body = {"account_id": account_id}
-        self._call(Endpoint.SWITCH_ACCOUNT, "POST", "/g/aaa/switch_account", body)
+        self._call(Endpoint.SWITCH_ACCOUNT, "POST", "/g/aaa/switch_account", body, decode=False)
 
     def list_devices(self) -> list[DeviceInfo]:
-        response = self._call(Endpoint.DEVICE_LIST, "GET", "/g/device/list")
-        return _parse(Endpoint.DEVICE_LIST, parse_devices, response)
+        answer = self._call(Endpoint.DEVICE_LIST, "GET", "/g/device/list")
+        return _parse(Endpoint.DEVICE_LIST, parse_devices, answer.payload)
 
     # --- the poll stream ----------------------------------------------------------------------
 
@@ -167,54 +243,133 @@ class EenSession:
         method: str,
         path: str,
         body: dict[str, str] | None = None,
-        timeout: tuple[float, float] = TIMEOUT,
-    ) -> requests.Response:
+        *,
+        decode: bool = True,
+        limits: RestLimits | None = None,
+    ) -> Answer:
+        """One call, counted; a failed one (network, non-2xx, redirect, bad answer) too."""
         self._metrics.api_requests.labels(endpoint.value).inc()
-        cookies = {"auth_key": self.auth_key} if self.auth_key else None
         try:
-            response = self._http.request(
-                method, self._base + path, json=body, cookies=cookies, timeout=timeout
-            )
-        except requests.RequestException as exc:
+            answer = self._exchange(endpoint, method, path, body, decode, limits or self._limits)
+        except ApiError:
             self._metrics.api_failures.labels(endpoint.value).inc()
-            raise ApiError(endpoint, describe_network_error(exc)) from None
-        if response.status_code >= 300:
-            self._metrics.api_failures.labels(endpoint.value).inc()
-            raise _http_error(endpoint, response)
-        rotated = response.cookies.get("auth_key")
-        if rotated and self.auth_key and rotated != self.auth_key:
-            register_secret(rotated)
-            self.auth_key = rotated
-        return response
+            raise
+        if answer.auth_key and self.auth_key and answer.auth_key != self.auth_key:
+            register_secret(answer.auth_key)
+            self.auth_key = answer.auth_key
+        return answer
+
+    def _exchange(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        body: dict[str, str] | None,
+        decode: bool,
+        limits: RestLimits,
+    ) -> Answer:
+        headers = {"Cookie": f"auth_key={self.auth_key}"} if self.auth_key else {}
+        with WATCHDOG.limit(limits.deadline) as call:
+            try:
+                response = self._http.request(
+                    method,
+                    self._base + path,
+                    json=body,
+                    headers=headers,
+                    timeout=(limits.connect_timeout, limits.read_timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                raise _network_error(endpoint, exc, call.cut, limits) from None
+            except UnicodeEncodeError:
+                # http.client sends headers as latin-1; only the API key can hold anything else.
+                raise ApiError(endpoint, "EEN_API_KEY has characters that cannot be sent") from None
+            with response:
+                if response.status_code >= 300:
+                    raise _http_error(endpoint, response)
+                try:
+                    content = _read(endpoint, response.raw, limits.max_answer)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    raise _network_error(endpoint, exc, call.cut, limits) from None
+        payload = _json(endpoint, content) if decode else None
+        return Answer(payload, _auth_cookie(response))
+
+
+def _read(endpoint: Endpoint, raw: urllib3.BaseHTTPResponse, limit: int) -> bytes:
+    """The whole body, decoded, or ApiError once it outgrows `limit`.
+
+    read1 returns what one network read brought, decompressed at most CHUNK at a time, so a
+    compression bomb is stopped at the limit, not after it went off.
+    """
+    body = bytearray()
+    while chunk := raw.read1(CHUNK, decode_content=True):
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(endpoint, f"answer larger than {limit} bytes")
+    return bytes(body)
+
+
+def _network_error(
+    endpoint: Endpoint, exc: BaseException, late: bool, limits: RestLimits
+) -> ApiError:
+    if late:  # the watchdog cut the connection: whatever broke, time ran out first
+        return ApiError(endpoint, f"answer not complete after {limits.deadline:g}s")
+    return ApiError(endpoint, describe_network_error(exc))
+
+
+def _auth_cookie(response: requests.Response) -> str | None:
+    """The value of the last `auth_key` Set-Cookie: a later cookie replaces an earlier one."""
+    key = None
+    for header in response.raw.headers.getlist("Set-Cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() == "auth_key":
+            key = rest.split(";", 1)[0].strip()
+    return key
 
 
 def _http_error(endpoint: Endpoint, response: requests.Response) -> ApiError:
     status = response.status_code
     reason = f"HTTP {status} {response.reason or ''}".strip()
+    if status < 400:
+        # Not followed: requests would send the cookie or the password to wherever it points.
+        target = _host(response.headers.get("Location", ""))
+        return ApiError(endpoint, f"{reason}: redirect to {target} refused")
     if status == 401:
         return AuthError(endpoint, reason, status)
     return ApiError(endpoint, reason, status)
 
 
-def _payload(endpoint: Endpoint, response: requests.Response) -> object:
+def _host(url: str) -> str:
+    """Where a redirect points, host and port only: the rest may hold anything."""
     try:
-        return response.json()
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "an invalid location"
+    if not parts.hostname:
+        return "the same host"
+    return f"{parts.hostname}:{port}" if port else parts.hostname
+
+
+def _json(endpoint: Endpoint, content: bytes) -> object:
+    try:
+        return json.loads(content)
     except ValueError:
         raise ApiError(endpoint, "answer is not JSON") from None
+    except RecursionError:
+        raise ApiError(endpoint, "answer is JSON nested too deeply") from None
 
 
-def _object(endpoint: Endpoint, response: requests.Response) -> dict[str, Any]:
-    payload = _payload(endpoint, response)
+def _object(endpoint: Endpoint, payload: object) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ApiError(endpoint, f"expected a JSON object, got {type(payload).__name__}")
     return payload
 
 
-def _parse(
-    endpoint: Endpoint, parser: Callable[[object], list[T]], response: requests.Response
-) -> list[T]:
+def _parse(endpoint: Endpoint, parser: Callable[[object], list[T]], payload: object) -> list[T]:
     try:
-        return parser(_payload(endpoint, response))
+        return parser(payload)
     except ProtocolError as exc:
         raise ApiError(endpoint, str(exc)) from None
 
@@ -235,7 +390,7 @@ def _user(answer: dict[str, Any]) -> User:
 
 def describe_network_error(exc: BaseException) -> str:
     """A short reason for a network failure, e.g. 'connection refused' or 'timed out'."""
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
         return "timed out"
     cause: BaseException | None = exc
     while cause is not None:

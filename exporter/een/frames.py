@@ -8,7 +8,9 @@ Frames from a server are never masked.
 
 from __future__ import annotations
 
+import math
 import socket
+import time
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 RECV_SIZE = 4096
@@ -27,19 +29,33 @@ class ProtocolError(ReadError):
     """The server sent something that is not a valid WebSocket frame sequence."""
 
 
+class Stalled(ReadError):
+    """No whole message or control frame for too long, though bytes may still trickle in."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"no message for {timeout:g}s (stalled connection)")
+
+
 class FrameReader:
     """Returns whole messages and control frames from a socket, reading it in large chunks.
 
     Timeouts are the socket's: `read` raises TimeoutError when nothing arrives in time, and
-    can be called again afterwards (a partly received frame stays buffered).
+    can be called again afterwards (a partly received frame stays buffered). Bytes that keep
+    trickling in never time out, so `read` raises Stalled when they complete no message or
+    control frame for `stall_timeout` seconds; the caller checks `frame_at` on TimeoutError.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, stall_timeout: float = math.inf) -> None:
         self._sock = sock
         self._buffer = bytearray()  # CPython deletes from a bytearray's front in O(1)
         self._fragments: list[bytes] = []
         self._fragmented_opcode = TEXT
         self._fragmented_size = 0
+        self._stall_timeout = stall_timeout
+        # Time is read once per receive, not per frame: a frame is stamped with the arrival
+        # of the bytes that completed it.
+        self._received_at = time.monotonic()
+        self.frame_at = self._received_at  # when the last message or control frame completed
 
     def read(self) -> tuple[int, bytes]:
         """The next message (TEXT/BINARY, reassembled) or control frame: (opcode, payload)."""
@@ -50,11 +66,13 @@ class FrameReader:
                 continue
             fin, opcode, payload = frame
             if opcode >= CLOSE:
+                self.frame_at = self._received_at
                 return opcode, payload
             if opcode != CONTINUATION:
                 if self._fragments:
                     raise ProtocolError("a new message started inside a fragmented one")
                 if fin:
+                    self.frame_at = self._received_at
                     return opcode, payload
                 self._fragmented_opcode = opcode
             elif not self._fragments:
@@ -66,12 +84,16 @@ class FrameReader:
             if fin:
                 message = b"".join(self._fragments)
                 self._fragments, self._fragmented_size = [], 0
+                self.frame_at = self._received_at
                 return self._fragmented_opcode, message
 
     def _fill(self) -> None:
+        if self._received_at - self.frame_at >= self._stall_timeout:
+            raise Stalled(self._stall_timeout)
         chunk = self._sock.recv(RECV_SIZE)
         if not chunk:
             raise ConnectionClosed("connection closed by the server")
+        self._received_at = time.monotonic()
         self._buffer += chunk
 
     def _next_frame(self) -> tuple[bool, int, bytes] | None:

@@ -40,6 +40,8 @@ def parse_message(raw: str | bytes) -> StreamMessage:
         envelope = json.loads(raw)
     except ValueError as exc:
         raise MalformedMessage(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedMessage("JSON nested too deeply") from None
     if not isinstance(envelope, dict):
         raise MalformedMessage(f"expected a JSON object, got {type(envelope).__name__}")
     code = envelope.get("status_code")

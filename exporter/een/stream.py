@@ -3,8 +3,9 @@
 Lifecycle of one attempt, the setup passing through the shared login gate: log in and switch
 into the account if the session is not valid, read the device list (resync), connect and
 subscribe every device to `status`; then read until the stream ends. Between attempts:
-exponential backoff with full jitter. While the stream is down the store keeps the devices'
-last known values and `een_stream_up` is 0.
+exponential backoff with full jitter, longer while EEN refuses the credentials (LoginPause).
+While the stream is down the store keeps the devices' last known values and `een_stream_up`
+is 0. Whatever goes wrong in an attempt, even a bug, ends only that attempt.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from dataclasses import dataclass
 import websocket
 
 from exporter.een import frames, messages
-from exporter.een.api import ApiError, AuthError, Credentials, EenSession
+from exporter.een.api import ApiError, AuthError, EenSession, LoginPaused
+from exporter.een.deadlines import WATCHDOG
 from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
-from exporter.een.pacing import Backoff, LoginGate
-from exporter.selfmetrics import SelfMetrics
+from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
+from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.store import DeviceChanges, StateStore
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,8 @@ EMPTY = StreamMessage(0, "")
 
 @dataclass(frozen=True)
 class StreamTuning:
-    timeout: float = 60.0  # no frame at all (pongs included) for this long: the socket is dead
+    # No whole message or control frame (pongs included) for this long: the stream is dead.
+    timeout: float = 60.0
     device_refresh: float = 300.0
     backoff_base: float = 1.0
     backoff_max: float = 60.0
@@ -66,7 +69,7 @@ class AccountStream(threading.Thread):
     def __init__(
         self,
         account_id: str,
-        credentials: Credentials,
+        session: EenSession,
         store: StateStore,
         metrics: SelfMetrics,
         gate: LoginGate,
@@ -76,11 +79,13 @@ class AccountStream(threading.Thread):
         super().__init__(name=f"een-stream-{account_id}", daemon=True)
         self.account_id = account_id
         self._store = store
+        self._metrics = metrics
         self._gate = gate
         self._tuning = tuning
         self._start_delay = start_delay
-        self._session = EenSession(credentials, metrics)
+        self._session = session
         self._logged_in = False
+        self._paused = False  # whether the last attempt waited on a paused login
         self._synced = False  # whether the device list was read before (first read adds all)
         self._ws: websocket.WebSocket | None = None
         self._stopping = threading.Event()
@@ -94,7 +99,7 @@ class AccountStream(threading.Thread):
             _interrupt(ws)
 
     def run(self) -> None:
-        if self._stopping.wait(self._start_delay):
+        if wait(self._stopping, self._start_delay):
             return
         try:
             while not self._stopping.is_set():
@@ -102,11 +107,16 @@ class AccountStream(threading.Thread):
                 if self._stopping.is_set():
                     break
                 delay = self._backoff.next_delay()
-                log.warning(
+                if not self._logged_in:
+                    delay = max(delay, self._session.login_wait())
+                # A paused login is no news: the refusal that paused it was logged once.
+                level = logging.DEBUG if self._paused else logging.WARNING
+                log.log(
+                    level,
                     "stream down",
                     extra={"account_id": self.account_id, "reason": problem, "retry_in": delay},
                 )
-                self._stopping.wait(delay)
+                wait(self._stopping, delay)
         finally:
             self._session.logout()
 
@@ -114,9 +124,10 @@ class AccountStream(threading.Thread):
 
     def _attempt(self) -> str:
         """Connect, stream until the end; returns why it ended."""
+        self._paused = False
         try:
             ws = self._open()
-        except STREAM_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 (the thread's boundary: see _failure)
             self._close()
             problem = self._failure(exc)
             self._store.account_failing(self.account_id, problem)
@@ -125,7 +136,7 @@ class AccountStream(threading.Thread):
         problem = "exporter stopping"
         try:
             self._read(ws)
-        except STREAM_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001
             problem = self._failure(exc)
         finally:
             self._close()
@@ -134,11 +145,20 @@ class AccountStream(threading.Thread):
             self._backoff.reset()  # it was healthy: the next reconnect should be quick
         return problem
 
-    def _failure(self, exc: BaseException) -> str:
-        """Why an attempt failed; forgets the session when the failure says it is invalid."""
-        if _session_invalid(exc):
-            self._logged_in = False
-        return _describe(exc)
+    def _failure(self, exc: Exception) -> str:
+        """Why an attempt failed; forgets the session when the failure says it is invalid.
+
+        An error that is not one of the stream's own (a bug, or an answer nothing expected)
+        is counted as well.
+        """
+        if isinstance(exc, STREAM_ERRORS):
+            self._paused = isinstance(exc, LoginPaused)
+            if _session_invalid(exc):
+                self._logged_in = False
+            return _describe(exc)
+        self._metrics.unexpected_errors.labels(Thread.STREAM.value).inc()
+        log.debug("unexpected error in a stream", exc_info=True)
+        return f"unexpected error: {_describe(exc)}"
 
     def _close(self) -> None:
         ws, self._ws = self._ws, None
@@ -158,11 +178,7 @@ class AccountStream(threading.Thread):
             self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
             if self._stopping.is_set():
                 raise StreamEnded("exporter stopping")
-            ws.connect(
-                self._session.stream_url(self.account_id),
-                header=self._session.stream_headers(),
-                timeout=self._tuning.connect_timeout,
-            )
+            self._connect(ws)
             self._store.stream_connected(self.account_id)
             esns = self._store.device_ids(self.account_id)
             if esns:
@@ -170,6 +186,28 @@ class AccountStream(threading.Thread):
         self._store.stream_subscribed(self.account_id, esns)
         log.info("stream up", extra={"account_id": self.account_id, "devices": len(esns)})
         return ws
+
+    def _connect(self, ws: websocket.WebSocket) -> None:
+        """The handshake, within connect_timeout in all (each read alone is bounded too)."""
+        timeout = self._tuning.connect_timeout
+        with WATCHDOG.limit(timeout) as handshake:
+            WATCHDOG.attach(ws)
+            try:
+                ws.connect(
+                    self._session.stream_url(self.account_id),
+                    header=self._session.stream_headers(),
+                    timeout=timeout,
+                    redirect_limit=0,  # a redirect would take the cookie and API key along
+                )
+            except (websocket.WebSocketException, OSError):
+                if handshake.cut:
+                    raise StreamEnded(f"stream handshake not complete after {timeout:g}s") from None
+                response = ws.handshake_response
+                if response is not None and 300 <= response.status < 400:
+                    raise StreamEnded(
+                        f"stream handshake refused: HTTP {response.status} redirect not followed"
+                    ) from None
+                raise
 
     def _login(self) -> None:
         user = self._session.login()
@@ -191,24 +229,21 @@ class AccountStream(threading.Thread):
         """Read until the stream ends; ping when quiet, give up after `timeout` of silence."""
         tuning = self._tuning
         # Set once: changing a socket's timeout costs a system call, and this loop runs per frame.
-        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh))
+        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh, MAX_WAIT))
         if ws.sock is None:
             raise StreamEnded("connection lost")
-        reader = FrameReader(ws.sock)
-        last_frame = time.monotonic()
-        next_refresh = last_frame + tuning.device_refresh
+        reader = FrameReader(ws.sock, tuning.timeout)
+        next_refresh = reader.frame_at + tuning.device_refresh
         while not self._stopping.is_set():
             try:
                 opcode, payload = reader.read()
             except TimeoutError:
                 now = time.monotonic()
-                if now - last_frame >= tuning.timeout:
-                    raise StreamEnded(
-                        f"no data for {tuning.timeout:g}s (stalled connection)"
-                    ) from None
+                if now - reader.frame_at >= tuning.timeout:
+                    raise frames.Stalled(tuning.timeout) from None
                 ws.ping()
             else:
-                now = last_frame = time.monotonic()
+                now = reader.frame_at
                 if opcode == frames.TEXT or opcode == frames.BINARY:
                     self._on_message(payload)
                 elif opcode == frames.PING:

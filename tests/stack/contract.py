@@ -29,6 +29,8 @@ GLOBAL_METRICS = frozenset(
         "een_api_requests_total",
         "een_api_request_failures_total",
         "een_login_failures_total",
+        "een_credentials_refused",
+        "een_exporter_unexpected_errors_total",
         "een_exporter_build_info",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",

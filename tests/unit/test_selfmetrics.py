@@ -9,6 +9,9 @@ def test_counters_are_fresh_on_every_render_and_exist_from_the_start() -> None:
         assert series(first, "een_api_requests_total", endpoint=endpoint.value) == 0
         assert series(first, "een_api_request_failures_total", endpoint=endpoint.value) == 0
     assert series(first, "een_login_failures_total") == 0
+    assert series(first, "een_credentials_refused") == 0
+    for thread in ("discovery", "stream"):
+        assert series(first, "een_exporter_unexpected_errors_total", thread=thread) == 0
     assert series(first, "process_open_fds") is not None
     metrics.api_requests.labels(Endpoint.DEVICE_LIST.value).inc()
     metrics.login_failures.inc()

@@ -15,6 +15,7 @@ from exporter.config import Settings
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
 from tests.integration.conftest import MakeSimulator
+from tests.integration.hostile import HostileServer
 from tests.support import Sample, parse_exposition, wait_for
 
 USERNAME, PASSWORD = "ops@example.com", "s3cret-Pa55word"
@@ -34,11 +35,33 @@ def control(sim: Simulator) -> SimulatorControl:
 
 
 @pytest.fixture
+def make_hostile() -> Iterator[Callable[[str | None], HostileServer]]:
+    """Start hostile servers in front of an upstream URL (or none: "another host")."""
+    started: list[HostileServer] = []
+
+    def make(upstream: str | None) -> HostileServer:
+        server = HostileServer(upstream)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def hostile(sim: Simulator, make_hostile: Callable[[str | None], HostileServer]) -> HostileServer:
+    """A hostile EEN endpoint in front of `sim`: rules answer, the rest reaches the simulator."""
+    return make_hostile(sim.url)
+
+
+@pytest.fixture
 def start_exporter(sim: Simulator) -> Iterator[StartExporter]:
-    """Start an exporter against `sim`; keyword arguments override Settings fields."""
+    """Start an exporter against `sim`; keyword arguments override Settings fields, and
+    `tuning` (a dict) overrides SupervisorTuning fields."""
     started: list[Exporter] = []
 
-    def start(**overrides: Any) -> Exporter:
+    def start(tuning: dict[str, Any] | None = None, **overrides: Any) -> Exporter:
         settings = replace(
             Settings(
                 username=USERNAME,
@@ -52,7 +75,8 @@ def start_exporter(sim: Simulator) -> Iterator[StartExporter]:
             ),
             **overrides,
         )
-        exporter = Exporter(settings, tuning_for(settings, backoff_base=0.05, start_jitter=0.0))
+        fast = tuning_for(settings, backoff_base=0.05, start_jitter=0.0)
+        exporter = Exporter(settings, replace(fast, **(tuning or {})))
         started.append(exporter)
         exporter.start()
         return exporter

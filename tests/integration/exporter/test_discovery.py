@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+import requests
 
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
@@ -118,3 +121,21 @@ def test_a_plain_customer_monitors_its_own_account(
     for device in account["devices"]:
         kind = "camera" if device["type"] == "camera" else "bridge"
         assert series(samples, f"een_{kind}_info", **{f"{kind}_id": device["id"]}) == 1
+
+
+def test_no_account_to_monitor_is_said_once_and_on_readyz(
+    start_exporter: StartExporter, log_lines: Callable[[], str]
+) -> None:
+    exporter = start_exporter(accounts=frozenset({"00000000"}), device_refresh_seconds=0.1)
+    wait_for(
+        lambda: (
+            (series(scrape(exporter), "een_api_requests_total", endpoint="account_list") or 0) >= 3
+        ),
+        message="three discoveries",
+    )
+    [line] = [line for line in log_lines().splitlines() if 'msg="no account to monitor"' in line]
+    assert "level=warning" in line
+    assert "include=00000000" in line
+    ready = requests.get(exporter.url + "/readyz", timeout=5)
+    assert ready.status_code == 503
+    assert ready.text.startswith("no account to monitor")

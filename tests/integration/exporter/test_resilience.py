@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+import pytest
 import requests
 
 from exporter.app import Exporter
+from exporter.een import api, stream
+from exporter.een.messages import StreamMessage, parse_message
+from exporter.een.rows import parse_accounts
+from exporter.model import AccountInfo
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import StartExporter, scrape, sub_accounts, wait_ready
 from tests.support import series, wait_for
@@ -143,3 +149,57 @@ def test_stop_cuts_a_hanging_handshake(
     stuck = exporter.stop()
     assert stuck == []
     assert time.monotonic() - started < 5
+
+
+def boundary_lines(log_lines: Callable[[], str], text: str) -> list[str]:
+    """Lines about `text` at info level or above (a traceback may follow at debug)."""
+    return [line for line in log_lines().splitlines() if text in line and "level=debug" not in line]
+
+
+def test_a_bug_in_discovery_is_logged_once_counted_and_outlived(
+    start_exporter: StartExporter,
+    monkeypatch: pytest.MonkeyPatch,
+    log_lines: Callable[[], str],
+) -> None:
+    calls: list[object] = []
+
+    def buggy(payload: object) -> list[AccountInfo]:
+        calls.append(payload)
+        if len(calls) == 1:
+            raise RuntimeError("simulated bug")
+        return parse_accounts(payload)
+
+    monkeypatch.setattr(api, "parse_accounts", buggy)
+    exporter = start_exporter()
+    wait_ready(exporter)
+    errors = counter(exporter, "een_exporter_unexpected_errors_total", thread="discovery")
+    assert errors == 1
+    [line] = boundary_lines(log_lines, "simulated bug")
+    assert 'msg="account discovery failed"' in line
+    assert 'reason="unexpected error: RuntimeError: simulated bug"' in line
+    assert "stack=" not in line
+
+
+def test_a_bug_in_a_stream_is_logged_once_counted_and_outlived(
+    start_exporter: StartExporter,
+    control: SimulatorControl,
+    monkeypatch: pytest.MonkeyPatch,
+    log_lines: Callable[[], str],
+) -> None:
+    calls: list[object] = []
+
+    def buggy(raw: str | bytes) -> StreamMessage:
+        calls.append(raw)
+        if len(calls) == 1:
+            raise RuntimeError("simulated bug")
+        return parse_message(raw)
+
+    monkeypatch.setattr(stream, "parse_message", buggy)
+    exporter = start_exporter()
+    wait_ready(exporter)
+    accounts = [a["id"] for a in sub_accounts(control)]
+    wait_for(lambda: all_streams_up(exporter, accounts), message="every stream up")
+    assert counter(exporter, "een_exporter_unexpected_errors_total", thread="stream") == 1
+    [line] = boundary_lines(log_lines, "simulated bug")
+    assert 'msg="stream down"' in line
+    assert 'reason="unexpected error: RuntimeError: simulated bug"' in line

@@ -1,5 +1,6 @@
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from exporter.een.frames import (
     ConnectionClosed,
     FrameReader,
     ProtocolError,
+    Stalled,
 )
 
 
@@ -106,3 +108,42 @@ def test_protocol_errors(
     server.sendall(data)
     with pytest.raises(ProtocolError, match=reason):
         FrameReader(client).read()
+
+
+def test_bytes_that_complete_no_frame_stall(pair: tuple[socket.socket, socket.socket]) -> None:
+    server, client = pair
+    stopping = threading.Event()
+
+    def trickle() -> None:  # one byte of a frame every 20 ms: a read never times out
+        for byte in frame(TEXT, b"x" * 1000):
+            if stopping.wait(0.02):
+                return
+            server.sendall(bytes([byte]))
+
+    server.sendall(frame(TEXT, b"first"))
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    reader = FrameReader(client, stall_timeout=0.2)
+    try:
+        assert reader.read() == (TEXT, b"first")
+        started = reader.frame_at
+        with pytest.raises(Stalled, match=r"no message for 0\.2s"):
+            reader.read()
+        assert time.monotonic() - started < 1.0  # not after the whole trickle (20 s)
+    finally:
+        stopping.set()
+        sender.join(2)
+
+
+def test_control_frames_and_messages_keep_a_slow_stream_alive(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    server, client = pair
+    reader = FrameReader(client, stall_timeout=0.2)
+    for _ in range(3):  # each arrives well within the stall timeout of the one before
+        server.sendall(frame(PING, b""))
+        assert reader.read() == (PING, b"")
+    client.settimeout(0.05)
+    with pytest.raises(TimeoutError):
+        reader.read()  # silence is the caller's to judge, by frame_at
+    assert time.monotonic() - reader.frame_at >= 0.05

@@ -60,3 +60,9 @@ def test_subscription_messages() -> None:
         "cameras": {"a1": {"resource": ["status"]}, "b2": {"resource": ["status"]}}
     }
     assert json.loads(unsubscription(["a1"])) == {"drop": {"cameras": ["a1"], "keys": []}}
+
+
+def test_json_nested_too_deeply_is_malformed() -> None:
+    deep = b'{"status_code": 200, "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(MalformedMessage, match="nested too deeply"):
+        parse_message(deep)
