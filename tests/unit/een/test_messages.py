@@ -67,14 +67,14 @@ def test_subscription_messages() -> None:
     [2**64 + 0x20024, 2**64, -1, -(2**64), pytest.param(10**1000, id="10^1000")],
 )
 def test_a_status_outside_64_bits_is_malformed_not_decoded_from_its_low_bits(status: int) -> None:
-    raw = f'{{"status_code": 200, "data": {{"bad": {{"status": {status}}}, "good": {{"status": 5}}}}}}'
-    message = parse_message(raw)
+    raw = {"status_code": 200, "data": {"bad": {"status": status}, "good": {"status": 5}}}
+    message = parse_message(json.dumps(raw))
     assert message.statuses == {"good": 5}  # the other camera's value is kept
     assert list(message.malformed) == ["bad"]
     assert len(message.malformed["bad"]) <= 40  # cut short for the log line
 
 
 def test_the_largest_64_bit_status_is_kept() -> None:
-    message = parse_message(f'{{"status_code": 200, "data": {{"a": {{"status": {2**64 - 1}}}}}}}')
+    message = parse_message(json.dumps({"status_code": 200, "data": {"a": {"status": 2**64 - 1}}}))
     assert message.statuses == {"a": 2**64 - 1}
     assert message.malformed == {}
