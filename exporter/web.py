@@ -137,22 +137,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _metrics(self) -> None:
         gzip = accepts_gzip(self.headers.get("Accept-Encoding", ""))
         parts = self.server.exposition.render(gzip)
-        self._send(HTTPStatus.OK, parts, CONTENT_TYPE, "gzip" if gzip else None)
+        headers = {"Vary": "Accept-Encoding"} | ({"Content-Encoding": "gzip"} if gzip else {})
+        self._send(HTTPStatus.OK, parts, CONTENT_TYPE, headers)
 
     def _send(
         self,
         status: HTTPStatus,
         parts: list[bytes],
         content_type: str = "text/plain; charset=utf-8",
-        encoding: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(len(part) for part in parts)))
-        if content_type == CONTENT_TYPE:
-            self.send_header("Vary", "Accept-Encoding")
-        if encoding:
-            self.send_header("Content-Encoding", encoding)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         for part in parts:
             self.wfile.write(part)
