@@ -26,12 +26,11 @@ from tests.integration.exporter.conftest import PASSWORD, USERNAME
 from tests.support import parse_exposition, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
-# Runs the exporter with an open-file limit (soft and hard, so it cannot raise it).
+# Runs the exporter with an open-file limit: argv[1] soft, argv[2] hard.
 LIMITED = (
     "import os, resource, sys;"
-    "n = int(sys.argv[1]);"
-    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n));"
-    "os.execv(sys.executable, [sys.executable, '-m', 'exporter', *sys.argv[2:]])"
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])));"
+    "os.execv(sys.executable, [sys.executable, '-m', 'exporter', *sys.argv[3:]])"
 )
 SCRAPE = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
 
@@ -45,13 +44,13 @@ def free_port() -> int:
 class ExporterProcess:
     """`python -m exporter` against a simulator, optionally with a low open-file limit."""
 
-    def __init__(self, sim_url: str, max_files: int | None = None) -> None:
+    def __init__(self, sim_url: str, max_files: tuple[int, int] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=info"]
         command = [sys.executable, "-m", "exporter", *args]
         if max_files is not None:
-            command = [sys.executable, "-c", LIMITED, str(max_files), *args]
+            command = [sys.executable, "-c", LIMITED, *map(str, max_files), *args]
         env = {
             "PATH": os.environ["PATH"],
             "EEN_URL": sim_url,
@@ -151,7 +150,7 @@ def test_200_concurrent_scrapes_are_all_accepted_at_once(
 def test_idle_connections_at_a_low_fd_limit_starve_neither_scrapes_nor_streams(
     sim: Simulator, control: SimulatorControl, exporters: list[ExporterProcess]
 ) -> None:
-    exporter = ExporterProcess(sim.url, max_files=256)
+    exporter = ExporterProcess(sim.url, max_files=(256, 256))  # it cannot raise that
     exporters.append(exporter)
     exporter.wait_ready()
     idle = [socket.create_connection(("127.0.0.1", exporter.port)) for _ in range(251)]
@@ -175,6 +174,18 @@ def test_idle_connections_at_a_low_fd_limit_starve_neither_scrapes_nor_streams(
             connection.close()
     assert cpu_share < 0.5, f"the exporter used {cpu_share:.0%} of a CPU"
     assert "too many open files" not in exporter.log().lower()
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit(
+    sim: Simulator, exporters: list[ExporterProcess]
+) -> None:
+    exporter = ExporterProcess(sim.url, max_files=(256, 4096))
+    exporters.append(exporter)
+    exporter.wait_ready()
+    limits = Path(f"/proc/{exporter.popen.pid}/limits").read_text()
+    [open_files] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    assert open_files.split()[3:5] == ["4096", "4096"]
+    assert 'msg="raised the open-file limit" from=256 to=4096' in exporter.log()
 
 
 def scrape(exporter: ExporterProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
