@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import resource
+
 from exporter.config import Settings
 from exporter.een.api import Credentials
 from exporter.een.stream import StreamTuning
@@ -10,6 +13,8 @@ from exporter.selfmetrics import SelfMetrics
 from exporter.store import StateStore
 from exporter.supervisor import AccountFilter, Supervisor, SupervisorTuning
 from exporter.web import WebServer
+
+log = logging.getLogger(__name__)
 
 
 def tuning_for(
@@ -28,8 +33,23 @@ def tuning_for(
     )
 
 
+def raise_open_file_limit() -> None:
+    """Lift the soft limit on open files to the hard one: every stream holds a socket or two,
+    and a soft limit of 1,024 (a common default) is reached by a few hundred accounts."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("could not raise the open-file limit", extra={"limit": soft, "reason": exc})
+        return
+    log.info("raised the open-file limit", extra={"from": soft, "to": hard})
+
+
 class Exporter:
     def __init__(self, settings: Settings, tuning: SupervisorTuning | None = None) -> None:
+        raise_open_file_limit()  # first: the HTTP server sizes its connection limit by it
         self.store = StateStore()
         self.metrics = SelfMetrics()
         self.exposition = Exposition(self.store, self.metrics.render)

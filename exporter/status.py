@@ -17,6 +17,8 @@ STREAMING = 1 << 18
 ON = 1 << 17  # user setting
 INVALID = 1 << 16  # status unknown: keep the previous one
 PASSWORD_NEEDED = 1 << 8
+DECODED = REGISTERED | RECORDING | STREAMING | ON | INVALID | PASSWORD_NEEDED  # what is read
+MAX_BITMASK = 2**64 - 1  # the widest status EEN sends is status64
 
 
 class CameraStatus(enum.Enum):
@@ -36,6 +38,19 @@ class CameraState:
     streaming: bool
     recording: bool
     status: CameraStatus
+
+
+def valid_bitmask(value: object) -> int | None:
+    """`value` if it is a status bitmask (an integer from 0 to 2^64 - 1), else None.
+
+    Larger or negative values are malformed, not to be decoded from their low bits.
+
+    >>> valid_bitmask(0x1E0037), valid_bitmask(2**64 + 0x20024), valid_bitmask(-1)
+    (1966135, None, None)
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BITMASK:
+        return value
+    return None
 
 
 def is_informative(bitmask: int) -> bool:
@@ -67,6 +82,17 @@ def decode_camera(bitmask: int) -> CameraState | None:
         recording=bool(bitmask & RECORDING),
         status=overall_status(bitmask),
     )
+
+
+def decoded_bits(bitmask: int) -> int:
+    """The bits decoding reads, plus bit 0 for "not 0": bitmasks equal here decode equally.
+
+    >>> decoded_bits(0x1E0037) == decoded_bits(0x1E0001)  # bits 1, 2, 4 and 5 mean nothing
+    True
+    >>> decode_camera(decoded_bits(2)) == decode_camera(2)  # informative, though no bit is set
+    True
+    """
+    return bitmask & DECODED | (bitmask != 0)
 
 
 def decode_bridge(bitmask: int) -> bool | None:

@@ -236,6 +236,7 @@ class StateStore:
             if account.awaiting_snapshot:
                 account.awaiting_snapshot.difference_update(message.statuses)
                 account.awaiting_snapshot.difference_update(message.errors)
+                account.awaiting_snapshot.difference_update(message.malformed)
                 _check_snapshot_complete(account)
 
     # --- readers ----------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """Parsing of poll-stream messages (een-api.md §4.2).
 
 >>> parse_message('{"status_code": 200, "message": "OK", "data": {"100e1e23": {"status": 5}}}')
-StreamMessage(code=200, text='OK', statuses={'100e1e23': 5}, errors={})
+StreamMessage(code=200, text='OK', statuses={'100e1e23': 5}, errors={}, malformed={})
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+
+from exporter.status import valid_bitmask
 
 OK = 200
 MALFORMED_REQUEST = 400
@@ -33,6 +35,7 @@ class StreamMessage:
     text: str
     statuses: dict[str, int] = field(default_factory=dict)  # ESN -> status bitmask
     errors: dict[str, EntityError] = field(default_factory=dict)  # ESN -> why it was refused
+    malformed: dict[str, str] = field(default_factory=dict)  # ESN -> its unusable status, shown
 
 
 def parse_message(raw: str | bytes) -> StreamMessage:
@@ -62,9 +65,12 @@ def parse_message(raw: str | bytes) -> StreamMessage:
 def _read_entity(message: StreamMessage, esn: str, entity: object) -> None:
     if not isinstance(entity, dict):
         return
-    status = entity.get("status")
-    if isinstance(status, int) and not isinstance(status, bool):
-        message.statuses[esn] = status
+    if "status" in entity:
+        status = valid_bitmask(entity["status"])
+        if status is None:
+            message.malformed[esn] = _shown(entity["status"])
+        else:
+            message.statuses[esn] = status
     errors = entity.get("error")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         first = errors[0]
@@ -73,6 +79,14 @@ def _read_entity(message: StreamMessage, esn: str, entity: object) -> None:
         message.errors[esn] = EntityError(
             code if isinstance(code, int) else 0, text if isinstance(text, str) else ""
         )
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value for a log line, cut short: a JSON integer may have thousands of digits."""
+    if isinstance(value, list | dict):
+        return "an array" if isinstance(value, list) else "an object"
+    text = json.dumps(value[:limit] if isinstance(value, str) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def subscription(esns: list[str]) -> str:

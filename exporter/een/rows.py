@@ -5,9 +5,13 @@ Rows are read by index and may be longer or (within reason) shorter than documen
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.status import valid_bitmask
+
+log = logging.getLogger(__name__)
 
 
 class ProtocolError(Exception):
@@ -52,7 +56,14 @@ def _device(row: Sequence[object]) -> DeviceInfo | None:
     if not esn or kind is None:
         return None
     status = _at(row, DEV_STATUS)
-    bitmask = status if isinstance(status, int) and not isinstance(status, bool) else 0
+    bitmask = valid_bitmask(status)
+    if bitmask is None:
+        if status is not None:
+            log.warning(
+                "device list: malformed device status ignored (not an integer from 0 to 2^64-1)",
+                extra={"device_id": esn, "status": str(status)[:40]},
+            )
+        bitmask = 0
     name = _str_at(row, DEV_NAME) or esn
     if kind is DeviceKind.BRIDGE:
         return DeviceInfo(esn, kind, name, "", bitmask)

@@ -265,6 +265,15 @@ class AccountStream(threading.Thread):
             )
             return
         self._store.apply(self.account_id, message, time.time())
+        if message.malformed:
+            log.warning(
+                "malformed device status ignored (not an integer from 0 to 2^64-1)",
+                extra={
+                    "account_id": self.account_id,
+                    "devices": ",".join(message.malformed),
+                    "statuses": ",".join(message.malformed.values()),
+                },
+            )
         if message.code == messages.OK:
             self._log_entity_errors(message)
             return

@@ -1,5 +1,7 @@
 import gzip
 import subprocess
+import tracemalloc
+import zlib
 
 from exporter.een.messages import StreamMessage
 from exporter.exposition import Exposition
@@ -30,6 +32,15 @@ def make_store() -> StateStore:
 
 def text(exposition: Exposition) -> str:
     return b"".join(exposition.render(gzip=False)).decode()
+
+
+def gunzip_one_member(body: bytes) -> bytes:
+    """Decode `body` as exactly one gzip member, as browsers and curl do: nothing may follow."""
+    decoder = zlib.decompressobj(wbits=31)
+    plain = decoder.decompress(body) + decoder.flush()
+    assert decoder.eof, "the gzip stream does not end"
+    assert decoder.unused_data == b"", f"{len(decoder.unused_data)} bytes after the first member"
+    return plain
 
 
 def test_camera_bridge_and_account_series() -> None:
@@ -104,13 +115,19 @@ def test_unchanged_store_serves_the_cached_body() -> None:
     assert first is second
 
 
-def test_gzip_body_is_the_same_exposition() -> None:
+def test_gzip_body_is_the_same_exposition_in_one_gzip_member() -> None:
     store = make_store()
     exposition = Exposition(store, lambda: b"# self metrics\n")
     plain = b"".join(exposition.render(gzip=False))
     compressed = b"".join(exposition.render(gzip=True))
-    assert gzip.decompress(compressed) == plain
+    assert gunzip_one_member(compressed) == plain
     assert plain.endswith(b"# self metrics\n")
+    assert gzip.decompress(compressed) == plain  # the gzip module checks the CRC and length
+
+
+def test_gzip_body_without_self_metrics_ends_properly() -> None:
+    exposition = Exposition(make_store(), lambda: b"")
+    assert gunzip_one_member(b"".join(exposition.render(gzip=True))) == text(exposition).encode()
 
 
 def test_gzip_follows_every_kind_of_change() -> None:
@@ -121,7 +138,7 @@ def test_gzip_follows_every_kind_of_change() -> None:
         return b"".join(exposition.render(gzip=False))
 
     def compressed() -> bytes:
-        return gzip.decompress(b"".join(exposition.render(gzip=True)))
+        return gunzip_one_member(b"".join(exposition.render(gzip=True)))
 
     assert compressed() == plain()
     store.stream_connected("00000002")  # account health only
@@ -141,3 +158,41 @@ def test_promtool_accepts_the_exposition() -> None:
         [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_text_that_utf8_cannot_encode_becomes_replacement_characters() -> None:
+    store = make_store()
+    # Lone surrogates: valid JSON ("\\ud800"), so EEN can send them; not encodable as UTF-8.
+    store.sync_accounts([AccountInfo("00000001", "Acme \ud800"), AccountInfo("00000002", "B")])
+    store.set_devices("00000001", [DeviceInfo("c\udfff", CAM, "\udbff\udc00x", "", RECORDING)],
+                      seed_status=True, now=1.0)  # fmt: skip
+    exposition = Exposition(store, lambda: b"")
+    body = text(exposition)
+    assert gunzip_one_member(b"".join(exposition.render(gzip=True))).decode() == body
+    samples = parse_exposition(body)
+    assert series(samples, "een_account_info", account_id="00000001", name="Acme \ufffd") == 1
+    assert series(samples, "een_camera_online", camera_id="c\ufffd") == 1
+    assert series(samples, "een_camera_info", name="\ufffd\ufffdx") == 1
+    assert series(samples, "een_account_info", account_id="00000002") == 1  # others unaffected
+
+
+def test_distinct_statuses_do_not_grow_memory() -> None:
+    store = make_store()
+    exposition = Exposition(store, lambda: b"")
+
+    def render_statuses(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            # Bits from 24 up mean nothing to the decoding; every value is a new bitmask.
+            status = RECORDING | n << 24
+            store.apply("00000001", StreamMessage(200, "OK", {"c1": status}), now=float(n))
+            text(exposition)
+
+    render_statuses(1, 200)  # warm up: caches, the exposition's own blocks
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        render_statuses(201, 2_000)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 256_000, f"{after - before:,} bytes kept after 2,000 statuses"

@@ -88,6 +88,15 @@ def test_readiness_waits_for_every_subscribed_device() -> None:
     assert readiness(store) is Readiness.READY
 
 
+def test_a_malformed_status_in_the_snapshot_counts_as_an_answer() -> None:
+    store = store_with(DeviceInfo("c1", CAM, "A", "", ONLINE))
+    store.stream_connected("00000001")
+    store.stream_subscribed("00000001", ["c1"])
+    store.apply("00000001", StreamMessage(200, "OK", malformed={"c1": "-1"}), now=1.0)
+    assert readiness(store) is Readiness.READY
+    assert device_status(store, "c1") == (ONLINE, 100.0)  # the last good value stays
+
+
 def test_failure_before_the_first_snapshot_counts_as_resolved_for_readiness() -> None:
     store = store_with()
     store.account_failing("00000001", "login: HTTP 401")

@@ -108,7 +108,7 @@ def test_gzip_and_identity_bodies_agree(start_exporter: StartExporter) -> None:
     assert compressed.headers["Content-Encoding"] == "gzip"
     assert "Content-Encoding" not in plain.headers
     assert compressed.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    # requests decodes the (multi-member) gzip body; the samples must be the same.
+    # requests decodes the gzip body; the samples must be the same.
     # (process_* values move between the two requests; the EEN series must not.)
     a = {k: v for k, v in parse_exposition(compressed.text).items() if k[0].startswith("een_")}
     b = {k: v for k, v in parse_exposition(plain.text).items() if k[0].startswith("een_")}

@@ -66,3 +66,21 @@ def test_json_nested_too_deeply_is_malformed() -> None:
     deep = b'{"status_code": 200, "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(MalformedMessage, match="nested too deeply"):
         parse_message(deep)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [2**64 + 0x20024, 2**64, -1, -(2**64), pytest.param(10**1000, id="10^1000")],
+)
+def test_a_status_outside_64_bits_is_malformed_not_decoded_from_its_low_bits(status: int) -> None:
+    raw = {"status_code": 200, "data": {"bad": {"status": status}, "good": {"status": 5}}}
+    message = parse_message(json.dumps(raw))
+    assert message.statuses == {"good": 5}  # the other camera's value is kept
+    assert list(message.malformed) == ["bad"]
+    assert len(message.malformed["bad"]) <= 40  # cut short for the log line
+
+
+def test_the_largest_64_bit_status_is_kept() -> None:
+    message = parse_message(json.dumps({"status_code": 200, "data": {"a": {"status": 2**64 - 1}}}))
+    assert message.statuses == {"a": 2**64 - 1}
+    assert message.malformed == {}

@@ -74,3 +74,11 @@ def test_non_integer_status_is_unknown() -> None:
 def test_non_array_answer_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="expected a JSON array"):
         parse_devices({"error": "nope"})
+
+
+@pytest.mark.parametrize("status", [2**64 + 0x120024, -0x120024])
+def test_a_device_list_status_outside_64_bits_is_unknown(status: int) -> None:
+    row = list(CAMERA_ROW)
+    row[10] = status
+    [device] = parse_devices([row])
+    assert device.status == 0  # unknown, not decoded from the low bits
