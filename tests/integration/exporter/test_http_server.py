@@ -57,7 +57,7 @@ class ExporterProcess:
             "EEN_URL": sim_url,
             "EEN_USERNAME": USERNAME,
             "EEN_PASSWORD": PASSWORD,
-            "EEN_STREAM_TIMEOUT_SECONDS": "3",
+            "EEN_STREAM_TIMEOUT_SECONDS": "5",
             "EEN_BACKOFF_MAX_SECONDS": "1",
         }
         self.lines: list[str] = []
