@@ -57,4 +57,5 @@ complete "$dest.partial" || { echo "prometheus3: a binary is missing" >&2; exit 
 rm -rf "$dest"
 mv "$dest.partial" "$dest"
 cat "$dest/VERSIONS" >&2
+echo "prometheus3: fetched and unpacked in $SECONDS s" >&2
 echo "$dest"
