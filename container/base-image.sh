@@ -9,8 +9,8 @@
 #   podman build --build-arg BASE_IMAGE="$(container/base-image.sh)" -t een-exporter:local .
 #
 # The root filesystem is cached outside the repository ($EEN_CACHE_DIR, default
-# ~/.cache/een-exporter) under a key made from this script, so a second run only imports it,
-# or does nothing when podman already holds the image of that key.
+# ~/.cache/een-exporter) under a key made from the recipe below, so a second run only imports
+# it, or does nothing when podman already holds the image of that key.
 # Needs: root, mmdebstrap, podman (apt-get install mmdebstrap podman runc).
 set -euo pipefail
 
@@ -32,9 +32,26 @@ DPKG_OPTS=(
     --dpkgopt='path-exclude=/usr/share/doc/*'
     --dpkgopt='path-include=/usr/share/doc/*/copyright'
 )
+# merged-usr: usr-is-merged instead of usrmerge, which would pull in the whole of perl.
+# The venv at /usr/local is the image's Python: its pip installs into site-packages there,
+# as on python:3.11-slim-bookworm, and Debian's own python3 stays untouched.
+HOOKS=(
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
+    --customize-hook='chroot "$1" python3 -m venv /usr/local'
+    --customize-hook='chroot "$1" /usr/local/bin/python -c "import ssl, sqlite3, venv"'
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin'
+)
+# The slim image's environment and command.
+CHANGES=(
+    --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin'
+    --change 'ENV LANG=C.UTF-8'
+    --change 'CMD ["python3"]'
+)
 
 cache_dir="${EEN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/een-exporter}/base-image"
-key="$(sha256sum "$0" | cut -c1-12)"
+# The key changes with anything that goes into the image, and only then.
+key="$(printf '%s\n' "$SUITE" "${MIRRORS[@]}" "$PACKAGES" "${DPKG_OPTS[@]}" "${HOOKS[@]}" \
+    "${CHANGES[@]}" | sha256sum | cut -c1-12)"
 tag="3.11-$SUITE-$key"
 image="$IMAGE_NAME:$tag"
 rootfs="$cache_dir/rootfs-$key.tar"
@@ -42,19 +59,16 @@ rootfs="$cache_dir/rootfs-$key.tar"
 log() { echo "base-image: $*" >&2; }
 
 build_rootfs() {
-    log "building the $SUITE root filesystem with mmdebstrap (a few minutes)"
+    log "building the $SUITE root filesystem with mmdebstrap (a minute or two)"
     mkdir -p "$cache_dir"
-    local partial="$rootfs.partial"
-    # merged-usr: usr-is-merged instead of usrmerge, which would pull in the whole of perl.
-    # The venv at /usr/local is the image's Python: its pip installs into site-packages
-    # there, as on python:3.11-slim-bookworm, and Debian's own python3 stays untouched.
-    mmdebstrap --variant=minbase --mode=root --format=tar --quiet \
-        --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-        --include="$PACKAGES" "${DPKG_OPTS[@]}" \
-        --customize-hook='chroot "$1" python3 -m venv /usr/local' \
-        --customize-hook='chroot "$1" /usr/local/bin/python -c "import ssl, sqlite3, venv"' \
-        --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
-        "$SUITE" "$partial" "${MIRRORS[@]}"
+    local partial="$rootfs.partial" output="$cache_dir/mmdebstrap.log"
+    # The hooks' apt and dpkg talk a lot: their output is shown only when something fails.
+    if ! mmdebstrap --variant=minbase --mode=root --format=tar --quiet \
+        --include="$PACKAGES" "${DPKG_OPTS[@]}" "${HOOKS[@]}" \
+        "$SUITE" "$partial" "${MIRRORS[@]}" >"$output" 2>&1; then
+        tail -n 40 "$output" >&2
+        return 1
+    fi
     mv "$partial" "$rootfs"
     # Older root filesystems of this script are of no further use.
     find "$cache_dir" -name 'rootfs-*.tar' ! -name "rootfs-$key.tar" -delete
@@ -62,16 +76,13 @@ build_rootfs() {
 
 import_rootfs() {
     log "importing $rootfs as $image"
-    podman import --quiet \
-        --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' \
-        --change 'CMD ["python3"]' \
+    podman import --quiet "${CHANGES[@]}" \
         --message "Debian $SUITE (mmdebstrap) with Python 3.11 at /usr/local, by $0" \
         "$rootfs" "$image" >/dev/null
 }
 
 if ! podman image exists "$image"; then
-    [ -s "$rootfs" ] || build_rootfs
+    if [ ! -s "$rootfs" ]; then build_rootfs; fi
     import_rootfs
 fi
 echo "$image"

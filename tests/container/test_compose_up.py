@@ -14,6 +14,7 @@ the API service lowers them), and there is no systemd to time healthchecks, so a
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -67,10 +68,7 @@ def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`podman system service` serving the Docker API on a unix socket; stopped by PID."""
     directory = tmp_path_factory.mktemp("podman-service")
     sock = directory / "docker.sock"
-    env = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "CONTAINERS_CONF": str(containers_conf(directory)),
-    }
+    env = {**os.environ, "CONTAINERS_CONF": str(containers_conf(directory))}
     with (directory / "service.log").open("wb") as log:
         process = subprocess.Popen(
             ["podman", "system", "service", "--time=0", f"unix://{sock}"],
@@ -166,8 +164,8 @@ def project(
     env_file = home / "empty.env"  # no developer .env: the compose file's defaults
     env_file.write_text("")
     env = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": str(home),
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),  # no developer's Docker config
         "DOCKER_HOST": docker_host,
         "EEN_EXPORTER_PORT": "0",  # an ephemeral host port, still on 127.0.0.1
     }
