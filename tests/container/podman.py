@@ -1,8 +1,8 @@
 """podman as the container tests drive it, with the settings this kind of machine needs.
 
 The sandbox lets no container raise its open-files or process limits to podman's defaults, so
-every container gets the limits below (runc, as the issue's recipe). There is no systemd to
-time healthchecks, so tests run them with `podman healthcheck run` when they need a status.
+every container gets the limits below, with runc. There is no systemd to time healthchecks,
+so tests run them with `podman healthcheck run` when they need a status.
 """
 
 from __future__ import annotations
