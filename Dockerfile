@@ -1,11 +1,13 @@
 # The EEN exporter image; the compose stack also runs the simulator (`een-sim`) from it.
-FROM python:3.11-slim-bookworm AS build
+# BASE_IMAGE is there for machines that reach no registry (container/build-image.sh).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter/ exporter/
 RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install .
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 COPY --from=build /install /usr/local

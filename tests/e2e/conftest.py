@@ -1,8 +1,10 @@
 """One simulated EEN cloud, exporter, Alertmanager, Prometheus and webhook for the e2e session.
 
 The exporter and the simulator run in-process; Prometheus and Alertmanager are the real
-binaries, started with configs derived from the shipped ones (tests/e2e/configs.py), on
-ephemeral loopback ports, and stopped by PID.
+binaries of each release (tests/stack/tools.py: Debian bookworm's Prometheus 2 and unstable's
+Prometheus 3), started with configs derived from the shipped ones (tests/e2e/configs.py), on
+ephemeral loopback ports, and stopped by PID. Everything of one release is stopped before
+the next one starts; the simulator and the exporter serve both.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from tests.e2e.configs import (
 )
 from tests.e2e.webhook import WebhookReceiver
 from tests.e2e.world import DEMO_STATES, WORLD, cameras, sub_accounts
-from tests.stack import tools
-from tests.support import require_binary, wait_for
+from tests.stack.tools import Release
+from tests.support import wait_for
 
 USERNAME, PASSWORD = "ops@example.com", "e2e-Pa55word"
 # Prometheus scrapes for the first time about 5 s after it starts (tooling.md §2).
@@ -78,12 +80,13 @@ def exporter(sim: Simulator) -> Iterator[Exporter]:
 
 
 @pytest.fixture(scope="session")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("e2e")
+def workdir(tmp_path_factory: pytest.TempPathFactory, release: Release) -> Path:
+    return tmp_path_factory.mktemp(f"e2e-{release.name}")
 
 
 @pytest.fixture(scope="session")
-def webhook() -> Iterator[WebhookReceiver]:
+def webhook(release: Release) -> Iterator[WebhookReceiver]:
+    """A receiver per release, so that no notification of one release counts for the next."""
     receiver = WebhookReceiver().start()
     try:
         yield receiver
@@ -92,8 +95,10 @@ def webhook() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture(scope="session")
-def alertmanager(workdir: Path, webhook: WebhookReceiver) -> Iterator[Alertmanager]:
-    binary = tools.alertmanager()
+def alertmanager(
+    workdir: Path, webhook: WebhookReceiver, release: Release
+) -> Iterator[Alertmanager]:
+    binary = release.alertmanager()
     config_file = write_yaml(workdir / "alertmanager.yml", alertmanager_config(webhook.url))
     command = [
         binary,
@@ -111,9 +116,9 @@ def alertmanager(workdir: Path, webhook: WebhookReceiver) -> Iterator[Alertmanag
 
 @pytest.fixture(scope="session")
 def prometheus(
-    workdir: Path, exporter: Exporter, alertmanager: Alertmanager
+    workdir: Path, exporter: Exporter, alertmanager: Alertmanager, release: Release
 ) -> Iterator[Prometheus]:
-    binary = require_binary("prometheus", tools.APT_PROMETHEUS)
+    binary = release.prometheus()
     home = workdir / "prometheus"
     write_compressed_rules(home / "rules")  # where the shipped `rules/*.yml` glob looks
     targets = (urlsplit(exporter.url).netloc, urlsplit(alertmanager.url).netloc)

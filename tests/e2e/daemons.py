@@ -13,8 +13,9 @@ from tests.support import wait_for
 
 STARTUP_SECONDS = 20.0
 STOP_SECONDS = 10.0
-# Both log the address they really bound (port 0 picks a free one).
-LISTENING = re.compile(r'msg="Listening on" address=(127\.0\.0\.1:\d+)')
+# Both log the address they really bound (port 0 picks a free one); Prometheus 3 puts its
+# component between the message and the address.
+LISTENING = re.compile(r'msg="Listening on" (?:component=\w+ )?address=(127\.0\.0\.1:\d+)')
 
 
 @dataclass

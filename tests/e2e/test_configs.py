@@ -24,9 +24,8 @@ from tests.e2e.configs import (
     SHIPPED_ALERTMANAGER,
     SHIPPED_PROMETHEUS,
 )
-from tests.stack import tools
 from tests.stack.rule_files import RULE_FILES, load_rules
-from tests.stack.tools import output, run
+from tests.stack.tools import Release, output, run
 from tests.support import wait_for
 
 
@@ -72,7 +71,9 @@ def test_prometheus_evaluates_the_shipped_rules_without_errors(scraped: Promethe
             assert running["annotations"] == rule["annotations"]
 
 
-def test_derived_prometheus_config_keeps_jobs_rules_and_alerting(prometheus: Prometheus) -> None:
+def test_derived_prometheus_config_keeps_jobs_rules_and_alerting(
+    prometheus: Prometheus, release: Release
+) -> None:
     shipped = yaml.safe_load(SHIPPED_PROMETHEUS.read_text())
     derived = yaml.safe_load(prometheus.config_file.read_text())
     assert derived["rule_files"] == shipped["rule_files"]
@@ -81,13 +82,13 @@ def test_derived_prometheus_config_keeps_jobs_rules_and_alerting(prometheus: Pro
     ]
     assert len(derived["alerting"]["alertmanagers"]) == len(shipped["alerting"]["alertmanagers"])
 
-    result = run([tools.promtool(), "check", "config", str(prometheus.config_file)])
+    result = run([release.promtool(), "check", "config", str(prometheus.config_file)])
     assert result.returncode == 0, output(result)
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout, output(result)
 
 
 def test_derived_alertmanager_config_keeps_routes_grouping_and_inhibition(
-    alertmanager: Alertmanager,
+    alertmanager: Alertmanager, release: Release
 ) -> None:
     shipped = yaml.safe_load(SHIPPED_ALERTMANAGER.read_text())
     derived = yaml.safe_load(alertmanager.config_file.read_text())
@@ -101,16 +102,18 @@ def test_derived_alertmanager_config_keeps_routes_grouping_and_inhibition(
             hook["url"] = shipped_hook["url"]
     assert derived == shipped
 
-    result = run([tools.amtool(), "check-config", str(alertmanager.config_file)])
+    result = run([release.amtool(), "check-config", str(alertmanager.config_file)])
     assert result.returncode == 0, output(result)
 
 
-def test_live_exposition_passes_promtool_check_metrics(exporter: Exporter) -> None:
+def test_live_exposition_passes_promtool_check_metrics(
+    exporter: Exporter, release: Release
+) -> None:
     response = requests.get(f"{exporter.url}/metrics", timeout=10)
     response.raise_for_status()
     assert "een_camera_status{" in response.text
     result = subprocess.run(
-        [tools.promtool(), "check", "metrics"],
+        [release.promtool(), "check", "metrics"],
         input=response.text,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""Fixtures for the monitoring-stack tests: the tools, found once per session."""
+"""Fixtures for the monitoring-stack tests: the tools of each release, found once per session."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from tests.stack import tools
 
 
 @pytest.fixture(scope="session")
-def promtool() -> str:
-    return tools.promtool()
+def promtool(release: tools.Release) -> str:
+    return release.promtool()
 
 
 @pytest.fixture(scope="session")
-def amtool() -> str:
-    return tools.amtool()
+def amtool(release: tools.Release) -> str:
+    return release.amtool()
 
 
 @pytest.fixture(scope="session")

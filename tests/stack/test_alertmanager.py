@@ -106,8 +106,10 @@ def alert(alertname: str, on_instance: str, **match: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def alertmanager_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = tools.alertmanager()
+def alertmanager_url(
+    tmp_path_factory: pytest.TempPathFactory, release: tools.Release
+) -> Iterator[str]:
+    binary = release.alertmanager()
     workdir = tmp_path_factory.mktemp("alertmanager")
     config = yaml.safe_load(CONFIG.read_text())
     # The shipped receivers point at a host that does not exist; keep every attempt on

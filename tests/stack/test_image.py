@@ -24,8 +24,15 @@ def instructions(name: str) -> list[str]:
     return [m.group(1).strip() for m in re.finditer(rf"^{name}\s+(.*)$", text, re.MULTILINE)]
 
 
+def base_image() -> str:
+    """The final stage's FROM, with a build argument replaced by its default."""
+    defaults = dict(arg.split("=", 1) for arg in instructions("ARG") if "=" in arg)
+    return re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], instructions("FROM")[-1])
+
+
 def test_final_stage_is_slim_python_running_as_a_non_root_user() -> None:
-    assert re.fullmatch(r"python:3\.\d+-slim(-\w+)?", instructions("FROM")[-1])
+    assert re.fullmatch(r"python:3\.\d+-slim(-\w+)?", base_image())
+    assert instructions("FROM")[0].split()[0] == instructions("FROM")[-1], "one base for both"
     users = instructions("USER")
     assert users, "no USER: the exporter would run as root"
     assert users[-1].split(":")[0] not in {"root", "0"}

@@ -3,27 +3,60 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
-APT_PROMETHEUS = "apt-get install prometheus"
-APT_ALERTMANAGER = "apt-get install prometheus-alertmanager"
 
 
-def promtool() -> str:
-    return require_binary("promtool", APT_PROMETHEUS)
+def cache_dir() -> Path:
+    """The cache the .ci and container scripts share, outside the repository."""
+    if os.environ.get("EEN_CACHE_DIR"):
+        return Path(os.environ["EEN_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "een-exporter"
 
 
-def amtool() -> str:
-    return require_binary("amtool", APT_ALERTMANAGER)
+def prometheus3_dir() -> Path:
+    """Where .ci/prometheus3.sh unpacks Debian unstable's Prometheus 3 and Alertmanager."""
+    return Path(os.environ.get("EEN_PROMETHEUS3_DIR") or cache_dir() / "prometheus3")
 
 
-def alertmanager() -> str:
-    # Debian renames the binary; there is no `alertmanager` on PATH.
-    return require_binary("prometheus-alertmanager", APT_ALERTMANAGER)
+@dataclass(frozen=True)
+class Release:
+    """A Prometheus and Alertmanager release the stack is proven on, and where its tools are."""
+
+    name: str
+    bin_dir: Path | None  # None: on PATH
+    hint: str
+
+    def _binary(self, name: str) -> str:
+        return require_binary(name if self.bin_dir is None else str(self.bin_dir / name), self.hint)
+
+    def prometheus(self) -> str:
+        return self._binary("prometheus")
+
+    def promtool(self) -> str:
+        return self._binary("promtool")
+
+    def alertmanager(self) -> str:
+        # Debian renames the binary; there is no `alertmanager` on PATH.
+        return self._binary("prometheus-alertmanager")
+
+    def amtool(self) -> str:
+        return self._binary("amtool")
+
+
+# Debian bookworm's packages (Prometheus 2.42, Alertmanager 0.25), and unstable's
+# (Prometheus 3.5, Alertmanager 0.33), which the compose file runs.
+PROMETHEUS2 = Release("prometheus2", None, "apt-get install prometheus prometheus-alertmanager")
+PROMETHEUS3 = Release(
+    "prometheus3", prometheus3_dir() / "usr" / "bin", "bash .ci/prometheus3.sh fetches them"
+)
+RELEASES = (PROMETHEUS2, PROMETHEUS3)
 
 
 def compose() -> str:
