@@ -201,7 +201,9 @@ def test_the_compose_files_settings_reach_the_containers(project: Project) -> No
     env = dict(item.split("=", 1) for item in exporter["Config"]["Env"])
     given = {k: v for k, v in services["exporter"]["environment"].items() if v is not None}
     assert {k: env.get(k) for k in given} == given
-    assert env["EEN_URL"] == "http://simulator:9878"
+    # Without a login in .env the exporter watches the simulator, and no EEN_URL is set.
+    assert env["EEN_SIMULATOR_URL"] == "http://simulator:9878"
+    assert not env.get("EEN_URL")
     simulator = project.inspect("simulator")
     # What the container really runs: the compose file's entrypoint and command.
     assert [simulator["Path"], *simulator["Args"]] == [
