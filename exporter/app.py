@@ -31,7 +31,7 @@ def tuning_for(
 class Exporter:
     def __init__(self, settings: Settings, tuning: SupervisorTuning | None = None) -> None:
         self.store = StateStore()
-        self.metrics = SelfMetrics()
+        self.metrics = SelfMetrics(settings.shard)
         self.exposition = Exposition(self.store, self.metrics.render)
         credentials = Credentials(
             settings.url, settings.username, settings.password, settings.api_key
@@ -42,6 +42,7 @@ class Exporter:
             self.metrics,
             AccountFilter(settings.accounts, settings.accounts_exclude),
             tuning or tuning_for(settings),
+            settings.shard,
         )
         self.web = WebServer(
             settings.listen_host, settings.listen_port, self.store, self.exposition

@@ -68,7 +68,12 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
     exporter.start()
     log.info(
         "listening",
-        extra={"address": exporter.url, "een_url": settings.url, "version": __version__},
+        extra={
+            "address": exporter.url,
+            "een_url": settings.url,
+            "version": __version__,
+            "shard": f"{settings.shard.index}/{settings.shard.total}",
+        },
     )
     stopping.wait()
     log.info("stopping")

@@ -17,6 +17,7 @@ from exporter.een.pacing import Backoff, LoginGate
 from exporter.een.stream import AccountStream, StreamTuning
 from exporter.model import AccountInfo
 from exporter.selfmetrics import SelfMetrics
+from exporter.sharding import Shard
 from exporter.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,14 @@ class Supervisor(threading.Thread):
         metrics: SelfMetrics,
         accounts: AccountFilter,
         tuning: SupervisorTuning,
+        shard: Shard | None = None,
     ) -> None:
         super().__init__(name="een-discovery", daemon=True)
         self._credentials = credentials
         self._store = store
         self._metrics = metrics
         self._filter = accounts
+        self._shard = shard or Shard()
         self._tuning = tuning
         self.gate = LoginGate(tuning.login_concurrency)
         self._session = EenSession(credentials, metrics)
@@ -125,7 +128,10 @@ class Supervisor(threading.Thread):
                 "accounts to monitor are not visible to this login",
                 extra={"accounts": ",".join(sorted(missing))},
             )
-        return self._filter.apply(visible)
+        # Sharding comes after the filters, so every shard sees the same list to split.
+        wanted = self._filter.apply(visible)
+        self._metrics.accounts_discovered(wanted)
+        return self._shard.select(wanted)
 
     def _reconcile(self, accounts: list[AccountInfo]) -> None:
         added, removed = self._store.sync_accounts(accounts)
