@@ -197,6 +197,7 @@ class Figures:
     monitored_accounts: int = 0  # this shard's share of the world (all of it unsharded)
     monitored_cameras: int = 0
     cold_start_seconds: float | None = None
+    cold_start_cpu_seconds: float = 0.0  # the exporter's, from its start to all subscribed
     full_render_seconds: float = 0.0  # the first gzip scrape, when every account is new
     peak_logins_cold_start: int = 0
     peak_logins_run: int = 0
@@ -471,6 +472,7 @@ class Bench:
             subscribed_at = time.monotonic()
             scrape = self.scrape()
         figures.cold_start_seconds = subscribed_at - started
+        figures.cold_start_cpu_seconds = procstat.cpu_seconds(self.pid)
         figures.peak_logins_cold_start = int(self.control.state()["peak_concurrent_logins"])
         figures.threads = procstat.memory(self.pid).threads
         log(
@@ -644,6 +646,12 @@ def table(args: argparse.Namespace, f: Figures) -> list[str]:
         seconds(cold) if cold is not None else "n/a",
         "< 60 s",
         cold is not None and cold < 60,
+    )
+    row(
+        "cold start: exporter CPU (share of the cold start)",
+        f"{f.cold_start_cpu_seconds:.1f} s ({100 * f.cold_start_cpu_seconds / cold:.0f} %)"
+        if cold
+        else "n/a",
     )
     row(
         "cold start: peak concurrent logins (simulator)",
