@@ -19,6 +19,8 @@ prints one table with each figure, its target and pass/fail (issue 5):
     .venv/bin/python bench/exporter_scale.py                        # 1,000 x 50, ~6 min
     .venv/bin/python bench/exporter_scale.py --quick                 # 100 x 20, ~1 min
     .venv/bin/python bench/exporter_scale.py --churn-seconds 600     # the 10-minute RSS run
+    .venv/bin/python bench/exporter_scale.py --accounts 3000 --shard-total 3 --pin
+                                 # one shard of three, on one core of its own (README sizing)
 
 See docs/performance.md for the method and the figures.
 """
@@ -54,6 +56,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, without the pack
 
 from bench import procstat, pyspy  # noqa: E402
 from bench.scrape import Scrape, ScrapeError, Scraper, decompressed, family_sums  # noqa: E402
+from exporter.sharding import shard_of  # noqa: E402
 from exporter.simulator.client import SimulatorControl  # noqa: E402
 from exporter.simulator.stream import envelope  # noqa: E402
 from exporter.simulator.world import Status  # noqa: E402
@@ -74,6 +77,7 @@ STREAM_UP = "een_stream_up"
 CONNECTS = "een_stream_connects_total"
 MESSAGES = "een_stream_messages_total"
 SELF_PREFIXES = (b"process_", b"python_")
+EXPORTER_CPU = 0  # with --pin
 
 
 class BenchError(RuntimeError):
@@ -190,7 +194,10 @@ def child_environment(extra: dict[str, str]) -> dict[str, str]:
 class Figures:
     """Everything measured, raw; `--json` writes it out."""
 
+    monitored_accounts: int = 0  # this shard's share of the world (all of it unsharded)
+    monitored_cameras: int = 0
     cold_start_seconds: float | None = None
+    cold_start_cpu_seconds: float = 0.0  # the exporter's, from its start to all subscribed
     full_render_seconds: float = 0.0  # the first gzip scrape, when every account is new
     peak_logins_cold_start: int = 0
     peak_logins_run: int = 0
@@ -281,7 +288,13 @@ class Bench:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def start(self, name: str, arguments: list[str], env: dict[str, str] | None = None) -> Child:
+    def start(
+        self,
+        name: str,
+        arguments: list[str],
+        env: dict[str, str] | None = None,
+        cpus: set[int] | None = None,
+    ) -> Child:
         log_path = self.workdir / f"{name}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
@@ -292,6 +305,8 @@ class Bench:
                 stdout=subprocess.PIPE,
                 stderr=log_file,
                 start_new_session=True,  # Ctrl-C reaches the bench only; it stops them in order
+                # Before the interpreter starts, so every thread it makes inherits the CPUs.
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
         child = Child(name, process, log_path)
         self.children.append(child)
@@ -392,6 +407,22 @@ class Bench:
         )
         self.sim_url = sim.read_line("een-sim listening on ").rsplit(" ", 1)[1]
         self._control = SimulatorControl(self.sim_url, timeout=STARTUP_TIMEOUT)
+        self.count_monitored()
+
+    def count_monitored(self) -> None:
+        """The accounts and cameras this shard should monitor, from the simulator's world."""
+        args, figures = self.args, self.figures
+        accounts = [a for a in self.control.state()["accounts"] if a["devices"]]
+        mine = [a for a in accounts if shard_of(a["id"], args.shard_total) == args.shard_index]
+        figures.monitored_accounts = len(mine)
+        figures.monitored_cameras = sum(
+            d["type"] == "camera" for account in mine for d in account["devices"]
+        )
+        if args.shard_total > 1:
+            log(
+                f"  shard {args.shard_index} of {args.shard_total}: "
+                f"{figures.monitored_accounts} of {len(accounts)} accounts"
+            )
 
     def start_exporter(self) -> float:
         """Start the exporter; returns when (time.monotonic())."""
@@ -410,8 +441,11 @@ class Bench:
                 f"--web.listen-address={HOST}:{self.exporter_port}",
                 "--log.level=warning",
                 f"--een.login-concurrency={args.login_concurrency}",
+                f"--shard.index={args.shard_index}",
+                f"--shard.total={args.shard_total}",
             ],
             {"EEN_URL": self.sim_url, "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD},
+            cpus={EXPORTER_CPU} if args.pin else None,
         )
         return started
 
@@ -431,16 +465,20 @@ class Bench:
         # a device refresh of every account costs at least.
         scrape = self.scrape()
         figures.full_render_seconds = scrape.seconds
-        while family_sums(scrape, (STREAM_UP,))[STREAM_UP] != args.accounts:
+        while family_sums(scrape, (STREAM_UP,))[STREAM_UP] != figures.monitored_accounts:
             if time.monotonic() > deadline:
                 raise BenchError("ready, but not every account's stream is up")
             time.sleep(1.0)
             subscribed_at = time.monotonic()
             scrape = self.scrape()
         figures.cold_start_seconds = subscribed_at - started
+        figures.cold_start_cpu_seconds = procstat.cpu_seconds(self.pid)
         figures.peak_logins_cold_start = int(self.control.state()["peak_concurrent_logins"])
         figures.threads = procstat.memory(self.pid).threads
-        log(f"  all {args.accounts} streams up after {figures.cold_start_seconds:.1f} s")
+        log(
+            f"  all {figures.monitored_accounts} streams up after "
+            f"{figures.cold_start_seconds:.1f} s"
+        )
 
     def idle_scrapes(self) -> None:
         """Exporter and static copy, alternating, so both see the same machine noise."""
@@ -543,7 +581,8 @@ class Bench:
             result = self.scrape()
             figures.storm_scrapes.append(result.seconds)
             sums = family_sums(result, (STREAM_UP, CONNECTS))
-            if sums[STREAM_UP] == args.accounts and sums[CONNECTS] >= connects + args.accounts:
+            monitored = figures.monitored_accounts
+            if sums[STREAM_UP] == monitored and sums[CONNECTS] >= connects + monitored:
                 figures.storm_recovery_seconds = time.monotonic() - started
                 break
             time.sleep(STORM_GAP)
@@ -600,13 +639,19 @@ def table(args: argparse.Namespace, f: Figures) -> list[str]:
     def row(name: str, value: str, target: str = "", ok: bool | None = None) -> None:
         rows.append((name, value, target, "" if ok is None else verdict(ok)))
 
-    n = args.accounts
+    n = f.monitored_accounts
     cold = f.cold_start_seconds
     row(
         f"cold start: all {n} accounts subscribed",
         seconds(cold) if cold is not None else "n/a",
         "< 60 s",
         cold is not None and cold < 60,
+    )
+    row(
+        "cold start: exporter CPU (share of the cold start)",
+        f"{f.cold_start_cpu_seconds:.1f} s ({100 * f.cold_start_cpu_seconds / cold:.0f} %)"
+        if cold
+        else "n/a",
     )
     row(
         "cold start: peak concurrent logins (simulator)",
@@ -733,7 +778,11 @@ def header(args: argparse.Namespace, figures: Figures) -> list[str]:
         "een-exporter scale benchmark (bench/exporter_scale.py)",
         f"  command:    {' '.join([Path(sys.executable).name, *sys.argv])}",
         f"  world:      {args.accounts} accounts x ({args.bridges} bridges + {args.cameras} "
-        f"cameras) = {args.accounts * args.cameras:,} cameras; {figures.series:,} series",
+        f"cameras) = {args.accounts * args.cameras:,} cameras",
+        f"  exporter:   shard {args.shard_index} of {args.shard_total}: "
+        f"{figures.monitored_accounts} accounts, {figures.monitored_cameras:,} cameras, "
+        f"{figures.series:,} series; "
+        + (f"pinned to CPU {EXPORTER_CPU}, the rest elsewhere" if args.pin else "unpinned"),
         f"  phases:     churn {args.churn_rate:g}/s; quiet and ingest {args.ingest_seconds:g} s "
         f"each; churn with scrapes {args.churn_seconds:g} s; {args.scrapes} idle scrapes each; "
         f"simulator latency {args.latency:g} s; login concurrency {args.login_concurrency}",
@@ -786,6 +835,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--cold-start-timeout", type=float, default=300.0)
     add("--recovery-timeout", type=float, default=300.0)
     add("--baseline-timeout", type=float, default=1200.0)
+    add("--shard-index", type=int, default=0, help="the exporter's --shard.index (default 0)")
+    add("--shard-total", type=int, default=1, help="the exporter's --shard.total (default 1)")
+    add(
+        "--pin",
+        action="store_true",
+        help=f"run the exporter on CPU {EXPORTER_CPU} alone and the simulator and the bench on "
+        "the other CPUs: what one replica does with one core",
+    )
     add("--quick", action="store_true", help="a sanity check: 100 x 20, short phases")
     add("--json", type=Path, metavar="PATH", help="also write every raw figure here")
     add("--py-spy", metavar="PATH", help="profile each phase with this py-spy binary")
@@ -798,6 +855,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 setattr(args, name, value)
     if args.accounts < 1 or args.cameras < 0 or args.scrapes < 1:
         parser.error("--accounts and --scrapes must be >= 1")
+    if not 0 <= args.shard_index < args.shard_total:
+        parser.error("--shard-index must be from 0 to --shard-total - 1")
+    if args.pin and len(os.sched_getaffinity(0) - {EXPORTER_CPU}) < 1:
+        parser.error(f"--pin needs CPU {EXPORTER_CPU} and at least one other")
     return args
 
 
@@ -817,6 +878,8 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.pin:  # the bench and the simulator it starts keep off the exporter's CPU
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - {EXPORTER_CPU})
     workdir = Path(tempfile.mkdtemp(prefix="een-bench-"))
     bench = Bench(args, workdir)
     try:

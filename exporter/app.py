@@ -51,7 +51,7 @@ class Exporter:
     def __init__(self, settings: Settings, tuning: SupervisorTuning | None = None) -> None:
         raise_open_file_limit()  # first: the HTTP server sizes its connection limit by it
         self.store = StateStore()
-        self.metrics = SelfMetrics()
+        self.metrics = SelfMetrics(settings.shard)
         self.exposition = Exposition(self.store, self.metrics.render)
         credentials = Credentials(
             settings.url, settings.username, settings.password, settings.api_key
@@ -62,6 +62,7 @@ class Exporter:
             self.metrics,
             AccountFilter(settings.accounts, settings.accounts_exclude),
             tuning or tuning_for(settings),
+            settings.shard,
         )
         self.web = WebServer(
             settings.listen_host, settings.listen_port, self.store, self.exposition

@@ -81,6 +81,7 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
             "url": exporter.url,
             "een_url": settings.url,
             "version": __version__,
+            "shard": f"{settings.shard.index}/{settings.shard.total}",
         },
     )
     stopping.wait()

@@ -19,6 +19,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from exporter import __version__
+from exporter.sharding import AUTO, Shard, index_from_pod_name
 
 PROG = "een-exporter"
 DEFAULT_URL = "https://login.eagleeyenetworks.com"
@@ -68,6 +69,7 @@ class Settings:
     log_format: LogFormat = LogFormat.LOGFMT
     demo: bool = False
     notices: tuple[Notice, ...] = field(default=(), compare=False, repr=False)
+    shard: Shard = field(default_factory=Shard)
 
 
 class _SecretValueError(ValueError):
@@ -195,6 +197,16 @@ def _log_format(value: str) -> LogFormat:
         return LogFormat(value.strip().lower())
     except ValueError:
         raise ValueError("must be logfmt or json") from None
+
+
+def _shard_index(value: str) -> int | None:
+    """A whole number from 0, or None for `auto` (the StatefulSet pod's ordinal)."""
+    word = value.strip().lower()
+    if word == AUTO:
+        return None
+    if not (word.isascii() and word.isdigit()):
+        raise ValueError(f"must be a whole number from 0, or {AUTO}")
+    return int(word)
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -348,6 +360,23 @@ DEMO = _Option(
     "false",
     _boolean,
 )
+SHARD_INDEX = _Option(
+    "EEN_SHARD_INDEX",
+    "--shard.index",
+    "N|auto",
+    "this replica's shard, 0 to total-1; auto = the N of a StatefulSet pod name ending "
+    "in -N (from POD_NAME or HOSTNAME)",
+    "0",
+    _shard_index,
+)
+SHARD_TOTAL = _Option(
+    "EEN_SHARD_TOTAL",
+    "--shard.total",
+    "N",
+    "how many replicas share the accounts; each monitors those whose id hashes to its index",
+    "1",
+    _Count(1, 1024),
+)
 PASSWORD_ENV = "EEN_PASSWORD"  # noqa: S105 - a variable name, not a password
 # The password has no flag, so that it never shows in the process list: env and .env only.
 _PASSWORD = _Option(PASSWORD_ENV, "", "", "", "", _text, secret=True)
@@ -369,6 +398,8 @@ _OPTIONS: tuple[_Option[Any], ...] = (
     LOG_LEVEL,
     LOG_FORMAT,
     DEMO,
+    SHARD_INDEX,
+    SHARD_TOTAL,
 )
 
 # Every environment variable the exporter reads: the options' and the password's.
@@ -693,4 +724,23 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         log_format=sources.resolve(LOG_FORMAT),
         demo=demo,
         notices=tuple(notices),
+        shard=_shard(sources, environ),
     )
+
+
+def _shard(sources: _Sources, environ: Mapping[str, str]) -> Shard:
+    total = sources.resolve(SHARD_TOTAL)
+    index = sources.resolve(SHARD_INDEX)
+    where = ""
+    if index is None:
+        try:
+            index = index_from_pod_name(environ)
+        except ValueError as exc:
+            raise ConfigError(f"{SHARD_INDEX.label} {exc}") from None
+        where = " (the pod name's ordinal)"
+    if index >= total:
+        raise ConfigError(
+            f"{SHARD_INDEX.label} must be less than {SHARD_TOTAL.label} ({total}); "
+            f"got {index}{where}"
+        )
+    return Shard(index, total)

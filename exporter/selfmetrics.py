@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -21,8 +22,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter import __version__
+from exporter.model import AccountInfo
+from exporter.sharding import Shard
 
 # A `_created` series per counter says nothing an operator needs and doubles the counters.
 disable_created_metrics()
@@ -52,8 +56,9 @@ class Thread(enum.Enum):
 
 
 class SelfMetrics:
-    def __init__(self) -> None:
+    def __init__(self, shard: Shard | None = None) -> None:
         self.registry = CollectorRegistry()
+        self._shard = shard or Shard()
         self.api_requests = Counter(
             "een_api_requests",
             "EEN REST API calls made, by endpoint.",
@@ -91,6 +96,19 @@ class SelfMetrics:
             registry=self.registry,
         )
         build_info.labels(__version__).set(1)
+        shard_info = Gauge(
+            "een_exporter_shard_info",
+            "Always 1; this exporter's shard index and the shard total it was started with.",
+            ["index", "total"],
+            registry=self.registry,
+        )
+        shard_info.labels(str(self._shard.index), str(self._shard.total)).set(1)
+        self._accounts_monitored = Gauge(
+            "een_exporter_accounts_monitored",
+            "Accounts this exporter monitors: those discovery lists that hash to its shard.",
+            registry=self.registry,
+        )
+        self._ownership = _Ownership()
         for endpoint in Endpoint:
             self.api_requests.labels(endpoint.value)
             self.api_failures.labels(endpoint.value)
@@ -103,6 +121,12 @@ class SelfMetrics:
         self._process_text = b""
         self._process_read_at = -PROCESS_TTL
 
+    def accounts_discovered(self, accounts: Sequence[AccountInfo]) -> None:
+        """Record what discovery listed (after EEN_ACCOUNTS filters) and who owns each."""
+        owners = tuple(sorted((a.id, self._shard.owner(a.id)) for a in accounts))
+        self._ownership.update(owners)
+        self._accounts_monitored.set(sum(owner == self._shard.index for _, owner in owners))
+
     def render(self) -> bytes:
         """The own counters, always fresh, then process metrics at most PROCESS_TTL old."""
         now = time.monotonic()
@@ -111,4 +135,34 @@ class SelfMetrics:
                 self._process_text = generate_latest(self._process)
                 self._process_read_at = now
             process = self._process_text
-        return generate_latest(self.registry) + process
+        return generate_latest(self.registry) + self._ownership.text + process
+
+
+class _Ownership:
+    """een_exporter_account_shard: one series per discovered account, naming its shard.
+
+    Every shard lists every account, so Prometheus can tell an account that no shard
+    monitors (it has this series but no een_account_info) and shards that disagree on
+    --shard.total. Rendered when discovery changes it, not on every scrape.
+    """
+
+    def __init__(self) -> None:
+        self._owners: tuple[tuple[str, int], ...] = ()
+        self._registry = CollectorRegistry()
+        self._registry.register(self)
+        self.text = generate_latest(self._registry)
+
+    def update(self, owners: tuple[tuple[str, int], ...]) -> None:
+        if owners != self._owners:
+            self._owners = owners
+            self.text = generate_latest(self._registry)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "een_exporter_account_shard",
+            "Always 1 for every account discovery lists; shard is the index that monitors it.",
+            labels=["account_id", "shard"],
+        )
+        for account_id, owner in self._owners:
+            family.add_metric([account_id, str(owner)], 1)
+        yield family

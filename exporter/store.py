@@ -94,20 +94,28 @@ class StateStore:
         self._discovered = False
         self._discovery_problem = ""
         self._login_problem = ""  # why EEN refuses the credentials; "" while it does not
+        self._wanted = 0  # accounts to monitor across every shard (this one's are _accounts)
 
     # --- accounts -------------------------------------------------------------------------
 
-    def sync_accounts(self, accounts: Iterable[AccountInfo]) -> tuple[list[str], list[str]]:
-        """Make the monitored accounts exactly `accounts`; returns (added, removed) ids."""
-        wanted = {account.id: account for account in accounts}
+    def sync_accounts(
+        self, accounts: Iterable[AccountInfo], wanted: int | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Make the monitored accounts exactly `accounts`; returns (added, removed) ids.
+
+        `wanted` counts the accounts of every shard (default: these), so that a shard whose
+        share is empty can still tell that there is something to monitor.
+        """
+        by_id = {account.id: account for account in accounts}
         with self._lock:
             self._discovered = True
+            self._wanted = len(by_id) if wanted is None else wanted
             self._discovery_problem = ""
-            removed = [account_id for account_id in self._accounts if account_id not in wanted]
+            removed = [account_id for account_id in self._accounts if account_id not in by_id]
             for account_id in removed:
                 del self._accounts[account_id]
             added = []
-            for account_id, info in wanted.items():
+            for account_id, info in by_id.items():
                 account = self._accounts.get(account_id)
                 if account is None:
                     self._accounts[account_id] = Account(account_id, info.name)
@@ -255,6 +263,11 @@ class StateStore:
                     with_devices = versions is None or versions[1] != account.devices_version
                     changed.append(_view(account, with_devices))
         return ids, changed
+
+    def wanted_accounts(self) -> int:
+        """Accounts to monitor across every shard, as of the last discovery."""
+        with self._lock:
+            return self._wanted
 
     def health(self) -> tuple[bool, str, list[AccountHealth]]:
         """(discovered, discovery problem, per-account health) for /readyz and the landing page."""

@@ -27,6 +27,7 @@ from exporter.een.pacing import Backoff, LoginGate, LoginPause, wait
 from exporter.een.stream import AccountStream, StreamTuning
 from exporter.model import AccountInfo
 from exporter.selfmetrics import SelfMetrics, Thread
+from exporter.sharding import Shard
 from exporter.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,21 @@ class Supervisor(threading.Thread):
         metrics: SelfMetrics,
         accounts: AccountFilter,
         tuning: SupervisorTuning,
+        shard: Shard | None = None,
     ) -> None:
         super().__init__(name="een-discovery", daemon=True)
         self._credentials = credentials
         self._store = store
         self._metrics = metrics
         self._filter = accounts
+        self._shard = shard or Shard()
         self._tuning = tuning
         self.gate = LoginGate(tuning.login_concurrency)
         pause = LoginPause(tuning.login_pause, tuning.login_pause_max)
         self._logins = Logins(pause, metrics, store)
         self._session = self._new_session()
         self._user: User | None = None
-        self._monitored: int | None = None  # accounts monitored after the last discovery
+        self._monitored: int | None = None  # accounts wanted (all shards) at the last discovery
         self._streams: dict[str, AccountStream] = {}
         self._lock = threading.Lock()  # guards _streams against stop() racing a reconcile
         self._stopping = threading.Event()
@@ -158,8 +161,10 @@ class Supervisor(threading.Thread):
                 "accounts to monitor are not visible to this login",
                 extra={"accounts": ",".join(sorted(missing))},
             )
-        monitored = self._filter.apply(visible)
-        if not monitored and self._monitored != 0:
+        # Sharding comes after the filters, so every shard sees the same list to split.
+        wanted = self._filter.apply(visible)
+        self._metrics.accounts_discovered(wanted)
+        if not wanted and self._monitored != 0:
             log.warning(
                 "no account to monitor",
                 extra={
@@ -168,11 +173,12 @@ class Supervisor(threading.Thread):
                     "exclude": ",".join(sorted(self._filter.exclude)),
                 },
             )
-        self._monitored = len(monitored)
-        return monitored
+        self._monitored = len(wanted)
+        return wanted
 
-    def _reconcile(self, accounts: list[AccountInfo]) -> None:
-        added, removed = self._store.sync_accounts(accounts)
+    def _reconcile(self, wanted: list[AccountInfo]) -> None:
+        accounts = self._shard.select(wanted)
+        added, removed = self._store.sync_accounts(accounts, wanted=len(wanted))
         with self._lock:
             if self._stopping.is_set():
                 return

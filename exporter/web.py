@@ -46,7 +46,7 @@ def readiness(store: StateStore) -> tuple[bool, str]:
     discovered, problem, accounts = store.health()
     if not discovered:
         return False, f"account discovery failing: {problem}" if problem else "discovering accounts"
-    if not accounts:
+    if not accounts and not store.wanted_accounts():
         return False, "no account to monitor: the login sees none, or EEN_ACCOUNTS / " + (
             "EEN_ACCOUNTS_EXCLUDE leave none"
         )

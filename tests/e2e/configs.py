@@ -53,11 +53,14 @@ def write_compressed_rules(directory: Path) -> list[Path]:
     return [write_yaml(directory / path.name, compressed_rules(path)) for path in RULE_FILES]
 
 
-def prometheus_config(exporter: str, alertmanager: str, prometheus: str | None) -> dict[str, Any]:
+def prometheus_config(
+    exporter: str | list[str], alertmanager: str, prometheus: str | None
+) -> dict[str, Any]:
     """prometheus.yml with loopback targets (host:port) and 1 s intervals.
 
-    The rule_files glob is kept, so the config must sit next to a `rules/` folder holding
-    the compressed copies. `prometheus` (its own address) is None until it listens.
+    `exporter` may be several addresses (shards), all in the `een` job. The rule_files glob
+    is kept, so the config must sit next to a `rules/` folder holding the compressed copies.
+    `prometheus` (its own address) is None until it listens.
     """
     config: dict[str, Any] = yaml.safe_load(SHIPPED_PROMETHEUS.read_text())
     config["global"].update(
@@ -67,12 +70,15 @@ def prometheus_config(exporter: str, alertmanager: str, prometheus: str | None) 
     )
     for manager in config["alerting"]["alertmanagers"]:
         manager["static_configs"] = [{"targets": [alertmanager]}]
-    targets = {"een": exporter, "alertmanager": alertmanager, "prometheus": prometheus}
+    targets = {
+        "een": [exporter] if isinstance(exporter, str) else exporter,
+        "alertmanager": [alertmanager],
+        "prometheus": [prometheus] if prometheus else [],
+    }
     for job in config["scrape_configs"]:
         name = job["job_name"]
         assert name in targets, f"prometheus.yml has a new job {name!r}: give it a target here"
-        address = targets[name]
-        job["static_configs"] = [{"targets": [address] if address else []}]
+        job["static_configs"] = [{"targets": targets[name]}]
     return config
 
 

@@ -20,6 +20,7 @@ ACCOUNT_METRICS = frozenset(
         "een_stream_disconnects_total",
         "een_stream_messages_total",
         "een_stream_last_message_timestamp_seconds",
+        "een_exporter_account_shard",
     }
 )
 
@@ -32,6 +33,8 @@ GLOBAL_METRICS = frozenset(
         "een_credentials_refused",
         "een_exporter_unexpected_errors_total",
         "een_exporter_build_info",
+        "een_exporter_shard_info",
+        "een_exporter_accounts_monitored",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
         "process_virtual_memory_bytes",

@@ -40,6 +40,8 @@ ALL_ENV_VARS = (
     "EEN_LOG_LEVEL",
     "EEN_LOG_FORMAT",
     "EEN_DEMO",
+    "EEN_SHARD_INDEX",
+    "EEN_SHARD_TOTAL",
 )
 
 

@@ -148,3 +148,14 @@ def test_only_what_changed_is_copied_again() -> None:
 def readiness(store: StateStore) -> Readiness:
     _, _, [health] = store.health()
     return health.readiness
+
+
+def test_a_shard_whose_share_is_empty_is_ready_but_no_account_at_all_is_not() -> None:
+    from exporter.web import readiness as ready
+
+    store = StateStore()
+    store.sync_accounts([], wanted=5)  # four other shards hold the five accounts
+    assert ready(store) == (True, "ready: 0 accounts")
+    store.sync_accounts([])
+    assert ready(store)[0] is False
+    assert ready(store)[1].startswith("no account to monitor")
