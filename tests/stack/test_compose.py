@@ -164,6 +164,8 @@ GIVEN = {
     "EEN_LOG_LEVEL": "debug",
     "EEN_LOG_FORMAT": "json",
     "EEN_DEMO": "false",
+    "EEN_SHARD_INDEX": "1",
+    "EEN_SHARD_TOTAL": "3",
 }
 
 
