@@ -389,8 +389,8 @@ def _tls(value: Any, directory: Path) -> TlsSettings | None:
     _ciphers(context, section)
     _curves(context, section)
     prefer = "tls_server_config.prefer_server_cipher_suites"
-    if _boolean(section.get("prefer_server_cipher_suites"), prefer, True):
-        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    if not _boolean(section.get("prefer_server_cipher_suites"), prefer, True):
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE  # Python's server default is on
     return TlsSettings(context, client_auth, frozenset(sans) if sans is not None else None)
 
 
