@@ -48,7 +48,7 @@ def tls_file(tmp_path: Path, pki: tuple[Authority, Issued], extra: str = "") -> 
 
 def test_the_toolkit_example_file_loads(tmp_path: Path, pki: tuple[Authority, Issued]) -> None:
     """The shape of exporter-toolkit's docs/web-config.yml, with relative certificate paths."""
-    authority, server = pki
+    _, server = pki
     (tmp_path / "server.crt").write_bytes(server.cert.read_bytes())
     (tmp_path / "server.key").write_bytes(server.key.read_bytes())
     path = write(
