@@ -40,6 +40,7 @@ ALL_ENV_VARS = (
     "EEN_LOG_LEVEL",
     "EEN_LOG_FORMAT",
     "EEN_DEMO",
+    "EEN_WEB_CONFIG_FILE",
 )
 
 
@@ -93,6 +94,7 @@ def test_every_flag_is_parsed(tmp_path: Path) -> None:
             "--log.level=DEBUG",
             "--log.format=json",
             "--demo",
+            "--web.config.file=web.yml",
         ],
         {},
     )
@@ -112,6 +114,7 @@ def test_every_flag_is_parsed(tmp_path: Path) -> None:
         log_level="debug",
         log_format=LogFormat.JSON,
         demo=True,
+        web_config_file=Path("web.yml"),
     )
 
 
@@ -132,6 +135,7 @@ def test_every_environment_variable_is_read(tmp_path: Path) -> None:
         "EEN_LOG_LEVEL": "warning",
         "EEN_LOG_FORMAT": "logfmt",
         "EEN_DEMO": "true",
+        "EEN_WEB_CONFIG_FILE": "/etc/een-exporter/web-config.yml",
     }
     assert load_settings([], environ) == Settings(
         username="env@example.com",
@@ -149,6 +153,7 @@ def test_every_environment_variable_is_read(tmp_path: Path) -> None:
         log_level="warning",
         log_format=LogFormat.LOGFMT,
         demo=True,
+        web_config_file=Path("/etc/een-exporter/web-config.yml"),
     )
 
 
