@@ -234,6 +234,11 @@ class HttpServer:
     def _set_deadline(self, connection: _Connection, seconds: float) -> None:
         connection.deadline = time.monotonic() + seconds
         heapq.heappush(self._deadlines, (connection.deadline, next(self._sequence), connection))
+        if len(self._deadlines) > 4 * len(self._open) + 64:
+            # Replaced deadlines stay in the heap until due; a busy keep-alive client would
+            # grow it by a few entries per request. Drop them all now and then.
+            self._deadlines = [entry for entry in self._deadlines if not self._stale(entry)]
+            heapq.heapify(self._deadlines)
 
     def _expire(self, now: float) -> None:
         while self._deadlines and (self._stale(self._deadlines[0]) or self._deadlines[0][0] <= now):

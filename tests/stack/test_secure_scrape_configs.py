@@ -35,7 +35,8 @@ def test_uncommenting_leaves_other_comments_alone() -> None:
 
 
 def een_job(config: dict[str, Any]) -> dict[str, Any]:
-    [job] = [job for job in config["scrape_configs"] if job["job_name"] == "een"]
+    jobs: list[dict[str, Any]] = config["scrape_configs"]
+    [job] = [job for job in jobs if job["job_name"] == "een"]
     return job
 
 
