@@ -206,7 +206,7 @@ class HttpServer:
             while not self._stopping.is_set():
                 for key, events in self._selector.select(self._wait_seconds()):
                     if isinstance(key.data, _Connection):
-                        self._ready(key.data)
+                        self._ready_guarded(key.data)
                     else:
                         key.data(events)
                 now = time.monotonic()
@@ -278,7 +278,11 @@ class HttpServer:
             if self._accept_pause:
                 log.info("accepting HTTP connections again")
                 self._accept_pause = 0.0
-            self._admit(sock, str(address[0]))
+            try:
+                self._admit(sock, str(address[0]))
+            except Exception:
+                log.exception("http connection failed", extra={"client": str(address[0])})
+                sock.close()
 
     def _pause_accepting(self, exc: OSError) -> None:
         """Out of descriptors the listening socket stays readable: accepting again at once
@@ -300,7 +304,10 @@ class HttpServer:
 
     def _admit(self, sock: socket.socket, address: str) -> None:
         sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(OSError):  # already reset by the client: found out later
+            # Responses go out in a few parts; without this the last small one can wait for
+            # the client's delayed ACK (~40 ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls = self._tls()
         if len(self._open) >= self.max_connections and not self._make_room():
             log.debug("http connection refused: too many", extra={"client": address})
@@ -332,6 +339,14 @@ class HttpServer:
         log.debug("http connection closed to make room", extra={"client": oldest.peer.address})
         self._close(oldest)
         return True
+
+    def _ready_guarded(self, connection: _Connection) -> None:
+        """A bug met by one connection closes that one, not the server."""
+        try:
+            self._ready(connection)
+        except Exception:
+            log.exception("http connection failed", extra={"client": connection.peer.address})
+            self._close(connection)
 
     def _ready(self, connection: _Connection) -> None:
         if connection.state is _State.HANDSHAKE:

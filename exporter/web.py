@@ -283,6 +283,8 @@ class WebServer:
     ) -> None:
         self._site = _Site(store, exposition, web_config)
         self.tls = self._site.tls() is not None  # fixed at start, as the listener's protocol
+        if self.tls and self._site.config().http2:
+            log.info("http2 (the web config's default) is not offered: clients use HTTP/1.1")
         self._server = HttpServer(
             host.strip("[]"), port, self._site.respond, limits, self._site.tls
         )
