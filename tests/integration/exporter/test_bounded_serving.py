@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,6 +171,8 @@ def test_slow_clients_hold_no_worker(serve: Callable[..., WebServer]) -> None:
         began = time.monotonic()
         assert requests.get(f"http://127.0.0.1:{server.address[1]}/healthz", timeout=5).ok
         assert time.monotonic() - began < 1
+        serving = [t.name for t in threading.enumerate() if t.name.startswith("een-http")]
+        assert sorted(serving) == ["een-http", "een-http-worker-0"]  # 1 + workers, however many
     finally:
         for connection in slow:
             connection.close()
