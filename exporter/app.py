@@ -12,7 +12,8 @@ from exporter.exposition import Exposition
 from exporter.selfmetrics import SelfMetrics
 from exporter.store import StateStore
 from exporter.supervisor import AccountFilter, Supervisor, SupervisorTuning
-from exporter.web import WebServer
+from exporter.web import PATHS, WebServer
+from exporter.webconfig import WebConfigFile
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,12 @@ def raise_open_file_limit() -> None:
 
 class Exporter:
     def __init__(self, settings: Settings, tuning: SupervisorTuning | None = None) -> None:
-        raise_open_file_limit()  # first: the HTTP server sizes its connection limit by it
+        """Raises ConfigError for a web config file that does not load, OSError when the
+        listen address cannot be bound."""
+        web_config = (
+            WebConfigFile(settings.web_config_file, PATHS) if settings.web_config_file else None
+        )
+        raise_open_file_limit()  # before the HTTP server sizes its connection limit by it
         self.store = StateStore()
         self.metrics = SelfMetrics(settings.shard)
         self.exposition = Exposition(self.store, self.metrics.render)
@@ -65,7 +71,7 @@ class Exporter:
             settings.shard,
         )
         self.web = WebServer(
-            settings.listen_host, settings.listen_port, self.store, self.exposition
+            settings.listen_host, settings.listen_port, self.store, self.exposition, web_config
         )
 
     @property
@@ -80,7 +86,8 @@ class Exporter:
         host, port = self.web.address
         if host in ("", "0.0.0.0", "::"):  # noqa: S104 (comparing, not binding)
             host = "127.0.0.1"
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = self.web.scheme
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     def start(self) -> None:
         self.web.start()

@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, stopping: threading.Event) -> int:
     try:
         exporter = Exporter(settings)
+    except ConfigError as exc:  # the web config file
+        print(f"een-exporter: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         address = f"{settings.listen_host}:{settings.listen_port}"
         log.error("cannot listen", extra={"address": address, "reason": exc.strerror or str(exc)})
@@ -82,6 +85,8 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
             "een_url": settings.url,
             "version": __version__,
             "shard": f"{settings.shard.index}/{settings.shard.total}",
+            "tls": exporter.web.tls,
+            "basic_auth": exporter.web.basic_auth,
         },
     )
     stopping.wait()

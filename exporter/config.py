@@ -68,6 +68,7 @@ class Settings:
     log_level: str = "info"
     log_format: LogFormat = LogFormat.LOGFMT
     demo: bool = False
+    web_config_file: Path | None = None
     notices: tuple[Notice, ...] = field(default=(), compare=False, repr=False)
     shard: Shard = field(default_factory=Shard)
 
@@ -105,6 +106,10 @@ def _url(value: str) -> str:
     except ValueError:
         raise ValueError("must have a port from 0 to 65535") from None
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _optional_path(value: str) -> Path | None:
+    return Path(value.strip()) if value.strip() else None
 
 
 def _optional_url(value: str) -> str | None:
@@ -314,6 +319,15 @@ LISTEN_ADDRESS = _Option(
     ":9877",
     _listen_address,
 )
+WEB_CONFIG_FILE = _Option(
+    "EEN_WEB_CONFIG_FILE",
+    "--web.config.file",
+    "FILE",
+    "Prometheus exporter-toolkit web configuration (TLS, basic auth, headers), the file Go "
+    "exporters read; re-read when it changes",
+    "",
+    _optional_path,
+)
 DEVICE_REFRESH = _Option(
     "EEN_DEVICE_REFRESH_SECONDS",
     "--een.device-refresh",
@@ -391,6 +405,7 @@ _OPTIONS: tuple[_Option[Any], ...] = (
     ACCOUNTS,
     ACCOUNTS_EXCLUDE,
     LISTEN_ADDRESS,
+    WEB_CONFIG_FILE,
     DEVICE_REFRESH,
     LOGIN_CONCURRENCY,
     STREAM_TIMEOUT,
@@ -723,6 +738,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         log_level=sources.resolve(LOG_LEVEL),
         log_format=sources.resolve(LOG_FORMAT),
         demo=demo,
+        web_config_file=sources.resolve(WEB_CONFIG_FILE),
         notices=tuple(notices),
         shard=_shard(sources, environ),
     )

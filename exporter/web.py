@@ -1,41 +1,28 @@
-"""The HTTP server: /metrics, /healthz, /readyz and a landing page. Scrapes read only the store."""
+"""The HTTP endpoints: /metrics, /healthz, /readyz, a landing page. Scrapes read only the store."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import html
+import io
 import logging
-import resource
-import socket
-import sys
 import threading
-from collections import OrderedDict
+from email.message import Message
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Exposition, utf8
+from exporter.httpserver import DEFAULT_LIMITS, HttpServer, Limits, Peer
 from exporter.logs import redact
 from exporter.status import CameraStatus, is_informative, overall_status
 from exporter.store import AccountHealth, Readiness, StateStore
+from exporter.webauth import BasicAuth, RateLimiter
+from exporter.webconfig import TlsSettings, WebConfig, WebConfigFile
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 20  # ids named in a readiness reason before "and N more"
-# The listen backlog. socketserver's default of 5 drops the SYNs of concurrent scrapes beyond
-# it, and each dropped SYN costs the client a retransmission 1, 3, 7... seconds later.
-BACKLOG = 1024
-# HTTP connections may take this share of the open-file limit; the rest is kept for the
-# streams' sockets (one or two per account) and the process's own files.
-HTTP_SHARE_OF_FD_LIMIT = 4
-MIN_HTTP_CONNECTIONS = 8
-ACCEPT_BACKOFF = (0.05, 1.0)  # first and longest pause of the accept loop when out of fds
-_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-_SERVICE_UNAVAILABLE = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: 27\r\nConnection: close\r\n\r\ntoo many open connections\r\n"
-)
+PATHS = ("/", "/metrics", "/healthz", "/readyz")  # what auth_excluded_paths may name
 
 
 def readiness(store: StateStore) -> tuple[bool, str]:
@@ -109,41 +96,118 @@ def landing_page(store: StateStore) -> str:
 """
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Parts(io.BufferedIOBase):
+    """The handler's output file: the response, kept as the parts written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[bytes] = []
+
+    def write(self, data: Any) -> int:
+        self.parts.append(bytes(data))
+        return len(self.parts[-1])
+
+
+class _Site:
+    """What every request needs: the state, the renderer, and who may ask."""
+
+    def __init__(
+        self, store: StateStore, exposition: Exposition, web_config: WebConfigFile | None
+    ) -> None:
+        self.store = store
+        self.exposition = exposition
+        self.web_config = web_config
+        self.auth = BasicAuth()
+        self._limiter: RateLimiter | None = None
+        self._lock = threading.Lock()
+
+    def config(self) -> WebConfig:
+        return self.web_config.current() if self.web_config else _NO_CONFIG
+
+    def tls(self) -> TlsSettings | None:
+        return self.config().tls
+
+    def limiter(self, config: WebConfig) -> RateLimiter | None:
+        """The rate limiter of this configuration, kept across requests while it is unchanged."""
+        if config.rate_limit is None:
+            return None
+        with self._lock:
+            if self._limiter is None or self._limiter.limit != config.rate_limit:
+                self._limiter = RateLimiter(config.rate_limit)
+            return self._limiter
+
+    def respond(self, head: bytes, peer: Peer) -> tuple[list[bytes], bool]:
+        return _Exchange(self, head, peer).respond()
+
+
+_NO_CONFIG = WebConfig()
+
+
+class _Exchange(BaseHTTPRequestHandler):
+    """One request and its response. The server has read the head already; this parses it with
+    http.server's parser and writes the response into parts for the server to send."""
+
     protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its scrape connection
-    # A response is written in a few parts; without this the last small one waits for the
-    # client's delayed ACK (~40 ms).
-    disable_nagle_algorithm = True
 
-    def handle_one_request(self) -> None:
-        # Until parse_request, the connection waits for a request: idle, may make room.
-        self.server.connections.idle(self.connection)
-        super().handle_one_request()
+    def __init__(self, site: _Site, head: bytes, peer: Peer) -> None:
+        # Not BaseHTTPRequestHandler.__init__: that would serve a whole connection.
+        self.site = site
+        self.config = site.config()
+        self.rfile = io.BytesIO(head)
+        self.response = _Parts()
+        self.wfile = self.response
+        self.client_address = (peer.address, 0)
+        self.close_connection = True
 
-    def parse_request(self) -> bool:
-        self.server.connections.busy(self.connection)
-        return super().parse_request()
+    def respond(self) -> tuple[list[bytes], bool]:
+        self.handle_one_request()
+        if self.close_connection is False and _has_body(self.headers):
+            self.close_connection = True  # its body would be read as the next request
+        return self.response.parts, self.close_connection
+
+    def end_headers(self) -> None:
+        for name, value in self.config.headers:  # on every response, errors included
+            self.send_header(name, value)
+        super().end_headers()
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if not self._admitted(path):
+            return
         if path == "/metrics":
             self._metrics()
         elif path == "/healthz":
             self._send(HTTPStatus.OK, [b"ok\n"])
         elif path == "/readyz":
-            ready, reason = readiness(self.server.store)
+            ready, reason = readiness(self.site.store)
             status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
             self._send(status, [utf8(redact(reason) + "\n")])
         elif path == "/":
-            page = utf8(landing_page(self.server.store))
+            page = utf8(landing_page(self.site.store))
             self._send(HTTPStatus.OK, [page], "text/html; charset=utf-8")
         else:
             self._send(HTTPStatus.NOT_FOUND, [b"not found\n"])
 
+    def _admitted(self, path: str) -> bool:
+        """The toolkit's order: the rate limit, then basic auth (unless the path is excluded)."""
+        limiter = self.site.limiter(self.config)
+        if limiter is not None and not limiter.allow():
+            self._send(HTTPStatus.TOO_MANY_REQUESTS, [b"Too Many Requests\n"])
+            return False
+        users = self.config.users
+        if not users or path in self.config.auth_excluded_paths:
+            return True
+        if self.site.auth.allows(self.headers.get("Authorization"), users):
+            return True
+        log.debug("http request unauthorized", extra={"client": self.client_address[0]})
+        self._send(
+            HTTPStatus.UNAUTHORIZED, [b"Unauthorized\n"], headers={"WWW-Authenticate": "Basic"}
+        )
+        return False
+
     def _metrics(self) -> None:
         gzip = accepts_gzip(self.headers.get("Accept-Encoding", ""))
-        parts = self.server.exposition.render(gzip)
+        parts = self.site.exposition.render(gzip)
         headers = {"Vary": "Accept-Encoding"} | ({"Content-Encoding": "gzip"} if gzip else {})
         self._send(HTTPStatus.OK, parts, CONTENT_TYPE, headers)
 
@@ -165,6 +229,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http request", extra={"client": self.client_address[0], "line": format % args})
+
+
+def _has_body(headers: Message | None) -> bool:
+    if headers is None:
+        return False
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0").strip() != "0"
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -198,139 +268,44 @@ def _quality(parameters: list[str]) -> float:
     return 1.0
 
 
-def http_connection_limit() -> int:
-    """How many HTTP connections may be open at once: a share of the open-file limit."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return sys.maxsize
-    return max(MIN_HTTP_CONNECTIONS, soft // HTTP_SHARE_OF_FD_LIMIT)
-
-
-class _Connections:
-    """The open HTTP connections, at most `limit`, so scrapers cannot starve the streams of
-    file descriptors. At the limit the connection idle the longest (a keep-alive one waiting
-    for its next request) is closed to make room; with none idle, the new one is refused."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self._idle: OrderedDict[socket.socket, None] = OrderedDict()
-
-    def admit(self, connection: socket.socket) -> bool:
-        with self._lock:
-            if len(self._open) >= self.limit:
-                if not self._idle:
-                    return False
-                oldest, _ = self._idle.popitem(last=False)
-                self._open.discard(oldest)
-                _hang_up(oldest)  # its thread wakes from reading and closes it
-            self._open.add(connection)
-            return True
-
-    def idle(self, connection: socket.socket) -> None:
-        with self._lock:
-            if connection in self._open:
-                self._idle[connection] = None
-
-    def busy(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._idle.pop(connection, None)
-
-    def release(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._open.discard(connection)
-            self._idle.pop(connection, None)
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-
-def _hang_up(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # already gone
-        connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = BACKLOG
-
-    def __init__(self, host: str, port: int, store: StateStore, exposition: Exposition) -> None:
-        if ":" in host:
-            self.address_family = socket.AF_INET6
-        self.store = store
-        self.exposition = exposition
-        self.connections = _Connections(http_connection_limit())
-        self._stopping = threading.Event()
-        self._accept_pause = 0.0
-        super().__init__((host, port), _Handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        try:
-            request = super().get_request()
-        except OSError as exc:
-            if exc.errno in _OUT_OF_DESCRIPTORS:
-                self._pause_accepting(exc)
-            raise  # socketserver ignores it and polls again
-        if self._accept_pause:
-            log.info("accepting HTTP connections again")
-            self._accept_pause = 0.0
-        return request
-
-    def _pause_accepting(self, exc: OSError) -> None:
-        """Out of descriptors the listening socket stays readable: polling again at once would
-        spin. Wait, longer each time, for connections or streams to free some."""
-        first, longest = ACCEPT_BACKOFF
-        if not self._accept_pause:
-            log.warning(
-                "out of file descriptors: HTTP connections wait until some are freed",
-                extra={"reason": exc.strerror, "http_connections": len(self.connections)},
-            )
-        self._accept_pause = min(longest, self._accept_pause * 2 or first)
-        self._stopping.wait(self._accept_pause)
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        if self.connections.admit(request):
-            return True
-        log.debug("http connection refused: too many", extra={"client": client_address[0]})
-        with contextlib.suppress(OSError):  # a courtesy: never wait for a client here
-            request.send(_SERVICE_UNAVAILABLE, socket.MSG_DONTWAIT)
-        return False  # socketserver closes it
-
-    def shutdown_request(self, request: Any) -> None:
-        self.connections.release(request)
-        super().shutdown_request(request)
-
-    def shutdown(self) -> None:
-        self._stopping.set()
-        super().shutdown()
-
-    def handle_error(self, request: object, client_address: Any) -> None:
-        """One log line instead of socketserver's traceback on stderr."""
-        client = client_address[0]
-        if isinstance(sys.exc_info()[1], ConnectionError):  # e.g. a scraper that timed out
-            log.debug("http client went away", extra={"client": client})
-            return
-        log.exception("http request failed", extra={"client": client})
-
-
 class WebServer:
-    def __init__(self, host: str, port: int, store: StateStore, exposition: Exposition) -> None:
-        self._server = _Server(host.strip("[]"), port, store, exposition)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="een-http", daemon=True
+    """The exporter's endpoints on a bounded server (exporter.httpserver), with the optional
+    exporter-toolkit web configuration: TLS, basic auth, response headers, a rate limit."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        store: StateStore,
+        exposition: Exposition,
+        web_config: WebConfigFile | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._site = _Site(store, exposition, web_config)
+        self.tls = self._site.tls() is not None  # fixed at start, as the listener's protocol
+        if self.tls and self._site.config().http2:
+            log.info("http2 (the web config's default) is not offered: clients use HTTP/1.1")
+        self._server = HttpServer(
+            host.strip("[]"), port, self._site.respond, limits, self._site.tls
         )
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._server.address
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def basic_auth(self) -> bool:
+        return bool(self._site.config().users)
+
+    def open_connections(self) -> int:
+        return self._server.open_connections()
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        if self._thread.is_alive():  # shutdown() waits for serve_forever, which must be running
-            self._server.shutdown()
-            self._thread.join(timeout=2)
-        self._server.server_close()
+        self._server.stop()

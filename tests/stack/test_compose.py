@@ -166,6 +166,7 @@ GIVEN = {
     "EEN_DEMO": "false",
     "EEN_SHARD_INDEX": "1",
     "EEN_SHARD_TOTAL": "3",
+    "EEN_WEB_CONFIG_FILE": "/etc/een-exporter/web-config.yml",
 }
 
 
@@ -196,6 +197,7 @@ def test_every_setting_in_env_reaches_the_exporter(
     )
     assert (settings.stream_timeout_seconds, settings.backoff_max_seconds) == (30.0, 90.0)
     assert (settings.login_concurrency, settings.device_refresh_seconds) == (2, 120.0)
+    assert settings.web_config_file == Path("/etc/een-exporter/web-config.yml")
 
 
 def test_a_real_login_without_een_url_goes_to_een(

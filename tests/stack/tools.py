@@ -83,3 +83,19 @@ def run(
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return f"rc={result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def uncommented(text: str) -> str:
+    """A config file with its commented examples switched on: every comment line that follows a
+    comment ending in `uncomment:`, up to the first line that is not a comment, loses its `# `."""
+    lines: list[str] = []
+    active = False
+    for line in text.splitlines(keepends=True):
+        code = line.lstrip()
+        indent = line[: len(line) - len(code)]
+        if active and code.startswith("# "):
+            lines.append(indent + code[2:])
+            continue
+        active = code.startswith("#") and code.rstrip().endswith("uncomment:")
+        lines.append(line)
+    return "".join(lines)

@@ -42,6 +42,7 @@ ALL_ENV_VARS = (
     "EEN_DEMO",
     "EEN_SHARD_INDEX",
     "EEN_SHARD_TOTAL",
+    "EEN_WEB_CONFIG_FILE",
 )
 
 
@@ -95,6 +96,7 @@ def test_every_flag_is_parsed(tmp_path: Path) -> None:
             "--log.level=DEBUG",
             "--log.format=json",
             "--demo",
+            "--web.config.file=web.yml",
         ],
         {},
     )
@@ -114,6 +116,7 @@ def test_every_flag_is_parsed(tmp_path: Path) -> None:
         log_level="debug",
         log_format=LogFormat.JSON,
         demo=True,
+        web_config_file=Path("web.yml"),
     )
 
 
@@ -134,6 +137,7 @@ def test_every_environment_variable_is_read(tmp_path: Path) -> None:
         "EEN_LOG_LEVEL": "warning",
         "EEN_LOG_FORMAT": "logfmt",
         "EEN_DEMO": "true",
+        "EEN_WEB_CONFIG_FILE": "/etc/een-exporter/web-config.yml",
     }
     assert load_settings([], environ) == Settings(
         username="env@example.com",
@@ -151,6 +155,7 @@ def test_every_environment_variable_is_read(tmp_path: Path) -> None:
         log_level="warning",
         log_format=LogFormat.LOGFMT,
         demo=True,
+        web_config_file=Path("/etc/een-exporter/web-config.yml"),
     )
 
 
