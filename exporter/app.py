@@ -6,6 +6,7 @@ import logging
 import resource
 
 from exporter.config import Settings
+from exporter.een import events
 from exporter.een.api import Credentials
 from exporter.een.stream import StreamTuning
 from exporter.exposition import Exposition
@@ -50,7 +51,7 @@ def raise_open_file_limit() -> None:
 class Exporter:
     def __init__(self, settings: Settings, tuning: SupervisorTuning | None = None) -> None:
         raise_open_file_limit()  # first: the HTTP server sizes its connection limit by it
-        self.store = StateStore()
+        self.store = StateStore(events.select(settings.events))
         self.metrics = SelfMetrics()
         self.exposition = Exposition(self.store, self.metrics.render)
         credentials = Credentials(
