@@ -25,14 +25,6 @@ from exporter.logs import configure_logging, register_secret
 log = logging.getLogger("exporter")
 
 DEMO_CHURN = 0.5  # status changes per second, so demo dashboards move
-# Events as een-sim sends them by default: thumbnails and stream statistics of streaming
-# cameras, a bridge boot now and then, a few cameras losing packets.
-DEMO_EVENTS = {
-    "thumbnail_seconds": 10.0,
-    "stream_stats_seconds": 60.0,
-    "bridge_boots_per_hour": 1.0,
-    "lossy_cameras": 0.05,
-}
 STOP_TIMEOUT = 4.5  # seconds; SIGTERM to exit stays within 5 s
 
 
@@ -61,7 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             username=DEMO_USERNAME,
             password=DEMO_PASSWORD,
             churn=DEMO_CHURN,
-            **DEMO_EVENTS,
+            # Events as een-sim sends them by default: thumbnails and stream statistics of
+            # streaming cameras, a bridge boot now and then, a few cameras losing packets.
+            thumbnail_seconds=10.0,
+            stream_stats_seconds=60.0,
+            bridge_boots_per_hour=1.0,
+            lossy_cameras=0.05,
         )
         simulator.start()
         settings = replace(
