@@ -27,7 +27,7 @@ from tests.e2e.configs import (
     write_yaml,
 )
 from tests.e2e.webhook import WebhookReceiver
-from tests.e2e.world import DEMO_STATES, WORLD, cameras, sub_accounts
+from tests.e2e.world import DEMO_STATES, WORLD, cameras, event_cameras, sub_accounts
 from tests.stack import tools
 from tests.support import require_binary, wait_for
 
@@ -38,12 +38,22 @@ FIRST_SCRAPE_SECONDS = 30.0
 
 @pytest.fixture(scope="session")
 def sim() -> Iterator[Simulator]:
-    with Simulator(WORLD, username=USERNAME, password=PASSWORD) as simulator:
+    # Thumbnails and stream statistics twice a second: panels and alerts have data at once.
+    with Simulator(
+        WORLD,
+        username=USERNAME,
+        password=PASSWORD,
+        thumbnail_seconds=0.5,
+        stream_stats_seconds=0.5,
+    ) as simulator:
         with SimulatorControl(simulator.url) as control:
             first = sub_accounts(control.state())[0]
             demo_cameras = cameras(first)[-len(DEMO_STATES) :]
             for camera, status in zip(demo_cameras, DEMO_STATES, strict=True):
                 control.set_status(camera["id"], status)
+            frozen, lossy = event_cameras(control.state())
+            control.freeze_previews(frozen["id"])
+            control.set_stream_loss(lossy["id"], 0.5)
         yield simulator
 
 

@@ -25,3 +25,13 @@ def cameras(account: dict[str, Any]) -> list[dict[str, Any]]:
 def recording_camera(account: dict[str, Any]) -> dict[str, Any]:
     """A camera of the account that is online and recording, i.e. that no alert is about."""
     return next(c for c in cameras(account) if c["status"] == Status.RECORDING)
+
+
+def event_cameras(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(frozen, lossy): two recording cameras of the third account that no other e2e test
+    touches; before the exporter starts, the first stops sending thumbnails and the second's
+    stream loses half its packets."""
+    third = cameras(sub_accounts(state)[2])
+    frozen, lossy = third[1], third[2]
+    assert frozen["status"] == lossy["status"] == Status.RECORDING
+    return frozen, lossy
