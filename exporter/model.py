@@ -29,7 +29,11 @@ class DeviceInfo:
     status: int
 
 
-@dataclass(frozen=True, slots=True)
+# Event and StreamUpdate are built once per event and per stream message: not frozen, as
+# a frozen dataclass takes five times as long to build (2 µs). Nothing changes them.
+
+
+@dataclass(slots=True)
 class Event:
     """One poll-stream event of a device (een-api.md §7), reduced to what the store counts."""
 
@@ -52,7 +56,7 @@ class EventSelection:
         return self.camera if kind is DeviceKind.CAMERA else self.bridge
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StreamUpdate:
     """What one poll-stream message tells the store."""
 

@@ -93,31 +93,38 @@ def parse_timestamp(value: object) -> int:
     >>> parse_timestamp("19700101000000.001"), parse_timestamp("20161128063213.516")
     (1, 1480314733516)
     """
-    if (
-        not isinstance(value, str)
-        or len(value) != 18
-        or value[14] != "."
-        or not (value[:14] + value[15:]).isdecimal()
-        or not value.isascii()
-    ):
+    if not isinstance(value, str) or len(value) != 18 or value[14] != ".":
         raise BadEvent(f"timestamp {_shown(value)} is not YYYYMMDDhhmmss.xxx")
-    hours, minutes, secs = int(value[8:10]), int(value[10:12]), int(value[12:14])
-    if hours > 23 or minutes > 59 or secs > 59:
+    seconds = value[12:14]
+    millis = value[15:]
+    if not (seconds.isdecimal() and millis.isdecimal() and value.isascii()):
+        raise BadEvent(f"timestamp {_shown(value)} is not YYYYMMDDhhmmss.xxx")
+    if seconds > "59":
         raise BadEvent(f"timestamp {value} has no such time of day")
     try:
-        days = _days(value[:8])
-    except ValueError:
-        raise BadEvent(f"timestamp {value} has no such date") from None
-    return (((days * 24 + hours) * 60 + minutes) * 60 + secs) * 1000 + int(value[15:])
+        minute = _minute(value[:12])
+    except ValueError as exc:
+        raise BadEvent(f"timestamp {value} {exc}") from None
+    return minute + int(seconds) * 1000 + int(millis)
 
 
 @lru_cache(maxsize=64)
-def _days(yyyymmdd: str) -> int:
-    """Days from 1970-01-01 to a date (a stream's events share a handful of dates)."""
-    year = int(yyyymmdd[:4])
-    if year < 1970:
-        raise ValueError("before 1970")
-    return date(year, int(yyyymmdd[4:6]), int(yyyymmdd[6:])).toordinal() - _EPOCH
+def _minute(yyyymmddhhmm: str) -> int:
+    """The start of a minute in Unix ms (a stream's events share a handful of minutes);
+    ValueError says what is wrong with it."""
+    if not yyyymmddhhmm.isdecimal():
+        raise ValueError("is not YYYYMMDDhhmmss.xxx")
+    hours, minutes = int(yyyymmddhhmm[8:10]), int(yyyymmddhhmm[10:])
+    if hours > 23 or minutes > 59:
+        raise ValueError("has no such time of day")
+    year = int(yyyymmddhhmm[:4])
+    try:
+        if year < 1970:
+            raise ValueError
+        day = date(year, int(yyyymmddhhmm[4:6]), int(yyyymmddhhmm[6:8])).toordinal() - _EPOCH
+    except ValueError:
+        raise ValueError("has no such date") from None
+    return ((day * 24 + hours) * 60 + minutes) * 60_000
 
 
 def _count(body: dict[str, object], name: str) -> int:
