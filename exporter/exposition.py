@@ -171,8 +171,10 @@ def camera_values(bits: int) -> tuple[str, str, str, str, str] | None:
     return online, on, streaming, recording, status_lines
 
 
-ACCOUNT_FAMILIES = 6  # FAMILIES[:6] come from the account,
-DEVICE_FAMILIES = 15  # FAMILIES[6:15] from its devices' statuses, the rest from their events
+# FAMILIES[:6] come from the account, [6:15] from its devices' statuses, the rest from their
+# events.
+ACCOUNT_FAMILIES = 6
+DEVICE_FAMILIES = 15
 EVENTS, LAST_EVENT, EXPECTED, RECEIVED = 15, 16, 17, 18
 # Where each bridge code is counted.
 BRIDGE_FAMILY = {"BBOO": 19, "ABRT": 20, "CCLC": 21, "CCLD": 22}

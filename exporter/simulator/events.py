@@ -100,6 +100,7 @@ class EventSource:
         self.stream_stats_seconds = 0.0  # CSSU period; 0 = none
         self.bridge_boots_per_hour = 0.0  # across all bridges; 0 = none
         self.delivered: Counter[str] = Counter()  # events per code, counted per stream reached
+        self._seed = seed
         self._rng = random.Random(f"events-{seed}")  # apart from the world's and churn's
         self._feeds: dict[str, Feed] = {}
         self._thumbnail_schedule = _Schedule()
@@ -137,7 +138,7 @@ class EventSource:
 
     def make_lossy(self, share: float, low: float = 0.02, high: float = 0.3) -> None:
         """Give about `share` of the cameras (seeded) a stream loss ratio from low to high."""
-        rng = random.Random(f"loss-{self.world.generation}-{len(self.world.devices)}")
+        rng = random.Random(f"loss-{self._seed}")
         for device in self.world.devices.values():
             if device.type is DeviceType.CAMERA and rng.random() < share:
                 device.loss = round(rng.uniform(low, high), 3)
