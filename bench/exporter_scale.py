@@ -463,6 +463,7 @@ class Bench:
                 f"--web.listen-address={HOST}:{self.exporter_port}",
                 "--log.level=warning",
                 f"--een.login-concurrency={args.login_concurrency}",
+                *([f"--een.events={args.events}"] if args.events else []),
             ],
             {"EEN_URL": self.sim_url, "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD},
         )
@@ -906,6 +907,7 @@ def header(args: argparse.Namespace, figures: Figures) -> list[str]:
         f"  command:    {' '.join([Path(sys.executable).name, *sys.argv])}",
         f"  world:      {args.accounts} accounts x ({args.bridges} bridges + {args.cameras} "
         f"cameras) = {args.accounts * args.cameras:,} cameras; {figures.series:,} series",
+        f"  events:     the exporter subscribes {args.events or 'its default set'}\n"
         f"  phases:     churn {args.churn_rate:g}/s; quiet and ingest {args.ingest_seconds:g} s "
         f"each; churn with scrapes {args.churn_seconds:g} s; {args.scrapes} idle scrapes each; "
         f"simulator latency {args.latency:g} s; login concurrency {args.login_concurrency}",
@@ -955,6 +957,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--stream-stats-seconds", type=float, default=60.0, help="events phase: CSSU period")
     add("--events-seconds", type=float, default=60.0, help="events phase, each half")
     add("--events-scrape-interval", type=float, default=15.0)
+    add("--events", metavar="CODES", help="the exporter's EEN_EVENTS (default: its default set)")
     add("--scrapes", type=int, default=30, help="idle scrapes of each kind (default 30)")
     add("--rss-interval", type=float, default=5.0)
     add("--floor-rounds", type=int, default=5)

@@ -50,10 +50,12 @@ BRIDGE_CODES = {
     "CCLD": "bridge lost its cloud connection",
 }
 CODES = CAMERA_CODES | BRIDGE_CODES
-# Subscribed unless EEN_EVENTS says otherwise: previews (frozen pictures), stream statistics
-# (loss), forced camera restarts, bridge boots, restarts and cloud disconnects. The status
+# Subscribed unless EEN_EVENTS says otherwise: stream statistics (loss), bridge boots,
+# restarts and cloud disconnects: about one event a minute per camera. Thumbnails (PRTH,
+# frozen pictures) come every few seconds per camera: at 50,000 cameras they alone cost more
+# than half a core (docs/performance.md), so they are asked for, not given. The status
 # bitmask already carries what RCON/RCOF, CSAU/CSDU and VRES/VREE would say.
-DEFAULT = ("PRTH", "CSSU", "COBC", "BBOO", "ABRT", "CCLD")
+DEFAULT = ("CSSU", "BBOO", "ABRT", "CCLD")
 STREAM_STATS = "CSSU"
 CLOUD_DISCONNECT = "CCLD"
 # Counts and durations must be exact in a float64 sample.

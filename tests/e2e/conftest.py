@@ -16,6 +16,7 @@ import requests
 
 from exporter.app import Exporter, tuning_for
 from exporter.config import Settings
+from exporter.een import events
 from exporter.simulator import Simulator
 from exporter.simulator.client import SimulatorControl
 from tests.e2e import daemons
@@ -74,6 +75,7 @@ def exporter(sim: Simulator) -> Iterator[Exporter]:
         stream_timeout_seconds=2.0,  # a stalled stream is noticed within 2 s
         device_refresh_seconds=300.0,
         backoff_max_seconds=1.0,
+        events=(*events.DEFAULT, "PRTH"),  # thumbnails too: the frozen-picture alert and panel
     )
     running = Exporter(settings, tuning_for(settings, backoff_base=0.05, start_jitter=0.0))
     running.start()

@@ -577,7 +577,7 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_events_default_to_the_measured_set() -> None:
     settings = load_settings([], CREDENTIALS)
-    assert settings.events == ("PRTH", "CSSU", "COBC", "BBOO", "ABRT", "CCLD")
+    assert settings.events == ("CSSU", "BBOO", "ABRT", "CCLD")
 
 
 @pytest.mark.parametrize(

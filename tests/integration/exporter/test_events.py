@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from exporter.app import Exporter
+from exporter.een import events
 from exporter.simulator import WorldSpec
 from exporter.simulator.client import SimulatorControl
 from exporter.simulator.world import Status
@@ -25,6 +26,8 @@ from tests.integration.exporter.conftest import (
 from tests.support import Sample, series, wait_for
 
 Samples = dict[Sample, float]
+# The default set plus thumbnails and forced camera restarts (not in the default).
+EVENTS = (*events.DEFAULT, "PRTH", "COBC")
 
 
 def devices(control: SimulatorControl, kind: str) -> list[dict[str, Any]]:
@@ -59,7 +62,7 @@ def test_periodic_thumbnails_and_statistics_reach_metrics(
     cameras = devices(control, "camera")
     lossy = next(c for c in cameras if c["status"] == Status.RECORDING)
     control.set_stream_loss(lossy["id"], 0.25)
-    exporter = start_exporter(url=sim.url)
+    exporter = start_exporter(url=sim.url, events=EVENTS)
     wait_ready(exporter)
     streaming = [c for c in cameras if c["status"] in (Status.RECORDING, Status.ONLINE)]
 
@@ -98,7 +101,7 @@ def test_periodic_thumbnails_and_statistics_reach_metrics(
 def test_event_timestamps_are_eens_own_to_the_millisecond(
     start_exporter: StartExporter, control: SimulatorControl
 ) -> None:
-    exporter = start_exporter()
+    exporter = start_exporter(events=EVENTS)
     wait_ready(exporter)
     esn = devices(control, "camera")[0]["id"]
     control.emit_event(esn, "PRTH", timestamp="20240229235959.999")
@@ -162,7 +165,7 @@ def test_a_malformed_event_is_one_log_line_and_the_stream_stays(
     fields: dict[str, Any],
     reason: str,
 ) -> None:
-    exporter = start_exporter()
+    exporter = start_exporter(events=EVENTS)
     wait_ready(exporter)
     esn = devices(control, "camera")[0]["id"]
     control.emit_event(esn, **fields)
@@ -188,6 +191,26 @@ def _account_of(control: SimulatorControl, esn: str) -> str:
     return str(
         next(a["id"] for a in sub_accounts(control) if any(d["id"] == esn for d in a["devices"]))
     )
+
+
+def test_the_default_set_leaves_thumbnails_out(
+    start_exporter: StartExporter, control: SimulatorControl
+) -> None:
+    exporter = start_exporter()  # the default set
+    wait_ready(exporter)
+    camera, bridge = devices(control, "camera")[0]["id"], devices(control, "bridge")[0]["id"]
+    assert control.emit_event(camera, "PRTH")["streams"] == 0
+    assert control.emit_event(camera, "CSSU")["streams"] == 1
+    assert control.emit_event(bridge, "BBOO")["streams"] == 1
+    samples = wait_metric(
+        exporter,
+        lambda s: series(s, "een_bridge_boots_total", bridge_id=bridge) == 1,
+        "the boot",
+    )
+    events_shown = {
+        dict(labels)["event"] for name, labels in samples if name == "een_camera_events_total"
+    }
+    assert events_shown == {"CSSU"}
 
 
 def test_only_the_configured_codes_are_subscribed_and_shown(
@@ -232,7 +255,7 @@ def test_without_events_the_subscription_is_status_only(
 def test_new_devices_are_subscribed_to_their_events(
     start_exporter: StartExporter, control: SimulatorControl
 ) -> None:
-    exporter = start_exporter(device_refresh_seconds=0.5)
+    exporter = start_exporter(device_refresh_seconds=0.5, events=EVENTS)
     wait_ready(exporter)
     account = sub_accounts(control)[0]
     bridge = next(d["id"] for d in account["devices"] if d["type"] == "bridge")
