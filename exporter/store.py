@@ -205,11 +205,6 @@ class StateStore:
             info.id, info.kind, info.name, info.bridge_id, 0, 0.0, [0] * codes, [0] * codes
         )
 
-    def device_ids(self, account_id: str) -> list[str]:
-        with self._lock:
-            account = self._accounts.get(account_id)
-            return list(account.devices) if account else []
-
     def subscriptions(
         self, account_id: str, only: Iterable[str] | None = None
     ) -> dict[str, tuple[str, ...]]:
