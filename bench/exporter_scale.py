@@ -20,7 +20,7 @@ prints one table with each figure, its target and pass/fail (issue 5):
     --events-scrape-interval, and how much of /metrics the event families take;
  7. prometheus_client's generate_latest on the same series (after both are stopped).
 
-    .venv/bin/python bench/exporter_scale.py                        # 1,000 x 50, ~6 min
+    .venv/bin/python bench/exporter_scale.py                        # 1,000 x 50, ~10 min
     .venv/bin/python bench/exporter_scale.py --quick                 # 100 x 20, ~1 min
     .venv/bin/python bench/exporter_scale.py --churn-seconds 600     # the 10-minute RSS run
 
