@@ -14,9 +14,13 @@ prints one table with each figure, its target and pass/fail (issue 5):
  4. churn with a gzip scrape every --churn-scrape-interval seconds (as Prometheus would
     scrape), RSS sampled every --rss-interval seconds (flatness);
  5. reconnect storm: every stream dropped at once, gzip scrapes until all are back;
- 6. prometheus_client's generate_latest on the same series (after both are stopped).
+ 6. events (issue 10): the simulator sends a thumbnail (PRTH) every --thumbnail-seconds and
+    stream statistics (CSSU) every --stream-stats-seconds per streaming camera; exporter CPU
+    per event with no scrapes (idle subtracted), then its CPU with a gzip scrape every
+    --events-scrape-interval, and how much of /metrics the event families take;
+ 7. prometheus_client's generate_latest on the same series (after both are stopped).
 
-    .venv/bin/python bench/exporter_scale.py                        # 1,000 x 50, ~6 min
+    .venv/bin/python bench/exporter_scale.py                        # 1,000 x 50, ~10 min
     .venv/bin/python bench/exporter_scale.py --quick                 # 100 x 20, ~1 min
     .venv/bin/python bench/exporter_scale.py --churn-seconds 600     # the 10-minute RSS run
     .venv/bin/python bench/exporter_scale.py --accounts 3000 --shard-total 3 --pin
@@ -76,8 +80,19 @@ ZERO_CPU = procstat.CpuTimes(0.0, 0.0)
 STREAM_UP = "een_stream_up"
 CONNECTS = "een_stream_connects_total"
 MESSAGES = "een_stream_messages_total"
+EVENTS = "een_camera_events_total"
 SELF_PREFIXES = (b"process_", b"python_")
 EXPORTER_CPU = 0  # with --pin
+EVENT_FAMILIES = (
+    b"een_camera_events_total",
+    b"een_camera_last_event_timestamp_seconds",
+    b"een_camera_stream_packets_",
+    b"een_bridge_boots_total",
+    b"een_bridge_restarts_total",
+    b"een_bridge_cloud_",
+    b"een_bridge_last_cloud_disconnect_duration_seconds",
+)
+EVENTS_WARMUP = 5.0  # seconds for the simulator's event schedules to reach their full rate
 
 
 class BenchError(RuntimeError):
@@ -226,6 +241,21 @@ class Figures:
     storm_scrapes: list[float] = field(default_factory=list)
     storm_recovery_seconds: float | None = None
     storm_cpu_seconds: float = 0.0
+    events_seconds: float = 0.0
+    events_cpu: procstat.CpuTimes = ZERO_CPU
+    events_switches: int = 0
+    events_counted: int = 0  # sum(een_camera_events_total) over the phase
+    events_messages: int = 0
+    events_delivered: int = 0  # events the simulator pushed to streams over the phase
+    events_scraped_seconds: float = 0.0
+    events_scraped_cpu: float = 0.0
+    events_scraped_counted: int = 0
+    events_gzip: list[float] = field(default_factory=list)
+    events_identity_before: int = 0  # bytes, pre-initialised event series only
+    events_identity_after: int = 0
+    events_gzip_after: int = 0
+    event_family_bytes: int = 0
+    event_series: int = 0
     baseline: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -243,6 +273,12 @@ class Figures:
     @property
     def ingest_per_update(self) -> float:
         return self.per_update(self.ingest_cpu.total, self.quiet_cpu.total)
+
+    def per_event(self, cpu: float, quiet: float) -> float:
+        """(events-phase CPU - quiet scaled to its length) / events counted."""
+        if not self.events_counted or not self.quiet_seconds:
+            return math.nan
+        return (cpu - quiet * self.events_seconds / self.quiet_seconds) / self.events_counted
 
 
 def ingest_floor(rounds: int, iterations: int) -> float:
@@ -262,6 +298,16 @@ def ingest_floor(rounds: int, iterations: int) -> float:
                 latest[esn] = entity["status"]
         timings.append((time.process_time() - started) / len(batch))
     return statistics.median(timings)
+
+
+def event_share(body: bytes) -> tuple[int, int]:
+    """(bytes, series) of the event families' sample lines."""
+    size = series = 0
+    for line in body.split(b"\n"):
+        if line.startswith(EVENT_FAMILIES):
+            size += len(line) + 1
+            series += 1
+    return size, series
 
 
 def count_series(body: bytes) -> int:
@@ -379,6 +425,9 @@ class Bench:
         time.sleep(SETTLE_SECONDS)
         with self.profile("storm"):
             self.reconnect_storm()
+        time.sleep(SETTLE_SECONDS)
+        with self.profile("events"):
+            self.events()
         memory = procstat.memory(self.pid)
         figures.peak_rss = memory.peak_rss
         figures.threads = max(figures.threads, memory.threads)
@@ -401,6 +450,10 @@ class Bench:
                 f"--cameras={args.cameras}",
                 f"--seed={args.seed}",
                 f"--latency={args.latency}",
+                # No events before the events phase turns them on (PUT /_sim/events).
+                "--thumbnail-seconds=0",
+                "--stream-stats-seconds=0",
+                "--bridge-boots-per-hour=0",
                 f"--username={USERNAME}",
                 f"--password={PASSWORD}",
             ],
@@ -443,6 +496,7 @@ class Bench:
                 f"--een.login-concurrency={args.login_concurrency}",
                 f"--shard.index={args.shard_index}",
                 f"--shard.total={args.shard_total}",
+                *([f"--een.events={args.events}"] if args.events else []),
             ],
             {"EEN_URL": self.sim_url, "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD},
             cpus={EXPORTER_CPU} if args.pin else None,
@@ -591,6 +645,70 @@ class Bench:
             log(f"  not every account was back within {args.recovery_timeout:g} s")
         else:
             log(f"  every account back after {figures.storm_recovery_seconds:.1f} s")
+
+    def events(self) -> None:
+        """Thumbnails and statistics at their rates: CPU per event with no scrapes, then the
+        exporter's CPU with a gzip scrape every --events-scrape-interval; /metrics sizes."""
+        args, figures = self.args, self.figures
+        before = self.scrape(gzip=False)
+        figures.events_identity_before = len(before.body)
+        log(
+            f"events phase: a thumbnail every {args.thumbnail_seconds:g} s and stream statistics "
+            f"every {args.stream_stats_seconds:g} s per streaming camera"
+        )
+        self.control.set_event_rates(
+            thumbnail_seconds=args.thumbnail_seconds,
+            stream_stats_seconds=args.stream_stats_seconds,
+        )
+        time.sleep(EVENTS_WARMUP)
+        counted, messages = self.event_counts()
+        delivered = self.delivered()
+        cpu, switches = procstat.cpu_times(self.pid), procstat.context_switches(self.pid)
+        started = time.monotonic()
+        time.sleep(args.events_seconds)
+        figures.events_cpu = procstat.cpu_times(self.pid) - cpu
+        figures.events_seconds = time.monotonic() - started
+        figures.events_switches = procstat.context_switches(self.pid) - switches
+        figures.events_delivered = self.delivered() - delivered
+        after_counted, after_messages = self.event_counts()
+        figures.events_counted = after_counted - counted
+        figures.events_messages = after_messages - messages
+        log(
+            f"  {figures.events_counted:,} events in {figures.events_seconds:.0f} s, "
+            f"{figures.per_event(figures.events_cpu.total, figures.quiet_cpu.total) * 1e6:.1f} "
+            "us CPU each (idle subtracted)"
+        )
+        log(f"  the same with a gzip scrape every {args.events_scrape_interval:g} s")
+        counted = after_counted
+        cpu_seconds, started = procstat.cpu_seconds(self.pid), time.monotonic()
+        end = started + args.events_seconds
+        while time.monotonic() < end:
+            figures.events_gzip.append(self.scrape().seconds)
+            time.sleep(
+                max(
+                    0.0,
+                    min(end, started + len(figures.events_gzip) * args.events_scrape_interval)
+                    - time.monotonic(),
+                )
+            )
+        figures.events_scraped_cpu = procstat.cpu_seconds(self.pid) - cpu_seconds
+        figures.events_scraped_seconds = time.monotonic() - started
+        figures.events_scraped_counted = self.event_counts()[0] - counted
+        after = self.scrape(gzip=False)
+        figures.events_identity_after = len(after.body)
+        figures.events_gzip_after = len(self.scrape().body)
+        figures.event_family_bytes, figures.event_series = event_share(after.body)
+        self.control.set_event_rates(thumbnail_seconds=0, stream_stats_seconds=0)
+        cores = figures.events_scraped_cpu / figures.events_scraped_seconds
+        log(f"  exporter CPU {cores:.2f} cores")
+
+    def event_counts(self) -> tuple[int, int]:
+        """(sum of een_camera_events_total, sum of een_stream_messages_total)."""
+        sums = self.sums(EVENTS, MESSAGES)
+        return int(sums[EVENTS]), int(sums[MESSAGES])
+
+    def delivered(self) -> int:
+        return sum(int(n) for n in self.control.state()["events"]["delivered"].values())
 
     def baseline(self) -> None:
         args = self.args
@@ -760,10 +878,65 @@ def table(args: argparse.Namespace, f: Figures) -> list[str]:
         recovery is not None and recovery < 120,
     )
     rows.append(("peak concurrent logins over the whole run", str(f.peak_logins_run), "", ""))
+    rows.extend(event_rows(args, f))
 
     lines = ["| figure | value | target | result |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return lines
+
+
+def event_rows(args: argparse.Namespace, f: Figures) -> list[tuple[str, str, str, str]]:
+    if not f.events_seconds:
+        return []
+    rate = f.events_counted / f.events_seconds
+    per_event = f.per_event(f.events_cpu.total, f.quiet_cpu.total)
+    user = f.per_event(f.events_cpu.user, f.quiet_cpu.user)
+    system = f.per_event(f.events_cpu.system, f.quiet_cpu.system)
+    switches = f.per_event(f.events_switches, f.quiet_switches)
+    cores = f.events_cpu.total / f.events_seconds
+    scraped_cores = f.events_scraped_cpu / f.events_scraped_seconds
+    without = f.events_identity_after - f.event_family_bytes
+    mb = MB
+    return [
+        (
+            f"events: received (PRTH every {args.thumbnail_seconds:g} s, CSSU every "
+            f"{args.stream_stats_seconds:g} s per streaming camera)",
+            f"{f.events_counted:,} in {f.events_seconds:.0f} s = {rate:,.0f}/s in "
+            f"{f.events_messages:,} messages (simulator pushed {f.events_delivered:,})",
+            "",
+            "",
+        ),
+        (
+            "events: exporter CPU per event, idle subtracted",
+            f"{per_event * 1e6:.1f} µs (user {user * 1e6:.1f} + system {system * 1e6:.1f}); "
+            f"{switches:.1f} context switches",
+            "",
+            "",
+        ),
+        ("events: exporter CPU, no scrapes", f"{cores:.2f} cores", "", ""),
+        (
+            f"events: exporter CPU with a gzip scrape every {args.events_scrape_interval:g} s",
+            f"{scraped_cores:.2f} cores "
+            f"({f.events_scraped_counted / f.events_scraped_seconds:,.0f} events/s)",
+            "< 0.5 core",
+            verdict(scraped_cores < 0.5),
+        ),
+        (
+            "events: /metrics gzip p50 / p95 during events",
+            f"{latency(f.events_gzip)}, {f.events_gzip_after / mb:.2f} MB",
+            "",
+            "",
+        ),
+        (
+            "events: /metrics identity size; of it the event families",
+            f"{f.events_identity_after / mb:.1f} MB; {f.event_family_bytes / mb:.1f} MB in "
+            f"{f.event_series:,} series (+{f.event_family_bytes / without:.0%} over "
+            f"{without / mb:.1f} MB without them); {f.events_identity_before / mb:.1f} MB "
+            "before any event",
+            "",
+            "",
+        ),
+    ]
 
 
 def header(args: argparse.Namespace, figures: Figures) -> list[str]:
@@ -783,6 +956,7 @@ def header(args: argparse.Namespace, figures: Figures) -> list[str]:
         f"{figures.monitored_accounts} accounts, {figures.monitored_cameras:,} cameras, "
         f"{figures.series:,} series; "
         + (f"pinned to CPU {EXPORTER_CPU}, the rest elsewhere" if args.pin else "unpinned"),
+        f"  events:     the exporter subscribes {args.events or 'its default set'}",
         f"  phases:     churn {args.churn_rate:g}/s; quiet and ingest {args.ingest_seconds:g} s "
         f"each; churn with scrapes {args.churn_seconds:g} s; {args.scrapes} idle scrapes each; "
         f"simulator latency {args.latency:g} s; login concurrency {args.login_concurrency}",
@@ -801,6 +975,7 @@ QUICK = {
     "cameras": 20,
     "ingest_seconds": 20.0,
     "churn_seconds": 10.0,
+    "events_seconds": 20.0,
     "scrapes": 10,
     "floor_iterations": 50_000,
 }
@@ -827,6 +1002,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add("--churn-seconds", type=float, default=60.0, help="churn with scrapes (default 60)")
     add("--churn-scrape-interval", type=float, default=2.0)
+    add("--thumbnail-seconds", type=float, default=10.0, help="events phase: PRTH period")
+    add("--stream-stats-seconds", type=float, default=60.0, help="events phase: CSSU period")
+    add("--events-seconds", type=float, default=60.0, help="events phase, each half")
+    add("--events-scrape-interval", type=float, default=15.0)
+    add("--events", metavar="CODES", help="the exporter's EEN_EVENTS (default: its default set)")
     add("--scrapes", type=int, default=30, help="idle scrapes of each kind (default 30)")
     add("--rss-interval", type=float, default=5.0)
     add("--floor-rounds", type=int, default=5)

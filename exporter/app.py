@@ -6,6 +6,7 @@ import logging
 import resource
 
 from exporter.config import Settings
+from exporter.een import events
 from exporter.een.api import Credentials
 from exporter.een.stream import StreamTuning
 from exporter.exposition import Exposition
@@ -56,7 +57,7 @@ class Exporter:
             WebConfigFile(settings.web_config_file, PATHS) if settings.web_config_file else None
         )
         raise_open_file_limit()  # before the HTTP server sizes its connection limit by it
-        self.store = StateStore()
+        self.store = StateStore(events.select(settings.events))
         self.metrics = SelfMetrics(settings.shard)
         self.exposition = Exposition(self.store, self.metrics.render)
         credentials = Credentials(

@@ -49,7 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.simulator import Simulator, WorldSpec  # only demo mode needs it
 
         simulator = Simulator(
-            WorldSpec(), username=DEMO_USERNAME, password=DEMO_PASSWORD, churn=DEMO_CHURN
+            WorldSpec(),
+            username=DEMO_USERNAME,
+            password=DEMO_PASSWORD,
+            churn=DEMO_CHURN,
+            # Events as een-sim sends them by default: thumbnails and stream statistics of
+            # streaming cameras, a bridge boot now and then, a few cameras losing packets.
+            thumbnail_seconds=10.0,
+            stream_stats_seconds=60.0,
+            bridge_boots_per_hour=1.0,
+            lossy_cameras=0.05,
         )
         simulator.start()
         settings = replace(

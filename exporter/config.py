@@ -19,6 +19,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from exporter import __version__
+from exporter.een import events
 from exporter.sharding import AUTO, Shard, index_from_pod_name
 
 PROG = "een-exporter"
@@ -65,6 +66,7 @@ class Settings:
     login_concurrency: int = 4
     stream_timeout_seconds: float = 60.0
     backoff_max_seconds: float = 60.0
+    events: tuple[str, ...] = events.DEFAULT  # event codes to subscribe; () = none
     log_level: str = "info"
     log_format: LogFormat = LogFormat.LOGFMT
     demo: bool = False
@@ -214,6 +216,19 @@ def _shard_index(value: str) -> int | None:
     return int(word)
 
 
+def _event_codes(value: str) -> tuple[str, ...]:
+    if value.strip().lower() == "none":
+        return ()
+    codes = tuple(dict.fromkeys(code.strip().upper() for code in value.split(",") if code.strip()))
+    unknown = [code for code in codes if code not in events.CODES]
+    if unknown:
+        raise ValueError(
+            f"has unknown event code{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(events.CODES))}, or none)"
+        )
+    return codes
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -360,6 +375,15 @@ BACKOFF_MAX = _Option(
     "60",
     _Seconds(1, 3_600),
 )
+EVENTS = _Option(
+    "EEN_EVENTS",
+    "--een.events",
+    "CODES",
+    "comma-separated four-letter poll-stream event codes to subscribe each camera or bridge "
+    "to (see README: Events), or none",
+    ",".join(events.DEFAULT),
+    _event_codes,
+)
 LOG_LEVEL = _Option(
     "EEN_LOG_LEVEL", "--log.level", "LEVEL", "debug, info, warning or error", "info", _log_level
 )
@@ -410,6 +434,7 @@ _OPTIONS: tuple[_Option[Any], ...] = (
     LOGIN_CONCURRENCY,
     STREAM_TIMEOUT,
     BACKOFF_MAX,
+    EVENTS,
     LOG_LEVEL,
     LOG_FORMAT,
     DEMO,
@@ -735,6 +760,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         login_concurrency=sources.resolve(LOGIN_CONCURRENCY),
         stream_timeout_seconds=sources.resolve(STREAM_TIMEOUT),
         backoff_max_seconds=sources.resolve(BACKOFF_MAX),
+        events=sources.resolve(EVENTS),
         log_level=sources.resolve(LOG_LEVEL),
         log_format=sources.resolve(LOG_FORMAT),
         demo=demo,

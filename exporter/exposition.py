@@ -2,8 +2,10 @@
 
 The body is family-major (all samples of a family together), so it is kept as one block per
 (family, account): the account's own blocks are re-rendered when its health changes, its
-device blocks only when a device changed. Each block is also cached compressed, as a piece of
-one gzip stream (see gzipstream), so a compressed scrape is a join of cached pieces and only
+device blocks only when a device changed, its event blocks only when an event was counted
+(thumbnails arrive every few seconds; they must not re-render every status line). Each block
+is also cached compressed, as a piece of one gzip stream (see gzipstream), so a compressed
+scrape is a join of cached pieces and only
 blocks whose bytes changed are compressed again.
 
     # HELP een_camera_online 1 when the camera is registered with the EEN cloud (status bit 20).
@@ -21,9 +23,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from exporter import gzipstream
-from exporter.model import DeviceKind
+from exporter.model import DeviceKind, EventSelection
 from exporter.status import CameraStatus, decode_bridge, decode_camera, decoded_bits
-from exporter.store import AccountView, DeviceRow, StateStore
+from exporter.store import AccountView, DeviceRow, EventRow, StateStore, Versions
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -101,6 +103,39 @@ FAMILIES = (
         "gauge",
         "1 when the bridge is registered with the EEN cloud (status bit 20).",
     ),
+    Family(
+        "een_camera_events_total",
+        "counter",
+        "Poll-stream events of the camera, per subscribed four-letter code (EEN_EVENTS).",
+    ),
+    Family(
+        "een_camera_last_event_timestamp_seconds",
+        "gauge",
+        "EEN's timestamp of the camera's last event of that code (0 = none since start).",
+    ),
+    Family(
+        "een_camera_stream_packets_expected_total",
+        "counter",
+        "Packets the bridge expected from the camera's stream (CSSU delta_expected, summed).",
+    ),
+    Family(
+        "een_camera_stream_packets_received_total",
+        "counter",
+        "Packets the bridge received from the camera's stream (CSSU delta_rcvd, summed).",
+    ),
+    Family("een_bridge_boots_total", "counter", "Bridge boots (BBOO events)."),
+    Family("een_bridge_restarts_total", "counter", "Bridge process restarts (ABRT events)."),
+    Family("een_bridge_cloud_connects_total", "counter", "Bridge connections to the cloud (CCLC)."),
+    Family(
+        "een_bridge_cloud_disconnects_total",
+        "counter",
+        "Bridge cloud connections lost (CCLD events).",
+    ),
+    Family(
+        "een_bridge_last_cloud_disconnect_duration_seconds",
+        "gauge",
+        "How long the bridge's last lost cloud connection was down (the last CCLD's seconds).",
+    ),
 )
 HEADERS = tuple(family.header() for family in FAMILIES)
 DEFLATED_HEADERS = tuple(gzipstream.piece(header) for header in HEADERS)
@@ -136,7 +171,15 @@ def camera_values(bits: int) -> tuple[str, str, str, str, str] | None:
     return online, on, streaming, recording, status_lines
 
 
-ACCOUNT_FAMILIES = 6  # FAMILIES[:6] come from the account, the rest from its devices
+# FAMILIES[:6] come from the account, [6:15] from its devices' statuses, the rest from their
+# events.
+ACCOUNT_FAMILIES = 6
+DEVICE_FAMILIES = 15
+EVENTS, LAST_EVENT, EXPECTED, RECEIVED = 15, 16, 17, 18
+# Where each bridge code is counted.
+BRIDGE_FAMILY = {"BBOO": 19, "ABRT": 20, "CCLC": 21, "CCLD": 22}
+DISCONNECT_DURATION = 23
+STREAM_STATS = "CSSU"
 
 
 def render_account(view: AccountView) -> list[bytes]:
@@ -162,7 +205,7 @@ def render_devices(account_id: str, devices: tuple[DeviceRow, ...]) -> list[byte
             _camera_lines(blocks, account, esn, name, bridge_id, status, updated_at)
         else:
             _bridge_lines(blocks, account, esn, name, status)
-    return [utf8("".join(lines)) for lines in blocks[ACCOUNT_FAMILIES:]]
+    return [utf8("".join(lines)) for lines in blocks[ACCOUNT_FAMILIES:DEVICE_FAMILIES]]
 
 
 def _camera_lines(
@@ -198,23 +241,64 @@ def _bridge_lines(blocks: list[list[str]], account: str, esn: str, name: str, st
         blocks[14].append(f"een_bridge_online{{{labels}}} {int(online)}\n")
 
 
+def render_events(
+    account_id: str, rows: tuple[EventRow, ...], selection: EventSelection
+) -> list[bytes]:
+    """One block per event family (FAMILIES[15:]), devices in id order."""
+    blocks: list[list[str]] = [[] for _ in FAMILIES]
+    account = f'account_id="{escape(account_id)}"'
+    stats = STREAM_STATS in selection.camera
+    bridge_families = [BRIDGE_FAMILY[code] for code in selection.bridge]
+    for esn, kind, counts, last_ms, expected, received, disconnect in sorted(rows):
+        if kind is DeviceKind.CAMERA:
+            labels = f'{account},camera_id="{escape(esn)}"'
+            for code, count, at in zip(selection.camera, counts, last_ms, strict=True):
+                blocks[EVENTS].append(
+                    f'een_camera_events_total{{{labels},event="{code}"}} {count}\n'
+                )
+                blocks[LAST_EVENT].append(
+                    f'een_camera_last_event_timestamp_seconds{{{labels},event="{code}"}} '
+                    f"{at // 1000}.{at % 1000:03d}\n"
+                )
+            if stats:
+                blocks[EXPECTED].append(
+                    f"een_camera_stream_packets_expected_total{{{labels}}} {expected}\n"
+                )
+                blocks[RECEIVED].append(
+                    f"een_camera_stream_packets_received_total{{{labels}}} {received}\n"
+                )
+            continue
+        labels = f'{account},bridge_id="{escape(esn)}"'
+        for index, count in zip(bridge_families, counts, strict=True):
+            blocks[index].append(f"{FAMILIES[index].name}{{{labels}}} {count}\n")
+        if disconnect is not None:
+            blocks[DISCONNECT_DURATION].append(
+                f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} {disconnect:g}\n"
+            )
+    return [utf8("".join(lines)) for lines in blocks[DEVICE_FAMILIES:]]
+
+
 @dataclass(slots=True)
 class _Rendered:
     """One account's blocks, and their gzip pieces (compressed lazily, on a gzip scrape)."""
 
-    versions: tuple[int, int]
+    versions: Versions
     blocks: list[bytes]
     deflated: list[bytes | None]
 
-    def update(self, view: AccountView) -> None:
-        blocks = render_account(view)
+    def update(self, view: AccountView, selection: EventSelection) -> None:
+        self._set(0, render_account(view))
         if view.devices is not None:
-            blocks += render_devices(view.id, view.devices)
-        for index, block in enumerate(blocks):
+            self._set(ACCOUNT_FAMILIES, render_devices(view.id, view.devices))
+        if view.events is not None:
+            self._set(DEVICE_FAMILIES, render_events(view.id, view.events, selection))
+        self.versions = view.versions
+
+    def _set(self, start: int, blocks: list[bytes]) -> None:
+        for index, block in enumerate(blocks, start):
             if block != self.blocks[index]:  # unchanged bytes keep their compressed piece
                 self.blocks[index] = block
                 self.deflated[index] = None
-        self.versions = view.versions
 
     def piece(self, index: int) -> bytes:
         deflated = self.deflated[index]
@@ -258,6 +342,7 @@ class Exposition:
 
     def _refresh(self) -> None:
         known = {account_id: r.versions for account_id, r in self._accounts.items()}
+        selection = self._store.events
         order, changed = self._store.views(known)
         if not changed and order == self._order:
             return
@@ -266,9 +351,9 @@ class Exposition:
             if rendered is None:
                 blank = len(FAMILIES)
                 rendered = self._accounts[view.id] = _Rendered(
-                    (-1, -1), [b""] * blank, [None] * blank
+                    (-1, -1, -1), [b""] * blank, [None] * blank
                 )
-            rendered.update(view)
+            rendered.update(view, selection)
         for account_id in self._accounts.keys() - set(order):
             del self._accounts[account_id]
         self._order = order

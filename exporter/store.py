@@ -1,21 +1,32 @@
 """The exporter's state: accounts, their devices' last known status, and stream health.
 
 Stream threads write, the HTTP server reads. Everything is guarded by one lock, held only for
-dictionary updates and copies. Every account carries two versions, one for its name and stream
-health and one for its devices, each changed only when something rendered from it changes, so
-/metrics re-renders only what changed: a reconnect touches a few lines, not 50 cameras.
+dictionary updates and copies. Every account carries three versions, one for its name and
+stream health, one for its devices and their statuses, one for its devices' event counts, each
+changed only when something rendered from it changes, so /metrics re-renders only what
+changed: a reconnect touches a few lines, not 50 cameras, and a thumbnail event the event
+lines of its account, not every status line.
 """
 
 from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from exporter.een.messages import StreamMessage
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.model import (
+    AccountInfo,
+    DeviceInfo,
+    DeviceKind,
+    Event,
+    EventSelection,
+    StreamUpdate,
+)
 from exporter.status import INVALID, is_informative
+
+STREAM_STATS = "CSSU"
+CLOUD_DISCONNECT = "CCLD"
 
 
 class Readiness(enum.Enum):
@@ -32,6 +43,13 @@ class Device:
     bridge_id: str
     status: int = 0  # last informative bitmask; 0 = not known yet
     updated_at: float = 0.0  # when that status was first received (Unix seconds)
+    # Per subscribed event code of the device's kind (EventSelection order): how many came,
+    # and the EEN timestamp of the last one (Unix ms; 0 = none yet).
+    counts: list[int] = field(default_factory=list)
+    last_ms: list[int] = field(default_factory=list)
+    expected: int = 0  # CSSU: packets expected, summed
+    received: int = 0  # CSSU: packets received, summed
+    disconnect_seconds: float | None = None  # CCLD: the last cloud disconnect's duration
 
 
 @dataclass(slots=True)
@@ -49,9 +67,13 @@ class Account:
     awaiting_snapshot: set[str] = field(default_factory=set)
     health_version: int = 0  # name and stream health
     devices_version: int = 0  # the devices, their names and statuses
+    events_version: int = 0  # the devices and their event counts
 
 
 DeviceRow = tuple[str, DeviceKind, str, str, int, float]  # id, kind, name, bridge_id, status, at
+# id, kind, counts and last timestamps (per code of the kind), expected, received, disconnect
+EventRow = tuple[str, DeviceKind, tuple[int, ...], tuple[int, ...], int, int, float | None]
+Versions = tuple[int, int, int]  # health, devices, events
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +82,14 @@ class AccountView:
 
     id: str
     name: str
-    versions: tuple[int, int]  # (health, devices)
+    versions: Versions
     stream_up: bool
     connects: int
     disconnects: int
     messages: int
     last_message_at: float
     devices: tuple[DeviceRow, ...] | None  # None: unchanged since the versions asked about
+    events: tuple[EventRow, ...] | None  # the same
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +111,13 @@ class AccountHealth:
 
 
 class StateStore:
-    def __init__(self) -> None:
+    def __init__(self, events: EventSelection | None = None) -> None:
+        self.events = events or EventSelection()
+        # Where each code's count sits in a device's lists, per kind.
+        self._code_index = {
+            kind: {code: i for i, code in enumerate(self.events.for_kind(kind))}
+            for kind in DeviceKind
+        }
         self._lock = threading.Lock()
         self._accounts: dict[str, Account] = {}
         self._discovered = False
@@ -159,7 +188,7 @@ class StateStore:
             for info in listing:
                 device = old.get(info.id)
                 if device is None or device.kind is not info.kind:
-                    device = Device(info.id, info.kind, info.name, info.bridge_id)
+                    device = self._new_device(info)
                     added.append(info.id)
                     _seed(device, info.status, now)
                 else:
@@ -174,12 +203,27 @@ class StateStore:
             account.awaiting_snapshot.difference_update(removed)
             if added or removed or renamed or seeded:
                 account.devices_version += 1
+            if added or removed:
+                account.events_version += 1
         return DeviceChanges(tuple(added), tuple(removed), tuple(renamed))
 
-    def device_ids(self, account_id: str) -> list[str]:
+    def _new_device(self, info: DeviceInfo) -> Device:
+        codes = len(self.events.for_kind(info.kind))
+        return Device(
+            info.id, info.kind, info.name, info.bridge_id, 0, 0.0, [0] * codes, [0] * codes
+        )
+
+    def subscriptions(
+        self, account_id: str, only: Iterable[str] | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        """The event codes to subscribe each device to, for the account's devices (or `only`)."""
         with self._lock:
             account = self._accounts.get(account_id)
-            return list(account.devices) if account else []
+            if account is None:
+                return {}
+            devices = account.devices
+            wanted = devices if only is None else [esn for esn in only if esn in devices]
+            return {esn: self.events.for_kind(devices[esn].kind) for esn in wanted}
 
     # --- stream -----------------------------------------------------------------------------
 
@@ -224,7 +268,7 @@ class StateStore:
             if account.readiness is Readiness.PENDING:
                 account.readiness = Readiness.FAILING
 
-    def apply(self, account_id: str, message: StreamMessage, now: float) -> None:
+    def apply(self, account_id: str, update: StreamUpdate, now: float) -> None:
         """Record one stream message: the hot path, kept to dictionary updates."""
         with self._lock:
             account = self._accounts.get(account_id)
@@ -234,34 +278,59 @@ class StateStore:
             account.last_message_at = now
             account.health_version += 1
             devices = account.devices
-            for esn, status in message.statuses.items():
+            for esn, status in update.statuses.items():
                 device = devices.get(esn)
                 # is_informative, inlined; a snapshot repeating the status keeps "since when"
                 if device and status != device.status and status and not status & INVALID:
                     device.status = status
                     device.updated_at = now
                     account.devices_version += 1
+            if update.events and self._count(devices, update.events):
+                account.events_version += 1
             if account.awaiting_snapshot:
-                account.awaiting_snapshot.difference_update(message.statuses)
-                account.awaiting_snapshot.difference_update(message.errors)
-                account.awaiting_snapshot.difference_update(message.malformed)
+                account.awaiting_snapshot.difference_update(update.statuses)
+                account.awaiting_snapshot.difference_update(update.answered)
                 _check_snapshot_complete(account)
+
+    def _count(self, devices: dict[str, Device], events: Sequence[Event]) -> bool:
+        """Count events of the account's devices in codes subscribed for their kind; whether
+        any was. Others (a code asked of the other kind, a device deleted meanwhile) are not
+        counted, so an event label only ever takes a configured code."""
+        counted = False
+        for event in events:
+            device = devices.get(event.device_id)
+            if device is None:
+                continue
+            index = self._code_index[device.kind].get(event.code)
+            if index is None:
+                continue
+            device.counts[index] += 1
+            device.last_ms[index] = event.at_ms
+            if event.code == STREAM_STATS:
+                device.expected += event.expected
+                device.received += event.received
+            elif event.code == CLOUD_DISCONNECT:
+                device.disconnect_seconds = event.seconds
+            counted = True
+        return counted
 
     # --- readers ----------------------------------------------------------------------------
 
-    def views(self, known: dict[str, tuple[int, int]]) -> tuple[list[str], list[AccountView]]:
+    def views(self, known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
         """All account ids, and copies of the accounts whose versions differ from `known`.
 
-        A copy includes the devices only when their version differs too.
+        A copy includes the devices, or their event counts, only when that version differs.
         """
         with self._lock:
             ids = sorted(self._accounts)
             changed = []
             for account in self._accounts.values():
                 versions = known.get(account.id)
-                if versions != (account.health_version, account.devices_version):
-                    with_devices = versions is None or versions[1] != account.devices_version
-                    changed.append(_view(account, with_devices))
+                current = _versions(account)
+                if versions != current:
+                    with_devices = versions is None or versions[1] != current[1]
+                    with_events = versions is None or versions[2] != current[2]
+                    changed.append(_view(account, with_devices, with_events))
         return ids, changed
 
     def wanted_accounts(self) -> int:
@@ -290,11 +359,15 @@ def _check_snapshot_complete(account: Account) -> None:
         account.readiness = Readiness.READY
 
 
-def _view(account: Account, with_devices: bool) -> AccountView:
+def _versions(account: Account) -> Versions:
+    return account.health_version, account.devices_version, account.events_version
+
+
+def _view(account: Account, with_devices: bool, with_events: bool) -> AccountView:
     return AccountView(
         account.id,
         account.name,
-        (account.health_version, account.devices_version),
+        _versions(account),
         account.stream_up,
         account.connects,
         account.disconnects,
@@ -305,6 +378,20 @@ def _view(account: Account, with_devices: bool) -> AccountView:
             for d in account.devices.values()
         )
         if with_devices
+        else None,
+        tuple(
+            (
+                d.id,
+                d.kind,
+                tuple(d.counts),
+                tuple(d.last_ms),
+                d.expected,
+                d.received,
+                d.disconnect_seconds,
+            )
+            for d in account.devices.values()
+        )
+        if with_events
         else None,
     )
 

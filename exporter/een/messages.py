@@ -1,14 +1,19 @@
 """Parsing of poll-stream messages (een-api.md §4.2).
 
 >>> parse_message('{"status_code": 200, "message": "OK", "data": {"100e1e23": {"status": 5}}}')
-StreamMessage(code=200, text='OK', statuses={'100e1e23': 5}, errors={}, malformed={})
+... # doctest: +NORMALIZE_WHITESPACE
+StreamMessage(code=200, text='OK', statuses={'100e1e23': 5}, errors={}, malformed={},
+              events=[], bad_events=[])
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from exporter.een.events import CODES, BadEvent, parse_event
+from exporter.model import Event
 from exporter.status import valid_bitmask
 
 OK = 200
@@ -36,6 +41,17 @@ class StreamMessage:
     statuses: dict[str, int] = field(default_factory=dict)  # ESN -> status bitmask
     errors: dict[str, EntityError] = field(default_factory=dict)  # ESN -> why it was refused
     malformed: dict[str, str] = field(default_factory=dict)  # ESN -> its unusable status, shown
+    events: list[Event] = field(default_factory=list)
+    bad_events: list[RefusedEvent] = field(default_factory=list)  # each is one log line
+
+
+@dataclass(slots=True)
+class RefusedEvent:
+    """An event that was skipped, and why (safe to log: shown values are cut short)."""
+
+    device_id: str
+    code: str
+    reason: str
 
 
 def parse_message(raw: str | bytes) -> StreamMessage:
@@ -79,6 +95,24 @@ def _read_entity(message: StreamMessage, esn: str, entity: object) -> None:
         message.errors[esn] = EntityError(
             code if isinstance(code, int) else 0, text if isinstance(text, str) else ""
         )
+    events = entity.get("event")
+    if events is not None:
+        _read_events(message, esn, events)
+
+
+def _read_events(message: StreamMessage, esn: str, events: object) -> None:
+    """Each event of a known code, or why it was skipped; codes the exporter does not know
+    are passed over (it never asks for them)."""
+    if not isinstance(events, dict):
+        message.bad_events.append(RefusedEvent(esn, "", "event is not an object"))
+        return
+    for code, body in events.items():
+        if code not in CODES:
+            continue
+        try:
+            message.events.append(parse_event(esn, code, body))
+        except BadEvent as exc:
+            message.bad_events.append(RefusedEvent(esn, code, str(exc)))
 
 
 def _shown(value: object, limit: int = 40) -> str:
@@ -92,6 +126,25 @@ def _shown(value: object, limit: int = 40) -> str:
 def subscription(esns: list[str]) -> str:
     """The message that subscribes ESNs to the `status` resource."""
     return json.dumps({"cameras": {esn: {"resource": ["status"]} for esn in esns}})
+
+
+def subscribe(devices: Mapping[str, Sequence[str]]) -> str:
+    """The message that subscribes devices to `status`, and each to its event codes (none:
+    `status` only).
+
+    >>> subscribe({"1000f60d": ["PRTH"]})
+    '{"cameras": {"1000f60d": {"resource": ["status", "event"], "event": ["PRTH"]}}}'
+    """
+    return json.dumps(
+        {
+            "cameras": {
+                esn: {"resource": ["status", "event"], "event": list(codes)}
+                if codes
+                else {"resource": ["status"]}
+                for esn, codes in devices.items()
+            }
+        }
+    )
 
 
 def unsubscription(esns: list[str]) -> str:

@@ -2,7 +2,8 @@
 
 Lifecycle of one attempt, the setup passing through the shared login gate: log in and switch
 into the account if the session is not valid, read the device list (resync), connect and
-subscribe every device to `status`; then read until the stream ends. Between attempts:
+subscribe every device to `status` and to the configured events of its kind; then read until
+the stream ends. Between attempts:
 exponential backoff with full jitter, longer while EEN refuses the credentials (LoginPause).
 While the stream is down the store keeps the devices' last known values and `een_stream_up`
 is 0. Whatever goes wrong in an attempt, even a bug, ends only that attempt.
@@ -25,12 +26,13 @@ from exporter.een.deadlines import WATCHDOG
 from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
 from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
+from exporter.model import StreamUpdate
 from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.store import DeviceChanges, StateStore
 
 log = logging.getLogger(__name__)
 
-EMPTY = StreamMessage(0, "")
+NOTHING = StreamUpdate()
 
 
 @dataclass(frozen=True)
@@ -180,11 +182,11 @@ class AccountStream(threading.Thread):
                 raise StreamEnded("exporter stopping")
             self._connect(ws)
             self._store.stream_connected(self.account_id)
-            esns = self._store.device_ids(self.account_id)
-            if esns:
-                ws.send(messages.subscription(esns))
-        self._store.stream_subscribed(self.account_id, esns)
-        log.info("stream up", extra={"account_id": self.account_id, "devices": len(esns)})
+            devices = self._store.subscriptions(self.account_id)
+            if devices:
+                ws.send(messages.subscribe(devices))
+        self._store.stream_subscribed(self.account_id, devices)
+        log.info("stream up", extra={"account_id": self.account_id, "devices": len(devices)})
         return ws
 
     def _connect(self, ws: websocket.WebSocket) -> None:
@@ -258,13 +260,23 @@ class AccountStream(threading.Thread):
         try:
             message = parse_message(raw)
         except MalformedMessage as exc:
-            self._store.apply(self.account_id, EMPTY, time.time())
+            self._store.apply(self.account_id, NOTHING, time.time())
             log.warning(
                 "malformed stream message ignored",
                 extra={"account_id": self.account_id, "reason": str(exc)},
             )
             return
-        self._store.apply(self.account_id, message, time.time())
+        self._store.apply(self.account_id, _update(message), time.time())
+        for refused in message.bad_events:
+            log.warning(
+                "malformed event ignored",
+                extra={
+                    "account_id": self.account_id,
+                    "device_id": refused.device_id,
+                    "event": refused.code,
+                    "reason": refused.reason,
+                },
+            )
         if message.malformed:
             log.warning(
                 "malformed device status ignored (not an integer from 0 to 2^64-1)",
@@ -312,7 +324,7 @@ class AccountStream(threading.Thread):
             return
         changes = self._store.set_devices(self.account_id, devices, False, time.time())
         if changes.added:
-            ws.send(messages.subscription(list(changes.added)))
+            ws.send(messages.subscribe(self._store.subscriptions(self.account_id, changes.added)))
         if changes.removed:
             ws.send(messages.unsubscription(list(changes.removed)))
         self._log_changes(changes)
@@ -328,6 +340,16 @@ class AccountStream(threading.Thread):
                     "renamed": ",".join(changes.renamed),
                 },
             )
+
+
+def _update(message: StreamMessage) -> StreamUpdate:
+    """What the store needs of a message, as model types."""
+    answered = (
+        message.errors.keys() | message.malformed.keys()
+        if message.errors or message.malformed
+        else ()
+    )
+    return StreamUpdate(message.statuses, answered, message.events)
 
 
 def _interrupt(ws: websocket.WebSocket) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exporter.simulator.cloud import Cloud
+from exporter.simulator.events import een_timestamp
 from exporter.simulator.http import Request, Response
 from exporter.simulator.sessions import Session
 from exporter.simulator.world import CLUSTER, Account, Bit, Device, DeviceType, World, overall
@@ -20,12 +21,6 @@ TWO_FACTOR_TYPES = ("sms", "email")
 
 PublicHandler = Callable[[Request, Cloud], Response]
 SessionHandler = Callable[[Request, Cloud, Session], Response]
-
-
-def een_timestamp(moment: float) -> str:
-    """EEN's `YYYYMMDDhhmmss.xxx` UTC timestamp format."""
-    millis = int(moment * 1000) % 1000
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime(moment)) + f".{millis:03d}"
 
 
 def session_cookie(name: str, value: str) -> tuple[str, str]:

@@ -39,6 +39,13 @@ def non_negative_float(value: str) -> float:
     return number
 
 
+def share(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {value}")
+    return number
+
+
 _LOG_LEVELS = {
     "debug": "DEBUG",
     "info": "INFO",
@@ -90,6 +97,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="random status transitions per second (default 0)",
     )
     parser.add_argument(
+        "--thumbnail-seconds",
+        type=non_negative_float,
+        default=10.0,
+        metavar="S",
+        help="a thumbnail event (PRTH) from each streaming camera every S seconds; 0 = none "
+        "(default 10)",
+    )
+    parser.add_argument(
+        "--stream-stats-seconds",
+        type=non_negative_float,
+        default=60.0,
+        metavar="S",
+        help="stream statistics (CSSU) from each streaming camera every S seconds; 0 = none "
+        "(default 60)",
+    )
+    parser.add_argument(
+        "--bridge-boots-per-hour",
+        type=non_negative_float,
+        default=1.0,
+        metavar="R",
+        help="bridge boots or restarts (BBOO, ABRT) per hour across all bridges (default 1)",
+    )
+    parser.add_argument(
+        "--lossy-cameras",
+        type=share,
+        default=0.05,
+        metavar="F",
+        help="share F of the cameras (seeded) whose streams lose 2-30 %% of their packets "
+        "(default 0.05)",
+    )
+    parser.add_argument(
         "--username", default=DEMO_USERNAME, help="login e-mail (default demo@example.com)"
     )
     parser.add_argument("--password", default=DEMO_PASSWORD, help="login password (default demo)")
@@ -132,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         session_seconds=args.session_seconds,
         two_factor=args.two_factor,
         latency=args.latency,
+        thumbnail_seconds=args.thumbnail_seconds,
+        stream_stats_seconds=args.stream_stats_seconds,
+        bridge_boots_per_hour=args.bridge_boots_per_hour,
+        lossy_cameras=args.lossy_cameras,
     )
     stop = threading.Event()
 
@@ -154,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"  world:       {world}, {spec.bridges} bridges and {spec.cameras} cameras each "
         f"(seed {spec.seed}, churn {args.churn:g}/s)\n"
+        f"  events:      a thumbnail every {args.thumbnail_seconds:g} s and stream statistics "
+        f"every {args.stream_stats_seconds:g} s per streaming camera (0 = none), "
+        f"{args.bridge_boots_per_hour:g} bridge boots per hour\n"
         f"  username:    {args.username}\n"
         f"  password:    {args.password}\n"
         f"  poll stream: {simulator.ws_url}/api/v2/Device/<account_id>/Events\n"

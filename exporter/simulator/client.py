@@ -57,6 +57,34 @@ class SimulatorControl:
     def set_churn(self, rate: float) -> None:
         self._call("PUT", "churn", {"rate": rate})
 
+    def set_event_rates(
+        self,
+        thumbnail_seconds: float | None = None,
+        stream_stats_seconds: float | None = None,
+        bridge_boots_per_hour: float | None = None,
+    ) -> None:
+        """Periodic events from now on (0 stops a kind; None leaves it as it is)."""
+        rates = {
+            "thumbnail_seconds": thumbnail_seconds,
+            "stream_stats_seconds": stream_stats_seconds,
+            "bridge_boots_per_hour": bridge_boots_per_hour,
+        }
+        self._call("PUT", "events", {k: v for k, v in rates.items() if v is not None})
+
+    def emit_event(self, esn: str, code: str, **fields: Any) -> dict[str, Any]:
+        """Push one event (the simulator's fields for the code, updated by `fields`);
+        returns {"event": the event object, "streams": how many streams it reached}."""
+        result: dict[str, Any] = self._call(
+            "POST", f"devices/{esn}/events", {"type": code, **fields}
+        )
+        return result
+
+    def freeze_previews(self, esn: str, frozen: bool = True) -> None:
+        self._call("PUT", f"devices/{esn}/previews", {"frozen": frozen})
+
+    def set_stream_loss(self, esn: str, loss: float) -> None:
+        self._call("PUT", f"devices/{esn}/stream", {"loss": loss})
+
     def set_status(self, esn: str, status: int) -> None:
         self._call("PUT", f"devices/{esn}/status", {"status": status})
 

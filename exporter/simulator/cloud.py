@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from exporter.simulator.events import EventSource
 from exporter.simulator.sessions import Session, SessionStore
 from exporter.simulator.stream import StreamHub
 from exporter.simulator.world import World
@@ -61,14 +62,18 @@ class Cloud:
     credentials: Credentials
     sessions: SessionStore
     hub: StreamHub
+    events: EventSource
     faults: Faults = field(default_factory=Faults)
     logins: LoginMeter = field(default_factory=LoginMeter)
     churn_rate: float = 0.0  # random status transitions per second; changeable at run time
     _expiry_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, world: World, credentials: Credentials, sessions: SessionStore) -> Cloud:
-        return cls(world, credentials, sessions, StreamHub(world))
+    def create(
+        cls, world: World, credentials: Credentials, sessions: SessionStore, seed: int = 1
+    ) -> Cloud:
+        hub = StreamHub(world)
+        return cls(world, credentials, sessions, hub, EventSource(world, hub, seed))
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -95,8 +100,12 @@ class Cloud:
     # -- world changes ------------------------------------------------------------------------
 
     def set_status(self, esn: str, status: int) -> None:
+        """A new status: pushed, then the events the transition makes, in one loop step."""
+        device = self.world.devices[esn]
+        old = device.status
         if self.world.set_status(esn, status):
             self.hub.publish_status(esn, status)
+            self.events.on_status(device, old, status)
 
     def delete_device(self, esn: str) -> None:
         self.world.delete_device(esn)

@@ -8,10 +8,13 @@ from typing import Any
 
 from exporter.simulator.cloud import Cloud
 from exporter.simulator.http import HttpError, Request, Response
-from exporter.simulator.world import DeviceType, WorldError
+from exporter.simulator.world import Device, DeviceType, WorldError
 
 MAX_LATENCY_SECONDS = 60.0
 MAX_CHURN_RATE = 100_000.0
+MAX_EVENT_PERIOD = 86_400.0
+MAX_BRIDGE_BOOTS = 1_000_000.0
+FOUR_CC = re.compile(r"[A-Z0-9]{4}")
 
 Handler = Callable[[Request, Cloud, dict[str, str]], Response]
 
@@ -43,6 +46,13 @@ def _status(body: dict[str, Any]) -> int:
     return _integer(body, "status", 0, 2**63 - 1)
 
 
+def _number(body: dict[str, Any], name: str, low: float, high: float) -> float:
+    value = body.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise BadInput(f'"{name}" must be a number from {low:g} to {high:g}')
+    return float(value)
+
+
 # -- state and world ---------------------------------------------------------------------------
 
 
@@ -53,15 +63,16 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
         devices = []
         for esn in account.device_esns:
             device = world.devices[esn]
-            devices.append(
-                {
-                    "id": device.esn,
-                    "name": device.name,
-                    "type": device.type.value,
-                    "bridge_id": device.bridge_id,
-                    "status": device.status,
-                }
-            )
+            entry: dict[str, Any] = {
+                "id": device.esn,
+                "name": device.name,
+                "type": device.type.value,
+                "bridge_id": device.bridge_id,
+                "status": device.status,
+            }
+            if device.type is DeviceType.CAMERA:
+                entry |= {"loss": device.loss, "previews_frozen": device.previews_frozen}
+            devices.append(entry)
         accounts.append(
             {
                 "id": account.id,
@@ -82,6 +93,12 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
             },
             "sessions": len(cloud.sessions),
             "churn": cloud.churn_rate,
+            "events": {
+                "thumbnail_seconds": cloud.events.thumbnail_seconds,
+                "stream_stats_seconds": cloud.events.stream_stats_seconds,
+                "bridge_boots_per_hour": cloud.events.bridge_boots_per_hour,
+                "delivered": dict(sorted(cloud.events.delivered.items())),
+            },
             "peak_concurrent_logins": cloud.logins.peak,
             "two_factor_code": cloud.credentials.last_two_factor_code,
             "faults": {
@@ -116,6 +133,55 @@ def set_churn(request: Request, cloud: Cloud, params: dict[str, str]) -> Respons
     ):
         raise BadInput(f'"rate" must be a number from 0 to {MAX_CHURN_RATE:g}')
     cloud.churn_rate = float(rate)
+    return Response(204)
+
+
+def set_event_rates(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    """Periodic events from now on; fields left out keep their value, 0 stops that kind."""
+    body = request.json_body
+    limits = {
+        "thumbnail_seconds": MAX_EVENT_PERIOD,
+        "stream_stats_seconds": MAX_EVENT_PERIOD,
+        "bridge_boots_per_hour": MAX_BRIDGE_BOOTS,
+    }
+    unknown = body.keys() - limits.keys()
+    if unknown or not body:
+        raise BadInput(f"give one or more of {', '.join(limits)}")
+    values = {name: _number(body, name, 0, high) for name, high in limits.items() if name in body}
+    for name, value in values.items():
+        setattr(cloud.events, name, value)
+    return Response(204)
+
+
+def _camera(cloud: Cloud, esn: str) -> Device:
+    _known_device(cloud, esn)
+    device = cloud.world.devices[esn]
+    if device.type is not DeviceType.CAMERA:
+        raise BadInput(f"{esn} is a bridge, not a camera")
+    return device
+
+
+def emit_event(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    esn = params["esn"]
+    _known_device(cloud, esn)
+    fields = dict(request.json_body)
+    code = fields.pop("type", None)
+    if not isinstance(code, str) or not FOUR_CC.fullmatch(code):
+        raise BadInput('"type" must be a four-character event code such as "PRTH"')
+    event, streams = cloud.events.emit(esn, code, fields)
+    return Response.json({"event": event, "streams": streams})
+
+
+def set_previews(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    frozen = request.json_body.get("frozen")
+    if not isinstance(frozen, bool):
+        raise BadInput('"frozen" must be true or false')
+    _camera(cloud, params["esn"]).previews_frozen = frozen
+    return Response(204)
+
+
+def set_stream(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    _camera(cloud, params["esn"]).loss = _number(request.json_body, "loss", 0, 1)
     return Response(204)
 
 
@@ -231,6 +297,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     for method, pattern, handler in (
         ("GET", "state", state),
         ("PUT", "churn", set_churn),
+        ("PUT", "events", set_event_rates),
+        ("POST", f"devices/{_ESN}/events", emit_event),
+        ("PUT", f"devices/{_ESN}/previews", set_previews),
+        ("PUT", f"devices/{_ESN}/stream", set_stream),
         ("POST", "devices", add_device),
         ("PUT", f"devices/{_ESN}/status", set_status),
         ("PATCH", f"devices/{_ESN}", update_device),

@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import threading
+import time
 from types import TracebackType
 
 from websockets.http11 import Request as HandshakeRequest
@@ -19,6 +20,7 @@ from websockets.http11 import Request as HandshakeRequest
 from exporter.simulator import api, control
 from exporter.simulator.churn import Churn
 from exporter.simulator.cloud import Cloud, Credentials
+from exporter.simulator.events import TICK
 from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
 from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
@@ -58,9 +60,16 @@ class Simulator:
         two_factor: bool = False,
         latency: float = 0.0,
         token_seconds: float = TOKEN_SECONDS,
+        thumbnail_seconds: float = 0.0,
+        stream_stats_seconds: float = 0.0,
+        bridge_boots_per_hour: float = 0.0,
+        lossy_cameras: float = 0.0,
     ) -> None:
         if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
             raise ValueError("churn and latency must be >= 0, lifetimes > 0")
+        rates = (thumbnail_seconds, stream_stats_seconds, bridge_boots_per_hour)
+        if min(rates) < 0 or not 0 <= lossy_cameras <= 1:
+            raise ValueError("event periods and rates must be >= 0, lossy_cameras from 0 to 1")
         self.spec = spec or WorldSpec()
         self.username = username
         self._password = password
@@ -71,6 +80,10 @@ class Simulator:
         self.two_factor = two_factor
         self.latency = latency
         self.token_seconds = token_seconds
+        self.thumbnail_seconds = thumbnail_seconds
+        self.stream_stats_seconds = stream_stats_seconds
+        self.bridge_boots_per_hour = bridge_boots_per_hour
+        self.lossy_cameras = lossy_cameras
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -143,19 +156,25 @@ class Simulator:
             return
         self._stop_requested = asyncio.Event()
         self._ready.set()
-        churn_task = asyncio.create_task(self._churn())  # idles while the rate is 0
+        # Both idle while their rates are 0.
+        tasks = [asyncio.create_task(self._churn()), asyncio.create_task(self._events())]
         try:
             await self._stop_requested.wait()
         finally:
-            await self._shutdown(server, churn_task)
+            await self._shutdown(server, tasks)
 
     async def _listen(self) -> asyncio.Server:
         world = build_world(self.spec, self.username)
         credentials = Credentials(self.username, self._password, self.two_factor)
         sessions = SessionStore(self.session_seconds, self.token_seconds)
-        self._cloud = Cloud.create(world, credentials, sessions)
+        self._cloud = Cloud.create(world, credentials, sessions, self.spec.seed)
         self._cloud.faults.latency = self.latency
         self._cloud.churn_rate = self.churn
+        events = self._cloud.events
+        events.thumbnail_seconds = self.thumbnail_seconds
+        events.stream_stats_seconds = self.stream_stats_seconds
+        events.bridge_boots_per_hour = self.bridge_boots_per_hour
+        events.make_lossy(self.lossy_cameras)
         server = await asyncio.start_server(
             self._serve_connection, self.host, self.port, limit=READ_LIMIT, backlog=2048
         )
@@ -163,9 +182,10 @@ class Simulator:
         log.info("simulated EEN cloud listening on %s", self.url)
         return server
 
-    async def _shutdown(self, server: asyncio.Server, churn_task: asyncio.Task[None]) -> None:
+    async def _shutdown(self, server: asyncio.Server, tasks: list[asyncio.Task[None]]) -> None:
         server.close()
-        churn_task.cancel()
+        for task in tasks:
+            task.cancel()
         assert self._cloud is not None
         self._cloud.shutdown()  # close frames first, so clients see a clean close
         for task in self._connections:
@@ -190,6 +210,13 @@ class Simulator:
                 transition = churn.next_transition()
                 if transition is not None:
                     cloud.set_status(*transition)
+
+    async def _events(self) -> None:
+        assert self._cloud is not None
+        events = self._cloud.events
+        while True:
+            await asyncio.sleep(TICK)
+            events.tick(time.time())
 
     # -- connections --------------------------------------------------------------------------
 

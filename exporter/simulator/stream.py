@@ -31,7 +31,15 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SNAPSHOT_CHUNK = 100  # ESNs per snapshot message: the real cloud spreads snapshots out too
 CLOSE_TIMEOUT = 2.0
 READ_CHUNK = 256 * 1024
-SUPPORTED_RESOURCES = frozenset({"status"})
+SUPPORTED_RESOURCES = frozenset({"status", "event"})
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What one stream asked of one ESN: its status, and events of these codes."""
+
+    status: bool
+    events: frozenset[str]
 
 
 def envelope(data: dict[str, Any], status_code: int = 200, message: str = "OK") -> bytes:
@@ -57,7 +65,7 @@ class StreamConnection:
     writer: asyncio.StreamWriter
     session_key: str
     account_id: str
-    subscriptions: set[str] = field(default_factory=set)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
     stalled: bool = False
     answered: bool = False  # whether the handshake answer went out (a stall can hold it)
     _held: list[bytes] = field(default_factory=list)  # bytes received while stalled
@@ -196,13 +204,37 @@ class StreamHub:
             return
         message = envelope({esn: {"status": status}})
         for connection in subscribers:
-            connection.send(message)
+            if connection.subscriptions[esn].status:
+                connection.send(message)
+
+    def wants(self, esn: str, code: str) -> bool:
+        """Whether any stream asked for that event of that ESN."""
+        return any(code in c.subscriptions[esn].events for c in self._by_esn.get(esn, ()))
+
+    def publish_events(self, esn: str, events: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """Push events of one ESN, in one message per stream holding the codes it asked for;
+        returns how many streams each code reached."""
+        reached = dict.fromkeys(events, 0)
+        shared: bytes | None = None  # the message with every code, built once
+        for connection in self._by_esn.get(esn, ()):
+            wanted = connection.subscriptions[esn].events
+            chosen = {code: body for code, body in events.items() if code in wanted}
+            if not chosen:
+                continue
+            if len(chosen) == len(events):
+                shared = shared or envelope({esn: {"event": events}})
+                connection.send(shared)
+            else:
+                connection.send(envelope({esn: {"event": chosen}}))
+            for code in chosen:
+                reached[code] += 1
+        return reached
 
     def forget_devices(self, esns: Iterable[str]) -> None:
         """Deleted devices: stop pushing them (the client finds out by re-listing)."""
         for esn in esns:
             for connection in self._by_esn.pop(esn, ()):
-                connection.subscriptions.discard(esn)
+                connection.subscriptions.pop(esn, None)
 
     def end_session(self, session_key: str) -> int:
         """The session is gone: every stream on it gets 412 "auth lost", then is closed."""
@@ -272,21 +304,31 @@ class StreamHub:
         if not isinstance(cameras, dict):
             connection.send(envelope({}, 400, '"cameras" must be a JSON object'))
             return
-        items = [(esn, self._add(connection, esn, spec)) for esn, spec in cameras.items()]
+        answers = [(esn, self._add(connection, esn, spec)) for esn, spec in cameras.items()]
+        items = [(esn, answer) for esn, answer in answers if answer is not None]
         for data in chunked(items, SNAPSHOT_CHUNK):
             connection.send(envelope(data))
 
-    def _add(self, connection: StreamConnection, esn: str, spec: object) -> dict[str, Any]:
-        """Subscribe one entity; return its snapshot value or its per-entity error."""
+    def _add(self, connection: StreamConnection, esn: str, spec: object) -> dict[str, Any] | None:
+        """Subscribe one entity; return its snapshot value or its per-entity error, or None
+        when it asked for events only (an event has no current value to send)."""
         resources = spec.get("resource") if isinstance(spec, dict) else None
         if not isinstance(resources, list) or not SUPPORTED_RESOURCES.intersection(resources):
             return entity_error(400, "invalid resource")
+        codes: frozenset[str] = frozenset()
+        if "event" in resources:
+            assert isinstance(spec, dict)
+            listed = spec.get("event")
+            if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+                return entity_error(400, "invalid event list")
+            codes = frozenset(listed)
         device = self.world.devices.get(esn)
         if device is None or device.account_id != connection.account_id:
             return entity_error(404, "resolve invalid")
-        connection.subscriptions.add(esn)
+        status = "status" in resources
+        connection.subscriptions[esn] = Subscription(status, codes)
         self._by_esn.setdefault(esn, set()).add(connection)
-        return {"status": device.status}
+        return {"status": device.status} if status else None
 
     def _drop(self, connection: StreamConnection, drop: object) -> None:
         esns = drop.get("cameras") if isinstance(drop, dict) else None
@@ -294,7 +336,7 @@ class StreamHub:
             connection.send(envelope({}, 400, '"drop" must be {"cameras": [esn, ...]}'))
             return
         for esn in esns:
-            connection.subscriptions.discard(esn)
+            connection.subscriptions.pop(esn, None)
             self._discard(self._by_esn, esn, connection)
         items = [(esn, entity_error(410, "dropped")) for esn in esns]
         for data in chunked(items, SNAPSHOT_CHUNK):

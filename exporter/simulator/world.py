@@ -76,6 +76,8 @@ class Device:
     ip_address: str
     bridge_id: str | None = None  # cameras: the bridge they are attached to
     camera_esns: list[str] = field(default_factory=list)  # bridges: attached cameras
+    loss: float = 0.0  # cameras: share of stream packets lost (stream statistics, CSSU)
+    previews_frozen: bool = False  # cameras: no thumbnails (PRTH) while set
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ import requests
 
 from exporter.app import Exporter, tuning_for
 from exporter.config import Settings
+from exporter.een import events
 from exporter.simulator import Simulator
 from exporter.simulator.client import SimulatorControl
 from tests.e2e import daemons
@@ -29,7 +30,7 @@ from tests.e2e.configs import (
     write_yaml,
 )
 from tests.e2e.webhook import WebhookReceiver
-from tests.e2e.world import DEMO_STATES, WORLD, cameras, sub_accounts
+from tests.e2e.world import DEMO_STATES, WORLD, cameras, event_cameras, sub_accounts
 from tests.stack.tools import Release
 from tests.support import wait_for
 
@@ -40,12 +41,23 @@ FIRST_SCRAPE_SECONDS = 30.0
 
 @pytest.fixture(scope="session")
 def sim() -> Iterator[Simulator]:
-    with Simulator(WORLD, username=USERNAME, password=PASSWORD) as simulator:
+    # Thumbnails and stream statistics twice a second: panels and alerts have data at once.
+    with Simulator(
+        WORLD,
+        username=USERNAME,
+        password=PASSWORD,
+        thumbnail_seconds=0.5,
+        stream_stats_seconds=0.5,
+    ) as simulator:
         with SimulatorControl(simulator.url) as control:
             first = sub_accounts(control.state())[0]
             demo_cameras = cameras(first)[-len(DEMO_STATES) :]
             for camera, status in zip(demo_cameras, DEMO_STATES, strict=True):
                 control.set_status(camera["id"], status)
+            frozen, lossy = event_cameras(control.state())
+            for camera in frozen:
+                control.freeze_previews(camera["id"])
+            control.set_stream_loss(lossy["id"], 0.5)
         yield simulator
 
 
@@ -66,6 +78,7 @@ def exporter(sim: Simulator) -> Iterator[Exporter]:
         stream_timeout_seconds=2.0,  # a stalled stream is noticed within 2 s
         device_refresh_seconds=300.0,
         backoff_max_seconds=1.0,
+        events=(*events.DEFAULT, "PRTH"),  # thumbnails too: the frozen-picture alert and panel
     )
     running = Exporter(settings, tuning_for(settings, backoff_base=0.05, start_jitter=0.0))
     running.start()

@@ -13,8 +13,9 @@ from exporter.simulator.world import Status
 from tests.e2e.apis import Alertmanager, Prometheus
 from tests.e2e.configs import FOR, KEEP_FIRING_FOR
 from tests.e2e.webhook import Delivery, WebhookReceiver
-from tests.e2e.world import cameras, recording_camera, sub_accounts
+from tests.e2e.world import cameras, event_cameras, recording_camera, sub_accounts
 from tests.stack.rule_files import ALERTS
+from tests.stack.tools import RELEASES, Release
 from tests.support import wait_for
 
 POLL = 0.1
@@ -160,3 +161,48 @@ def test_stream_down_fires_and_inhibits_only_that_accounts_camera_alerts(
         interval=POLL,
         message="the stalled account's stream to be back after the reset",
     )
+
+
+def test_a_frozen_picture_fires_and_resolves_with_the_next_thumbnail(
+    control: SimulatorControl, scraped: Prometheus, webhook: WebhookReceiver, release: Release
+) -> None:
+    # The exporter is shared by the releases: each release's run has a camera of its own.
+    frozen = event_cameras(control.state())[0][RELEASES.index(release)]
+    alert = delivered(webhook, "EenCameraPreviewFrozen", "firing", camera_id=frozen["id"])
+    assert alert["labels"]["camera_name"] == frozen["name"]
+    assert alert["labels"]["bridge_id"] == frozen["bridge_id"]
+    assert "event" not in alert["labels"]
+    assert alert["annotations"]["description"].endswith(
+        "is online and streaming, but has sent no preview thumbnail since the exporter started."
+    )
+    control.freeze_previews(frozen["id"], False)
+    delivered(webhook, "EenCameraPreviewFrozen", "resolved", camera_id=frozen["id"])
+
+
+def test_stream_loss_fires_with_the_loss(
+    control: SimulatorControl, scraped: Prometheus, webhook: WebhookReceiver
+) -> None:
+    _, lossy = event_cameras(control.state())
+    alert = delivered(webhook, "EenCameraStreamLoss", "firing", camera_id=lossy["id"])
+    description = alert["annotations"]["description"]
+    assert (
+        f"did not receive 50% of the packets it expected from camera {lossy['name']}" in description
+    )
+    losing = {
+        d.alert["labels"]["camera_id"] for d in webhook.deliveries("EenCameraStreamLoss", "firing")
+    }
+    assert losing == {lossy["id"]}
+
+
+def test_a_bridge_booting_three_times_fires(
+    control: SimulatorControl, scraped: Prometheus, webhook: WebhookReceiver
+) -> None:
+    account = sub_accounts(control.state())[2]
+    bridge = next(d for d in account["devices"] if d["type"] == "bridge")
+    for code in ("BBOO", "ABRT"):
+        control.emit_event(bridge["id"], code)
+    assert not scraped.alerts("EenBridgeRestarting", bridge_id=bridge["id"])
+    control.emit_event(bridge["id"], "BBOO")
+    alert = delivered(webhook, "EenBridgeRestarting", "firing", bridge_id=bridge["id"])
+    assert alert["labels"]["bridge_name"] == bridge["name"]
+    assert "booted or restarted 3 times in the last 6 hours" in alert["annotations"]["description"]

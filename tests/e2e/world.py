@@ -25,3 +25,14 @@ def cameras(account: dict[str, Any]) -> list[dict[str, Any]]:
 def recording_camera(account: dict[str, Any]) -> dict[str, Any]:
     """A camera of the account that is online and recording, i.e. that no alert is about."""
     return next(c for c in cameras(account) if c["status"] == Status.RECORDING)
+
+
+def event_cameras(state: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(frozen, lossy): recording cameras of the third account that no other e2e test
+    touches; before the exporter starts, the frozen ones stop sending thumbnails (one per
+    Prometheus release: the frozen-picture test unfreezes its own) and the lossy one's stream
+    loses half its packets."""
+    third = cameras(sub_accounts(state)[2])
+    frozen, lossy = [third[1], third[3]], third[2]
+    assert all(camera["status"] == Status.RECORDING for camera in [*frozen, lossy])
+    return frozen, lossy

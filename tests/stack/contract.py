@@ -21,6 +21,14 @@ ACCOUNT_METRICS = frozenset(
         "een_stream_messages_total",
         "een_stream_last_message_timestamp_seconds",
         "een_exporter_account_shard",
+        # From poll-stream events (EEN_EVENTS; pre-initialised for the default codes).
+        "een_camera_events_total",
+        "een_camera_last_event_timestamp_seconds",
+        "een_camera_stream_packets_expected_total",
+        "een_camera_stream_packets_received_total",
+        "een_bridge_boots_total",
+        "een_bridge_restarts_total",
+        "een_bridge_cloud_disconnects_total",
     }
 )
 

@@ -161,6 +161,7 @@ GIVEN = {
     "EEN_LOGIN_CONCURRENCY": "2",
     "EEN_STREAM_TIMEOUT_SECONDS": "30",
     "EEN_BACKOFF_MAX_SECONDS": "90",
+    "EEN_EVENTS": "PRTH,CCLC",
     "EEN_LOG_LEVEL": "debug",
     "EEN_LOG_FORMAT": "json",
     "EEN_DEMO": "false",
@@ -198,6 +199,7 @@ def test_every_setting_in_env_reaches_the_exporter(
     assert (settings.stream_timeout_seconds, settings.backoff_max_seconds) == (30.0, 90.0)
     assert (settings.login_concurrency, settings.device_refresh_seconds) == (2, 120.0)
     assert settings.web_config_file == Path("/etc/een-exporter/web-config.yml")
+    assert settings.events == ("PRTH", "CCLC")
 
 
 def test_a_real_login_without_een_url_goes_to_een(

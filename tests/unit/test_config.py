@@ -37,6 +37,7 @@ ALL_ENV_VARS = (
     "EEN_LOGIN_CONCURRENCY",
     "EEN_STREAM_TIMEOUT_SECONDS",
     "EEN_BACKOFF_MAX_SECONDS",
+    "EEN_EVENTS",
     "EEN_LOG_LEVEL",
     "EEN_LOG_FORMAT",
     "EEN_DEMO",
@@ -568,6 +569,7 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
         "--een.login-concurrency",
         "--een.stream-timeout",
         "--een.backoff-max",
+        "--een.events",
         "--log.level",
         "--log.format",
         "--demo",
@@ -578,6 +580,32 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
         assert default in out
     for bounds in ("10 to 86400 seconds", "5 to 3600 seconds", "1 to 3600 seconds", "1 to 64"):
         assert bounds in out
+
+
+def test_events_default_to_the_measured_set() -> None:
+    settings = load_settings([], CREDENTIALS)
+    assert settings.events == ("CSSU", "BBOO", "ABRT", "CCLD")
+
+
+@pytest.mark.parametrize(
+    ("value", "codes"),
+    [
+        ("PRTH", ("PRTH",)),
+        (" cssu , prth,CSSU ", ("CSSU", "PRTH")),  # any case, spaces, repeats once
+        ("none", ()),
+        ("NONE", ()),
+    ],
+)
+def test_events_setting(value: str, codes: tuple[str, ...]) -> None:
+    assert load_settings(["--een.events", value], CREDENTIALS).events == codes
+    assert load_settings([], {**CREDENTIALS, "EEN_EVENTS": value}).events == codes
+
+
+@pytest.mark.parametrize("value", ["PRTH,XYZW", "PRT", "AEDC", "PRTH;CSSU"])
+def test_unknown_event_codes_are_refused_naming_them(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"--een\.events has unknown event code") as caught:
+        load_settings(["--een.events", value], CREDENTIALS)
+    assert "known: ABRT, BBOO" in str(caught.value)
 
 
 def test_the_documented_variables_are_every_variable_read() -> None:

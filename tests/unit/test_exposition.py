@@ -3,9 +3,8 @@ import subprocess
 import tracemalloc
 import zlib
 
-from exporter.een.messages import StreamMessage
 from exporter.exposition import Exposition, camera_values
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
 from exporter.store import StateStore
 from tests.support import parse_exposition, require_binary, series
 
@@ -99,7 +98,7 @@ def test_changes_and_removals_show_on_the_next_render() -> None:
     store = make_store()
     exposition = Exposition(store, lambda: b"")
     text(exposition)
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": 0x100025}), now=1700000001.0)
+    store.apply("00000001", StreamUpdate({"c1": 0x100025}), now=1700000001.0)
     store.sync_accounts([AccountInfo("00000001", "Acme")])
     samples = parse_exposition(text(exposition))
     assert series(samples, "een_camera_on", camera_id="c1") == 0
@@ -143,7 +142,7 @@ def test_gzip_follows_every_kind_of_change() -> None:
     assert compressed() == plain()
     store.stream_connected("00000002")  # account health only
     assert compressed() == plain()
-    store.apply("00000001", StreamMessage(200, "OK", {"c2": RECORDING}), now=1700000002.0)
+    store.apply("00000001", StreamUpdate({"c2": RECORDING}), now=1700000002.0)
     assert compressed() == plain()
     store.set_devices("00000001", [DeviceInfo("c9", CAM, "Roof", "", RECORDING)], False, 1.0)
     assert compressed() == plain()
@@ -184,7 +183,7 @@ def test_distinct_statuses_do_not_grow_memory() -> None:
         for n in range(first, first + count):
             # Bits from 24 up mean nothing to the decoding; every value is a new bitmask.
             status = RECORDING | n << 24
-            store.apply("00000001", StreamMessage(200, "OK", {"c1": status}), now=float(n))
+            store.apply("00000001", StreamUpdate({"c1": status}), now=float(n))
             text(exposition)
 
     render_statuses(1, 200)  # warm up: caches, the exposition's own blocks

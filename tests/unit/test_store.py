@@ -1,5 +1,4 @@
-from exporter.een.messages import EntityError, StreamMessage
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
 from exporter.store import Readiness, StateStore
 
 CAM = DeviceKind.CAMERA
@@ -44,7 +43,7 @@ def test_device_list_diff() -> None:
 
 def test_refresh_keeps_the_streams_fresher_status_unless_resyncing() -> None:
     store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=150.0)
+    store.apply("00000001", StreamUpdate({"c1": OFFLINE}), now=150.0)
     store.set_devices("00000001", [DeviceInfo("c1", CAM, "Lobby", "", ONLINE)], False, 200.0)
     assert device_status(store, "c1") == (OFFLINE, 150.0)
     store.set_devices("00000001", [DeviceInfo("c1", CAM, "Lobby", "", ONLINE)], True, 300.0)
@@ -54,22 +53,22 @@ def test_refresh_keeps_the_streams_fresher_status_unless_resyncing() -> None:
 def test_uninformative_statuses_keep_the_previous_state() -> None:
     store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
     for status in (0, 0x010000 | OFFLINE):
-        store.apply("00000001", StreamMessage(200, "OK", {"c1": status}), now=150.0)
+        store.apply("00000001", StreamUpdate({"c1": status}), now=150.0)
     assert device_status(store, "c1") == (ONLINE, 100.0)
 
 
 def test_a_repeated_status_keeps_its_timestamp() -> None:
     store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": ONLINE}), now=150.0)
+    store.apply("00000001", StreamUpdate({"c1": ONLINE}), now=150.0)
     store.set_devices("00000001", [DeviceInfo("c1", CAM, "Lobby", "", ONLINE)], True, 200.0)
     assert device_status(store, "c1") == (ONLINE, 100.0)  # in this state since 100
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=250.0)
+    store.apply("00000001", StreamUpdate({"c1": OFFLINE}), now=250.0)
     assert device_status(store, "c1") == (OFFLINE, 250.0)
 
 
 def test_unknown_device_in_a_message_is_ignored() -> None:
     store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
-    store.apply("00000001", StreamMessage(200, "OK", {"zz": OFFLINE}), now=150.0)
+    store.apply("00000001", StreamUpdate({"zz": OFFLINE}), now=150.0)
     _, [view] = store.views({})
     assert view.devices is not None
     assert [row[0] for row in view.devices] == ["c1"]
@@ -81,10 +80,9 @@ def test_readiness_waits_for_every_subscribed_device() -> None:
     assert readiness(store) is Readiness.PENDING
     store.stream_connected("00000001")
     store.stream_subscribed("00000001", ["c1", "c2"])
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": ONLINE}), now=1.0)
+    store.apply("00000001", StreamUpdate({"c1": ONLINE}), now=1.0)
     assert readiness(store) is Readiness.PENDING
-    error = EntityError(404, "resolve invalid")
-    store.apply("00000001", StreamMessage(200, "OK", {}, {"c2": error}), now=2.0)
+    store.apply("00000001", StreamUpdate({}, ["c2"]), now=2.0)
     assert readiness(store) is Readiness.READY
 
 
@@ -92,7 +90,7 @@ def test_a_malformed_status_in_the_snapshot_counts_as_an_answer() -> None:
     store = store_with(DeviceInfo("c1", CAM, "A", "", ONLINE))
     store.stream_connected("00000001")
     store.stream_subscribed("00000001", ["c1"])
-    store.apply("00000001", StreamMessage(200, "OK", malformed={"c1": "-1"}), now=1.0)
+    store.apply("00000001", StreamUpdate({}, ["c1"]), now=1.0)
     assert readiness(store) is Readiness.READY
     assert device_status(store, "c1") == (ONLINE, 100.0)  # the last good value stays
 
@@ -109,7 +107,7 @@ def test_stream_health_counters() -> None:
     store = store_with(DeviceInfo("c1", CAM, "A", "", ONLINE))
     store.stream_connected("00000001")
     store.stream_subscribed("00000001", ["c1"])
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=5.0)
+    store.apply("00000001", StreamUpdate({"c1": OFFLINE}), now=5.0)
     store.stream_closed("00000001", "connection lost")
     _, [view] = store.views({})
     assert (view.stream_up, view.connects, view.disconnects, view.messages) == (False, 1, 1, 1)
@@ -123,7 +121,7 @@ def test_views_copy_only_changed_accounts() -> None:
     ids, views = store.views({})
     known = {view.id: view.versions for view in views}
     assert store.views(known) == (ids, [])
-    store.apply("00000002", StreamMessage(200, "OK"), now=1.0)
+    store.apply("00000002", StreamUpdate(), now=1.0)
     assert [view.id for view in store.views(known)[1]] == ["00000002"]
 
 
@@ -135,11 +133,11 @@ def test_only_what_changed_is_copied_again() -> None:
     # A refresh that finds nothing new, and a snapshot repeating a status, change no device.
     store.set_devices("00000001", listing, seed_status=True, now=200.0)
     assert store.views(known)[1] == []
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": ONLINE}), now=300.0)
+    store.apply("00000001", StreamUpdate({"c1": ONLINE}), now=300.0)
     [view] = store.views(known)[1]
     assert (view.messages, view.devices) == (1, None)  # stream health only
     known = {view.id: view.versions}
-    store.apply("00000001", StreamMessage(200, "OK", {"c1": OFFLINE}), now=400.0)
+    store.apply("00000001", StreamUpdate({"c1": OFFLINE}), now=400.0)
     [view] = store.views(known)[1]
     assert view.devices is not None
     assert [row[4] for row in view.devices] == [OFFLINE]

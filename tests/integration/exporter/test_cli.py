@@ -197,6 +197,19 @@ def test_a_duration_out_of_bounds_exits_2_naming_it(
     assert exporter.lines == [f"een-exporter: error: {error}"]
 
 
+def test_unknown_event_codes_exit_2_naming_them(processes: list[Process]) -> None:
+    exporter = Process(
+        "--demo", "--web.listen-address=127.0.0.1:0", env={"EEN_EVENTS": "PRTH,PRTX"}
+    )
+    processes.append(exporter)
+    assert exporter.wait(10) == 2
+    [line] = exporter.lines
+    assert line.startswith(
+        "een-exporter: error: EEN_EVENTS / --een.events has unknown event code PRTX (known: ABRT,"
+    )
+    assert line.endswith("or none); got 'PRTH,PRTX' (from EEN_EVENTS)")
+
+
 def test_an_api_key_that_is_not_ascii_exits_2_without_echoing_it(
     processes: list[Process],
 ) -> None:

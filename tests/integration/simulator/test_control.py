@@ -29,7 +29,8 @@ def test_state_shape(sim_control: SimulatorControl) -> None:
         assert account["streams"] == 0
         assert len(account["devices"]) == 12
         for device in account["devices"]:
-            assert set(device) == {"id", "name", "type", "bridge_id", "status"}
+            camera = {"loss", "previews_frozen"} if device["type"] == CAMERA else set()
+            assert set(device) == {"id", "name", "type", "bridge_id", "status", *camera}
             assert (device["bridge_id"] is None) == (device["type"] == BRIDGE)
     assert state["user"]["owner_account_id"] == dealer["id"]
 

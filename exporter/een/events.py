@@ -1,0 +1,158 @@
+"""Poll-stream events (een-api.md §7): the codes the exporter knows, and reading one event.
+
+An event arrives as `{"<esn>": {"event": {"<4CC>": {"timestamp": "YYYYMMDDhhmmss.xxx",
+"cameraid": ..., ...}}}}`. Only the fields the exporter turns into metrics are checked; an
+event whose timestamp or counted fields are unusable is refused (BadEvent) on its own.
+
+>>> parse_event("1000f60d", "PRTH", {"timestamp": "20240229235959.999", "cameraid": "1000f60d"})
+Event(device_id='1000f60d', code='PRTH', at_ms=1709251199999, expected=0, received=0, seconds=0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import date
+from functools import lru_cache
+
+from exporter.model import Event, EventSelection
+
+# Camera events: what each code says (een-api.md §7, plus the preview events of the same
+# table in EEN's docs). Account-level (AEDC...) and deprecated codes are left out.
+CAMERA_CODES = {
+    "RCON": "camera online (registered)",
+    "RCOF": "camera offline",
+    "RCHB": "heartbeat while registered",
+    "CONN": "camera turned on",
+    "COFF": "camera turned off",
+    "CSAU": "camera started streaming to its bridge",
+    "CSDU": "camera stopped streaming to its bridge",
+    "CSSU": "stream statistics: packets expected and received per interval",
+    "VRES": "video recording started",
+    "VREE": "video recording ended",
+    "VRKF": "recording key frame",
+    "EAES": "always-record event started",
+    "EAEE": "always-record event ended",
+    "ESES": "user-requested stream started",
+    "ESEE": "user-requested stream ended",
+    "CECF": "bridge found the camera",
+    "CECL": "camera lost after being found",
+    "CCCF": "bridge failed to reach the camera",
+    "COBC": "camera forced to restart",
+    "PRTH": "preview thumbnail",
+    "PRFR": "preview frame recorded",
+}
+# Bridge events, each counted by its own bridge metric.
+BRIDGE_CODES = {
+    "BBOO": "bridge booted",
+    "ABRT": "bridge process restarted",
+    "CCLC": "bridge connected to the cloud",
+    "CCLD": "bridge lost its cloud connection",
+}
+CODES = CAMERA_CODES | BRIDGE_CODES
+# Subscribed unless EEN_EVENTS says otherwise: stream statistics (loss), bridge boots,
+# restarts and cloud disconnects: about one event a minute per camera. Thumbnails (PRTH,
+# frozen pictures) come every few seconds per camera: at 50,000 cameras they alone cost more
+# than half a core (docs/performance.md), so they are asked for, not given. The status
+# bitmask already carries what RCON/RCOF, CSAU/CSDU and VRES/VREE would say.
+DEFAULT = ("CSSU", "BBOO", "ABRT", "CCLD")
+STREAM_STATS = "CSSU"
+CLOUD_DISCONNECT = "CCLD"
+# Counts and durations must be exact in a float64 sample.
+MAX_COUNT = 2**53
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+class BadEvent(ValueError):
+    """An event the exporter cannot use; the message says why."""
+
+
+def select(codes: Iterable[str]) -> EventSelection:
+    """Split known codes into the camera and the bridge ones, keeping their order."""
+    chosen = tuple(dict.fromkeys(codes))
+    return EventSelection(
+        tuple(code for code in chosen if code in CAMERA_CODES),
+        tuple(code for code in chosen if code in BRIDGE_CODES),
+    )
+
+
+def parse_event(esn: str, code: str, body: object) -> Event:
+    """One event object of `esn` as an Event; raises BadEvent."""
+    if not isinstance(body, dict):
+        raise BadEvent("not an object")
+    at_ms = parse_timestamp(body.get("timestamp"))
+    if code == STREAM_STATS:
+        expected = _count(body, "delta_expected")
+        return Event(esn, code, at_ms, expected, _count(body, "delta_rcvd"))
+    if code == CLOUD_DISCONNECT:
+        return Event(esn, code, at_ms, seconds=_seconds(body, "seconds"))
+    return Event(esn, code, at_ms)
+
+
+def parse_timestamp(value: object) -> int:
+    """EEN's `YYYYMMDDhhmmss.xxx` (UTC) as Unix milliseconds, exactly; raises BadEvent.
+
+    >>> parse_timestamp("19700101000000.001"), parse_timestamp("20161128063213.516")
+    (1, 1480314733516)
+    """
+    if not isinstance(value, str) or len(value) != 18 or value[14] != ".":
+        raise BadEvent(f"timestamp {_shown(value)} is not YYYYMMDDhhmmss.xxx")
+    seconds = value[12:14]
+    millis = value[15:]
+    if not (seconds.isdecimal() and millis.isdecimal() and value.isascii()):
+        raise BadEvent(f"timestamp {_shown(value)} is not YYYYMMDDhhmmss.xxx")
+    if seconds > "59":
+        raise BadEvent(f"timestamp {value} has no such time of day")
+    try:
+        minute = _minute(value[:12])
+    except ValueError as exc:
+        raise BadEvent(f"timestamp {value} {exc}") from None
+    return minute + int(seconds) * 1000 + int(millis)
+
+
+@lru_cache(maxsize=64)
+def _minute(yyyymmddhhmm: str) -> int:
+    """The start of a minute in Unix ms (a stream's events share a handful of minutes);
+    ValueError says what is wrong with it."""
+    if not yyyymmddhhmm.isdecimal():
+        raise ValueError("is not YYYYMMDDhhmmss.xxx")
+    hours, minutes = int(yyyymmddhhmm[8:10]), int(yyyymmddhhmm[10:])
+    if hours > 23 or minutes > 59:
+        raise ValueError("has no such time of day")
+    year = int(yyyymmddhhmm[:4])
+    try:
+        if year < 1970:
+            raise ValueError
+        day = date(year, int(yyyymmddhhmm[4:6]), int(yyyymmddhhmm[6:8])).toordinal() - _EPOCH
+    except ValueError:
+        raise ValueError("has no such date") from None
+    return ((day * 24 + hours) * 60 + minutes) * 60_000
+
+
+def _count(body: dict[str, object], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+        return value
+    raise BadEvent(f"{name} {_shown(value)} is not a count from 0 to 2^53")
+
+
+def _seconds(body: dict[str, object], name: str) -> float:
+    value = body.get(name)
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= MAX_COUNT
+    ):
+        return float(value)
+    raise BadEvent(f"{name} {_shown(value)} is not a number of seconds from 0 to 2^53")
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value for a log line, cut short."""
+    if value is None:
+        return "missing"
+    if isinstance(value, list | dict):
+        return "an array" if isinstance(value, list) else "an object"
+    text = repr(value[:limit] if isinstance(value, str) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,203 @@
+"""Events in the state store and on /metrics: counted per configured code, pre-initialised,
+rendered without touching the status lines."""
+
+from __future__ import annotations
+
+import subprocess
+
+from exporter.exposition import FAMILIES, Exposition
+from exporter.model import (
+    AccountInfo,
+    DeviceInfo,
+    DeviceKind,
+    Event,
+    EventSelection,
+    StreamUpdate,
+)
+from exporter.store import StateStore
+from tests.support import parse_exposition, require_binary, series
+from tests.unit.test_exposition import gunzip_one_member
+
+CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
+ACCOUNT = "00000001"
+DEFAULT = EventSelection(("PRTH", "CSSU", "COBC"), ("BBOO", "ABRT", "CCLD"))
+T0 = 1_700_000_000_123  # Unix ms
+
+
+def make_store(selection: EventSelection = DEFAULT) -> StateStore:
+    store = StateStore(selection)
+    store.sync_accounts([AccountInfo(ACCOUNT, "Acme")])
+    store.set_devices(
+        ACCOUNT,
+        [
+            DeviceInfo("c1", CAM, "Lobby", "b1", 0x1E0037),
+            DeviceInfo("c2", CAM, "Dock", "b1", 0x1E0037),
+            DeviceInfo("b1", BRIDGE, "Main", "", 0x120001),
+        ],
+        seed_status=True,
+        now=1.0,
+    )
+    return store
+
+
+def events(*items: Event) -> StreamUpdate:
+    return StreamUpdate({}, (), items)
+
+
+def samples(store: StateStore) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    body = b"".join(Exposition(store, lambda: b"").render(gzip=False)).decode()
+    return parse_exposition(body)
+
+
+def test_event_series_are_pre_initialised_for_the_subscribed_codes() -> None:
+    found = samples(make_store())
+    for camera in ("c1", "c2"):
+        for code in ("PRTH", "CSSU", "COBC"):
+            labels = {"camera_id": camera, "event": code}
+            assert series(found, "een_camera_events_total", **labels) == 0
+            assert series(found, "een_camera_last_event_timestamp_seconds", **labels) == 0
+        assert series(found, "een_camera_stream_packets_expected_total", camera_id=camera) == 0
+        assert series(found, "een_camera_stream_packets_received_total", camera_id=camera) == 0
+    for name in ("boots", "restarts", "cloud_disconnects"):
+        assert series(found, f"een_bridge_{name}_total", bridge_id="b1") == 0
+    # Not subscribed: no series. No disconnect seen yet: no duration.
+    assert series(found, "een_camera_events_total", event="RCON") is None
+    assert series(found, "een_bridge_cloud_connects_total", bridge_id="b1") is None
+    assert series(found, "een_bridge_last_cloud_disconnect_duration_seconds") is None
+    bridge_events = [
+        k for k in found if k[0] == "een_camera_events_total" and ("camera_id", "b1") in k[1]
+    ]
+    assert bridge_events == []
+
+
+def test_events_are_counted_with_een_timestamps() -> None:
+    store = make_store()
+    store.apply(
+        ACCOUNT,
+        events(
+            Event("c1", "PRTH", T0),
+            Event("c1", "PRTH", T0 + 10_000),
+            Event("c1", "CSSU", T0, expected=7200, received=7000),
+            Event("c1", "CSSU", T0 + 60_000, expected=7200, received=7200),
+            Event("b1", "BBOO", T0 + 5),
+            Event("b1", "CCLD", T0 + 6, seconds=42.5),
+            Event("b1", "CCLD", T0 + 7, seconds=3),
+        ),
+        now=2.0,
+    )
+    found = samples(store)
+    c1 = {"camera_id": "c1"}
+    assert series(found, "een_camera_events_total", **c1, event="PRTH") == 2
+    assert (
+        series(found, "een_camera_last_event_timestamp_seconds", **c1, event="PRTH")
+        == 1_700_000_010.123
+    )
+    assert series(found, "een_camera_events_total", **c1, event="CSSU") == 2
+    assert series(found, "een_camera_stream_packets_expected_total", **c1) == 14_400
+    assert series(found, "een_camera_stream_packets_received_total", **c1) == 14_200
+    assert series(found, "een_camera_events_total", camera_id="c2", event="PRTH") == 0
+    assert series(found, "een_bridge_boots_total", bridge_id="b1") == 1
+    assert series(found, "een_bridge_cloud_disconnects_total", bridge_id="b1") == 2
+    assert series(found, "een_bridge_last_cloud_disconnect_duration_seconds", bridge_id="b1") == 3
+
+
+def test_timestamps_are_rendered_to_the_millisecond() -> None:
+    store = make_store()
+    store.apply(ACCOUNT, events(Event("c1", "PRTH", 1_480_314_733_516)), now=2.0)
+    body = b"".join(Exposition(store, lambda: b"").render(gzip=False)).decode()
+    line = (
+        'een_camera_last_event_timestamp_seconds{account_id="00000001",camera_id="c1",event="PRTH"}'
+    )
+    assert f"{line} 1480314733.516\n" in body
+
+
+def test_only_configured_codes_of_the_devices_kind_are_counted() -> None:
+    store = make_store(EventSelection(("PRTH",), ("BBOO",)))
+    store.apply(
+        ACCOUNT,
+        events(
+            Event("c1", "BBOO", T0),  # a bridge code on a camera
+            Event("b1", "PRTH", T0),  # a camera code on a bridge
+            Event("c1", "RCON", T0),  # not configured
+            Event("zz", "PRTH", T0),  # not a device of the account
+        ),
+        now=2.0,
+    )
+    found = samples(store)
+    labels = {name for name, _ in found}
+    assert series(found, "een_camera_events_total", camera_id="c1", event="PRTH") == 0
+    assert series(found, "een_bridge_boots_total", bridge_id="b1") == 0
+    assert {dict(k[1]).get("event") for k in found if k[0] == "een_camera_events_total"} == {"PRTH"}
+    assert "een_camera_stream_packets_expected_total" not in labels
+
+
+def test_without_events_no_event_series_but_every_family_is_described() -> None:
+    store = make_store(EventSelection())
+    body = b"".join(Exposition(store, lambda: b"").render(gzip=False)).decode()
+    assert "een_camera_events_total{" not in body
+    assert "een_bridge_boots_total{" not in body
+    for family in FAMILIES:
+        assert f"# TYPE {family.name} {family.type}\n" in body
+
+
+def test_an_event_re_renders_only_the_event_lines() -> None:
+    store = make_store()
+    _, [first] = store.views({})
+    store.apply(ACCOUNT, events(Event("c1", "PRTH", T0)), now=2.0)
+    _, [view] = store.views({ACCOUNT: first.versions})
+    assert view.devices is None, "an event must not copy (and re-render) the status lines"
+    assert view.events is not None
+    store.apply(ACCOUNT, StreamUpdate({"c1": 0x120025}), now=3.0)
+    _, [view] = store.views({ACCOUNT: view.versions})
+    assert view.devices is not None
+    assert view.events is None
+
+
+def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
+    store = make_store(EventSelection(("PRTH",), ()))
+    _, [first] = store.views({})
+    store.apply(ACCOUNT, events(Event("b1", "PRTH", T0), Event("c1", "VRES", T0)), now=2.0)
+    _, [view] = store.views({ACCOUNT: first.versions})
+    assert view.events is None
+
+
+def test_device_list_changes_reach_the_event_lines() -> None:
+    store = make_store()
+    exposition = Exposition(store, lambda: b"")
+    exposition.render(gzip=False)
+    store.set_devices(ACCOUNT, [DeviceInfo("c3", CAM, "Roof", "", 0x1E0037)], False, 5.0)
+    found = parse_exposition(b"".join(exposition.render(gzip=False)).decode())
+    assert series(found, "een_camera_events_total", camera_id="c3", event="PRTH") == 0
+    assert series(found, "een_camera_events_total", camera_id="c1", event="PRTH") is None
+    assert series(found, "een_bridge_boots_total", bridge_id="b1") is None
+
+
+def test_subscriptions_follow_the_device_kind() -> None:
+    store = make_store()
+    assert store.subscriptions(ACCOUNT) == {
+        "c1": ("PRTH", "CSSU", "COBC"),
+        "c2": ("PRTH", "CSSU", "COBC"),
+        "b1": ("BBOO", "ABRT", "CCLD"),
+    }
+    assert store.subscriptions(ACCOUNT, ["b1", "gone"]) == {"b1": ("BBOO", "ABRT", "CCLD")}
+
+
+def test_gzip_follows_events() -> None:
+    store = make_store()
+    exposition = Exposition(store, lambda: b"")
+    for at in range(5):
+        store.apply(ACCOUNT, events(Event("c2", "COBC", T0 + at)), now=2.0)
+        plain = b"".join(exposition.render(gzip=False))
+        assert gunzip_one_member(b"".join(exposition.render(gzip=True))) == plain
+    assert b'camera_id="c2",event="COBC"} 5\n' in plain
+
+
+def test_promtool_accepts_the_event_families() -> None:
+    promtool = require_binary("promtool", "apt-get install prometheus")
+    store = make_store()
+    store.apply(ACCOUNT, events(Event("b1", "CCLD", T0, seconds=7)), now=2.0)
+    body = b"".join(Exposition(store, lambda: b"").render(gzip=False)).decode()
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,31 @@
+"""Imports run one way: transport (exporter.een) -> model <- state store and renderer."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
+# The state and what renders it know only the model, never the transport that feeds them.
+STATE_MODULES = ("store.py", "exposition.py", "model.py", "status.py")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", STATE_MODULES)
+def test_state_modules_do_not_import_the_transport(module: str) -> None:
+    transport = {
+        name for name in imported_modules(PACKAGE / module) if name.startswith("exporter.een")
+    }
+    assert not transport, f"exporter/{module} imports {sorted(transport)}"
