@@ -313,8 +313,9 @@ class EventHub:
         loop = asyncio.get_running_loop()
         next_keepalive = loop.time() + keepalive
         while not stream.ended.is_set():
+            wait = min(TICK_SECONDS, next_keepalive - loop.time()) if keepalive else TICK_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stream.ended.wait(), TICK_SECONDS)
+                await asyncio.wait_for(stream.ended.wait(), max(wait, 0.0))
             if stream.ended.is_set():
                 return
             if self.v3.tokens.access(stream.access_token) is None:
