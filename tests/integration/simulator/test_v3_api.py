@@ -125,7 +125,9 @@ def test_pagination_follows_the_tokens_both_ways(sim: Simulator) -> None:
     first = v3client.get(sim, token, "cameras", pageSize=4).json()
     assert first["prevPageToken"] == ""
     assert first["totalSize"] == 10
-    second = v3client.get(sim, token, "cameras", pageSize=4, pageToken=first["nextPageToken"]).json()
+    second = v3client.get(
+        sim, token, "cameras", pageSize=4, pageToken=first["nextPageToken"]
+    ).json()
     back = v3client.get(sim, token, "cameras", pageSize=4, pageToken=second["prevPageToken"]).json()
     assert [c["id"] for c in back["results"]] == [c["id"] for c in first["results"]]
     assert not {c["id"] for c in first["results"]} & {c["id"] for c in second["results"]}

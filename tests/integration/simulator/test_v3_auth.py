@@ -140,8 +140,8 @@ def test_a_code_is_single_use_and_bound_to_its_redirect_uri(sim: Simulator) -> N
     assert mismatch.status_code == 400
     code = v3client.code(sim)
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
-    assert v3client.token_request(sim, **form).status_code == 200
-    assert v3client.token_request(sim, **form).status_code == 401
+    assert v3client.token_request(sim, form).status_code == 200
+    assert v3client.token_request(sim, form).status_code == 401
 
 
 def test_parameters_in_the_query_string_work_too(sim: Simulator) -> None:
@@ -216,8 +216,8 @@ def test_revoke_ends_the_grant(sim: Simulator) -> None:
 def test_another_registered_client(make_sim: MakeSimulator) -> None:
     sim = make_sim(v3=V3Settings(client_id="acme", client_secret="s3cret"))
     form = {"grant_type": "authorization_code", "code": v3client.code(sim, None)}
-    assert v3client.token_request(sim, **form).status_code == 401
-    assert v3client.token_request(sim, ("acme", "s3cret"), **form).status_code == 200
+    assert v3client.token_request(sim, form).status_code == 401
+    assert v3client.token_request(sim, form, auth=("acme", "s3cret")).status_code == 200
 
 
 def test_basic_credentials_must_be_base64(sim: Simulator) -> None:

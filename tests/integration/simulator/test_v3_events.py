@@ -68,9 +68,7 @@ def test_a_subscription_answers_as_the_openapi_file_says(fast_sim: Simulator) ->
     listing = v3client.get(fast_sim, token, "eventSubscriptions").json()
     assert [s["id"] for s in listing["results"]] == [subscription["id"]]
     filters = v3client.get(fast_sim, token, f"{path}/filters").json()["results"]
-    assert filters == [
-        {"id": "1", "actors": [f"camera:{camera}"], "types": [{"id": STATUS_EVENT}]}
-    ]
+    assert filters == [{"id": "1", "actors": [f"camera:{camera}"], "types": [{"id": STATUS_EVENT}]}]
     deleted = requests.delete(
         f"{fast_sim.url}/api/v3.0/{path}", headers=v3client.bearer(token), timeout=TIMEOUT
     )
@@ -90,7 +88,8 @@ def test_status_changes_reach_the_stream_as_span_events(
     set_v3(fast_sim, quiet, "off")  # not subscribed: nothing arrives for it
     set_v3(fast_sim, camera, "bridgeOffline")
     set_v3(fast_sim, bridge, "deviceOffline")
-    events = wait_for(lambda: len(reader.events()) >= 4 and reader.events(), timeout=5)
+    wait_for(lambda: len(reader.events()) >= 4, timeout=5)
+    events = reader.events()
     assert {e["actorId"] for e in events} == {camera, bridge}
     ended, started = events[0], events[1]
     assert ended["actorId"] == started["actorId"] == camera
@@ -106,7 +105,8 @@ def test_status_changes_reach_the_stream_as_span_events(
     assert events[3]["data"][0]["newStatus"]["connectionStatus"] == "deviceOffline"
     # The next change closes the span the last one opened.
     set_v3(fast_sim, camera, "online")
-    later = wait_for(lambda: len(reader.events()) >= 6 and reader.events(), timeout=5)
+    wait_for(lambda: len(reader.events()) >= 6, timeout=5)
+    later = reader.events()
     assert later[4]["id"] == started["id"]
     assert later[4]["startTimestamp"] == started["startTimestamp"]
 

@@ -26,8 +26,15 @@ def code(sim: Simulator, redirect_uri: str | None = REDIRECT_URI) -> str:
     return str(response.json()["code"])
 
 
-def token_request(sim: Simulator, auth: tuple[str, str] = CLIENT, **form: str) -> requests.Response:
-    return requests.post(f"{sim.url}/oauth2/token", auth=auth, data=form, timeout=TIMEOUT)
+def token_request(
+    sim: Simulator,
+    form: dict[str, str] | None = None,
+    *,
+    auth: tuple[str, str] = CLIENT,
+    **fields: str,
+) -> requests.Response:
+    data = {**(form or {}), **fields}
+    return requests.post(f"{sim.url}/oauth2/token", auth=auth, data=data, timeout=TIMEOUT)
 
 
 def login(sim: Simulator) -> dict[str, Any]:
@@ -64,8 +71,12 @@ def end_user_token(sim: Simulator, reseller_token: str, account_id: str) -> str:
     response = requests.post(
         f"{sim.url}/api/v3.0/authorizationTokens",
         headers=bearer(reseller_token),
-        json={"type": "reseller", "targetType": "account", "targetId": account_id,
-              "scopes": ["vms.all"]},  # fmt: skip
+        json={
+            "type": "reseller",
+            "targetType": "account",
+            "targetId": account_id,
+            "scopes": ["vms.all"],
+        },
         timeout=TIMEOUT,
     )
     assert response.status_code == 201, response.text
@@ -83,7 +94,7 @@ def all_pages(sim: Simulator, token: str, path: str, **params: Any) -> list[dict
     results: list[dict[str, Any]] = []
     page_token = None
     while True:
-        extra = {} if page_token is None else {"pageToken": page_token}
+        extra: dict[str, str] = {} if page_token is None else {"pageToken": page_token}
         response = get(sim, token, path, **params, **extra)
         assert response.status_code == 200, response.text
         body = response.json()
@@ -93,9 +104,12 @@ def all_pages(sim: Simulator, token: str, path: str, **params: Any) -> list[dict
             return results
 
 
-def subscribe(sim: Simulator, token: str, actors: list[str], types: list[str] | None = None) -> dict[str, Any]:
-    filters = [{"actors": [actor], "types": [{"id": t} for t in types or [STATUS_EVENT]]}
-               for actor in actors]  # fmt: skip
+def subscribe(
+    sim: Simulator, token: str, actors: list[str], types: list[str] | None = None
+) -> dict[str, Any]:
+    """One filter per actor, as EEN's guide asks (een-api-v3.md §5.2)."""
+    wanted = [{"id": t} for t in types or [STATUS_EVENT]]
+    filters = [{"actors": [actor], "types": wanted} for actor in actors]
     response = requests.post(
         f"{sim.url}/api/v3.0/eventSubscriptions",
         headers=bearer(token),
