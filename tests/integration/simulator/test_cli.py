@@ -146,6 +146,9 @@ def test_een_sim_v3_flags_and_no_v3_secrets_in_the_debug_log(start_een_sim: Star
         client_secret, "--v3-access-token-seconds", "120", "--v3-sse-keepalive-seconds", "0",
     )  # fmt: skip
     url = sim_url(process)
+    assert process.stdout is not None
+    banner = [process.stdout.readline() for _ in range(8)]
+    assert any(f"v3 client:   {client_id}" in line for line in banner)
     code = requests.post(f"{url}/_sim/v3/code", json={}, timeout=TIMEOUT).json()["code"]
     # The code in the query string, as EagleEyev3 sends it: the log must still not show it.
     answer = requests.post(
@@ -165,9 +168,8 @@ def test_een_sim_v3_flags_and_no_v3_secrets_in_the_debug_log(start_een_sim: Star
         timeout=TIMEOUT,
     ).json()
     process.send_signal(signal.SIGTERM)
-    out, log = process.communicate(timeout=TIMEOUT)
+    _, log = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 0
-    assert f"v3 client:   {client_id}" in out
     assert "POST /oauth2/token -> 200" in log
     assert "GET /api/v3.0/accounts -> 200" in log
     for secret in (client_secret, code, tokens["access_token"], tokens["refresh_token"],
