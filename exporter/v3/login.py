@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 def parse(argv: Sequence[str], environ: Mapping[str, str]) -> LoginSettings:
     parser = _parser()
     try:
-        args = parser.parse_args(list(argv))
+        args = parser.parse_args(_attach_code(argv))
     except SystemExit as exit_:
         if exit_.code:  # argparse printed the reason already
             raise LoginError("bad arguments (see --help)", status=2) from None
@@ -111,6 +111,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> LoginSettings:
         raise LoginError("EEN_TOKEN_FILE / --een.token-file is required", status=2)
     if not 1 <= args.timeout <= 3600:
         raise LoginError("--timeout must be from 1 to 3600 seconds", status=2)
+    if args.code is not None and not args.code.strip():
+        raise LoginError("--code needs a value", status=2)
     redirect_uri = args.redirect_uri or DEFAULT_REDIRECT_URI
     if args.code is None:
         _listen_address(redirect_uri)  # refuse a URI we could not listen on, before printing
@@ -123,6 +125,19 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> LoginSettings:
         code=args.code,
         timeout=args.timeout,
     )
+
+
+def _attach_code(argv: Sequence[str]) -> list[str]:
+    """`--code X` as `--code=X`: a code may start with "-" (URL-safe base64), which argparse
+    would take for an option."""
+    joined: list[str] = []
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument == "--code":
+            joined.append(f"--code={next(arguments, '')}")
+        else:
+            joined.append(argument)
+    return joined
 
 
 def _auth_url(value: str) -> str:

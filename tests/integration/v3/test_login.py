@@ -131,6 +131,7 @@ def test_a_refusal_in_the_browser_fails_the_login(sim: Simulator, tmp_path: Path
         (["--een.url", "ftp://x"], {}, "http(s) URL"),
         (["--een.client-secret-file", "/nonexistent"], {"EEN_CLIENT_SECRET": ""}, "cannot read"),
         (["--een.token-file", "/nonexistent/dir/t.json", "--code", "c"], {}, "writable directory"),
+        (["--code"], {}, "--code needs a value"),
     ],
 )
 def test_bad_settings_exit_2_with_one_line(
@@ -175,3 +176,11 @@ def test_the_secret_can_come_from_a_file_and_the_cli_routes_login(
     code = requests.post(f"{sim.url}/_sim/v3/code", json={}, timeout=10).json()["code"]
     assert cli_main(["login", "--een.client-secret-file", str(secret_file), "--code", code]) == 0
     assert json.loads(token_file.read_text())["client_id"] == CLIENT_ID
+
+
+def test_a_code_may_start_with_a_dash(
+    sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Codes are URL-safe base64: "-" is a valid first character, not an option.
+    assert login.main(["--code", "-never-issued"], environ(sim, tmp_path / "t.json")) == 1
+    assert "invalid_grant" in capsys.readouterr().err
