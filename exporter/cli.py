@@ -29,8 +29,13 @@ STOP_TIMEOUT = 4.5  # seconds; SIGTERM to exit stays within 5 s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["login"]:
+        from exporter.v3.login import main as login  # API v3's one-time consent
+
+        return login(arguments[1:], os.environ)
     try:
-        settings = load_settings(sys.argv[1:] if argv is None else argv, os.environ)
+        settings = load_settings(arguments, os.environ)
     except ConfigError as exc:
         print(f"een-exporter: error: {exc}", file=sys.stderr)
         return 2

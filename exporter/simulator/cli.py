@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
 
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
+from exporter.simulator.v3_tokens import V3Settings
 from exporter.simulator.world import WorldSpec
 
 DEFAULT_LISTEN = "127.0.0.1:9878"
@@ -46,6 +48,13 @@ def share(value: str) -> float:
     return number
 
 
+def positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return number
+
+
 _LOG_LEVELS = {
     "debug": "DEBUG",
     "info": "INFO",
@@ -67,7 +76,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="een-sim",
         description="A simulated Eagle Eye Networks cloud (v1 REST API and WebSocket poll "
-        "stream) with a control API under /_sim/ for loopback clients.",
+        "stream; v3 OAuth, REST API and SSE event subscriptions) with a control API under "
+        "/_sim/ for loopback clients.",
     )
     parser.add_argument(
         "--listen",
@@ -149,10 +159,59 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="debug, info, warning or error, in any case (default warning); debug logs each "
         "request's method, path and status",
     )
+    _add_v3_arguments(parser)
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     if args.session_seconds <= 0:
         parser.error("--session-seconds must be > 0")
     return args
+
+
+def _add_v3_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = V3Settings()
+    v3 = parser.add_argument_group("API v3")
+    v3.add_argument("--v3-client-id", default=defaults.client_id, help="the one registered "
+                    f"OAuth client (default {defaults.client_id})")  # fmt: skip
+    v3.add_argument("--v3-client-secret", default=defaults.client_secret,
+                    help=f"its secret (default {defaults.client_secret})")  # fmt: skip
+    lifetimes = (
+        ("access-token", defaults.access_token_seconds, "access token lifetime"),
+        ("refresh-idle", defaults.refresh_idle_seconds, "refresh token lifetime after last use"),
+        ("refresh-max", defaults.refresh_max_seconds, "grant lifetime after the consent"),
+        ("code", defaults.code_seconds, "authorization code lifetime"),
+        ("sse-ttl", defaults.sse_ttl_seconds, "a subscription's life without a client"),
+    )
+    for name, default, what in lifetimes:
+        v3.add_argument(f"--v3-{name}-seconds", type=positive_float, default=default,
+                        metavar="S", help=f"{what} (default {default:g})")  # fmt: skip
+    v3.add_argument("--v3-sse-keepalive-seconds", type=non_negative_float,
+                    default=defaults.sse_keepalive_seconds, metavar="S",
+                    help="seconds between SSE keep-alive comments; 0 = none (default "
+                    f"{defaults.sse_keepalive_seconds:g})")  # fmt: skip
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", metavar="PEM", help="and this private key")
+
+
+def v3_settings(args: argparse.Namespace) -> V3Settings:
+    return V3Settings(
+        client_id=args.v3_client_id,
+        client_secret=args.v3_client_secret,
+        access_token_seconds=args.v3_access_token_seconds,
+        refresh_idle_seconds=args.v3_refresh_idle_seconds,
+        refresh_max_seconds=args.v3_refresh_max_seconds,
+        code_seconds=args.v3_code_seconds,
+        sse_ttl_seconds=args.v3_sse_ttl_seconds,
+        sse_keepalive_seconds=args.v3_sse_keepalive_seconds,
+    )
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    if cert is None or key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,6 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     host, port = args.listen
     spec = WorldSpec(args.accounts, args.bridges, args.cameras, args.seed)
+    try:
+        settings = v3_settings(args)
+        tls = tls_context(args.tls_cert, args.tls_key)
+    except (ValueError, OSError) as exc:
+        print(f"een-sim: {exc}", file=sys.stderr)
+        return 2
     simulator = Simulator(
         spec,
         username=args.username,
@@ -174,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream_stats_seconds=args.stream_stats_seconds,
         bridge_boots_per_hour=args.bridge_boots_per_hour,
         lossy_cameras=args.lossy_cameras,
+        v3=settings,
+        tls=tls,
     )
     stop = threading.Event()
 
@@ -202,6 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  username:    {args.username}\n"
         f"  password:    {args.password}\n"
         f"  poll stream: {simulator.ws_url}/api/v2/Device/<account_id>/Events\n"
+        f"  v3 client:   {settings.client_id} / {settings.client_secret}\n"
+        f"  v3 consent:  {simulator.url}/oauth2/authorize?scope=vms.all&client_id="
+        f"{settings.client_id}&response_type=code&redirect_uri=<your redirect URI>\n"
+        f"  v3 API:      {simulator.url}/api/v3.0/ (a code without a browser: POST "
+        f"{simulator.url}/_sim/v3/code)\n"
         f"  control API: {simulator.url}/_sim/state (loopback clients only)",
         flush=True,
     )

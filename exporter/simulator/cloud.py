@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from exporter.simulator.events import EventSource
 from exporter.simulator.sessions import Session, SessionStore
@@ -56,6 +57,18 @@ class LoginMeter:
         self.active -= 1
 
 
+class CloudListener(Protocol):
+    """Another API surface on the same world (v3) that must follow its changes."""
+
+    def status_changed(self, esn: str, previous: int) -> None: ...
+
+    def account_deleted(self, account_id: str) -> None: ...
+
+    def faults_reset(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
 @dataclass
 class Cloud:
     world: World
@@ -66,6 +79,7 @@ class Cloud:
     faults: Faults = field(default_factory=Faults)
     logins: LoginMeter = field(default_factory=LoginMeter)
     churn_rate: float = 0.0  # random status transitions per second; changeable at run time
+    listeners: list[CloudListener] = field(default_factory=list)
     _expiry_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
     @classmethod
@@ -106,6 +120,8 @@ class Cloud:
         if self.world.set_status(esn, status):
             self.hub.publish_status(esn, status)
             self.events.on_status(device, old, status)
+            for listener in self.listeners:
+                listener.status_changed(esn, old)
 
     def delete_device(self, esn: str) -> None:
         self.world.delete_device(esn)
@@ -114,9 +130,19 @@ class Cloud:
     def delete_account(self, account_id: str) -> None:
         self.hub.forget_devices(self.world.delete_account(account_id))
         self.hub.close_account(account_id)
+        for listener in self.listeners:
+            listener.account_deleted(account_id)
+
+    def reset_faults(self) -> None:
+        self.faults.reset()
+        self.hub.unstall_all()
+        for listener in self.listeners:
+            listener.faults_reset()
 
     def shutdown(self) -> None:
         for timer in self._expiry_timers.values():
             timer.cancel()
         self._expiry_timers.clear()
         self.hub.close_all()
+        for listener in self.listeners:
+            listener.shutdown()

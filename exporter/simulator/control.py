@@ -286,8 +286,7 @@ def set_latency(request: Request, cloud: Cloud, params: dict[str, str]) -> Respo
 
 
 def reset(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
-    cloud.faults.reset()
-    cloud.hub.unstall_all()
+    cloud.reset_faults()
     return Response(204)
 
 

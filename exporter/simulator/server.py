@@ -1,7 +1,8 @@
 """The `Simulator`: one asyncio server on one port, on its own named thread.
 
-Plain HTTP requests go to the v1 REST surface (`/g/...`) or the control API (`/_sim/...`);
-`Upgrade: websocket` requests become poll streams.
+Plain HTTP requests go to the v1 REST surface (`/g/...`), the v3 surface (`/oauth2/...`,
+`/api/v3.0/...`, see `v3.py`) or the control API (`/_sim/...`); `Upgrade: websocket` requests
+become poll streams and requests for an event subscription's SSE URL become SSE streams.
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ import ipaddress
 import logging
 import re
 import secrets
+import ssl
 import threading
 import time
 from types import TracebackType
 
 from websockets.http11 import Request as HandshakeRequest
 
-from exporter.simulator import api, control
+from exporter.simulator import api, control, v3_control
 from exporter.simulator.churn import Churn
 from exporter.simulator.cloud import Cloud, Credentials
 from exporter.simulator.events import TICK
 from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
 from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
+from exporter.simulator.v3 import V3Cloud
+from exporter.simulator.v3_tokens import V3Settings
 from exporter.simulator.world import WorldSpec, build_world
 
 log = logging.getLogger(__name__)
@@ -45,7 +49,7 @@ def is_loopback(host: str) -> bool:
 
 
 class Simulator:
-    """A simulated EEN cloud serving the v1 API, the poll stream and the control API."""
+    """A simulated EEN cloud serving the v1 and v3 APIs, their streams and the control API."""
 
     def __init__(
         self,
@@ -64,6 +68,8 @@ class Simulator:
         stream_stats_seconds: float = 0.0,
         bridge_boots_per_hour: float = 0.0,
         lossy_cameras: float = 0.0,
+        v3: V3Settings | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
             raise ValueError("churn and latency must be >= 0, lifetimes > 0")
@@ -84,6 +90,8 @@ class Simulator:
         self.stream_stats_seconds = stream_stats_seconds
         self.bridge_boots_per_hour = bridge_boots_per_hour
         self.lossy_cameras = lossy_cameras
+        self.v3_settings = v3 or V3Settings()
+        self.tls = tls
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -91,14 +99,15 @@ class Simulator:
         self._startup_error: BaseException | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._cloud: Cloud | None = None
+        self._v3: V3Cloud | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self._url_host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self._url_host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self._url_host}:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://{self._url_host}:{self.port}"
 
     @property
     def _url_host(self) -> str:
@@ -175,10 +184,19 @@ class Simulator:
         events.stream_stats_seconds = self.stream_stats_seconds
         events.bridge_boots_per_hour = self.bridge_boots_per_hour
         events.make_lossy(self.lossy_cameras)
-        server = await asyncio.start_server(
-            self._serve_connection, self.host, self.port, limit=READ_LIMIT, backlog=2048
+        scheme = "https" if self.tls else "http"
+        self._v3 = V3Cloud(
+            self._cloud, self.v3_settings, scheme=scheme, host=self.host, port=self.port
         )
-        self.port = server.sockets[0].getsockname()[1]
+        server = await asyncio.start_server(
+            self._serve_connection,
+            self.host,
+            self.port,
+            limit=READ_LIMIT,
+            backlog=2048,
+            ssl=self.tls,
+        )
+        self.port = self._v3.port = server.sockets[0].getsockname()[1]
         log.info("simulated EEN cloud listening on %s", self.url)
         return server
 
@@ -252,6 +270,11 @@ class Simulator:
             if request.is_websocket:
                 await self._serve_stream(request, reader, writer)
                 return
+            assert self._v3 is not None
+            if self._v3.is_sse(request):
+                log.debug("%s %s (event stream)", request.method, request.path)
+                await self._v3.serve_sse(request, reader, writer)
+                return
             response = await self._respond(request)
             # The path only: query strings and bodies may carry session keys or passwords.
             log.debug("%s %s -> %d", request.method, request.path, response.status)
@@ -262,14 +285,19 @@ class Simulator:
 
     async def _respond(self, request: Request) -> Response:
         assert self._cloud is not None
+        assert self._v3 is not None
         path = request.path
         try:
             if path == "/_sim" or path.startswith("/_sim/"):
                 if not is_loopback(request.peer_host):
                     return Response.error(403, "the control API answers loopback clients only")
+                if v3_control.handles(path):
+                    return v3_control.handle(request, self._v3)
                 return control.handle(request, self._cloud)
             if path.startswith("/g/"):
                 return await self._rest(request)
+            if self._v3.handles(path):
+                return self._v3.respond(request)
         except HttpError as exc:
             return Response.error(exc.status, exc.message)
         except Exception:

@@ -137,3 +137,64 @@ def test_een_sim_log_level_in_any_case(given: str, level: str) -> None:
     from exporter.simulator.cli import parse_args
 
     assert parse_args(["--log-level", given]).log_level == level
+
+
+def test_een_sim_v3_flags_and_no_v3_secrets_in_the_debug_log(start_een_sim: StartSim) -> None:
+    client_id, client_secret = "ops-client", "ops-secret-0123"
+    process = start_een_sim(
+        "--log-level", "debug", "--v3-client-id", client_id, "--v3-client-secret",
+        client_secret, "--v3-access-token-seconds", "120", "--v3-sse-keepalive-seconds", "0",
+    )  # fmt: skip
+    url = sim_url(process)
+    assert process.stdout is not None
+    banner = [process.stdout.readline() for _ in range(8)]
+    assert any(f"v3 client:   {client_id}" in line for line in banner)
+    code = requests.post(f"{url}/_sim/v3/code", json={}, timeout=TIMEOUT).json()["code"]
+    # The code in the query string, as EagleEyev3 sends it: the log must still not show it.
+    answer = requests.post(
+        f"{url}/oauth2/token?grant_type=authorization_code&code={code}",
+        auth=(client_id, client_secret),
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    assert tokens["expires_in"] == 120
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert requests.get(f"{url}/api/v3.0/accounts", headers=headers, timeout=TIMEOUT).ok
+    refreshed = requests.post(
+        f"{url}/oauth2/token",
+        auth=(client_id, client_secret),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        timeout=TIMEOUT,
+    ).json()
+    process.send_signal(signal.SIGTERM)
+    _, log = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0
+    assert "POST /oauth2/token -> 200" in log
+    assert "GET /api/v3.0/accounts -> 200" in log
+    for secret in (client_secret, code, tokens["access_token"], tokens["refresh_token"],
+                   refreshed["refresh_token"], refreshed["access_token"]):  # fmt: skip
+        assert secret not in log
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
+        (["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"],
+         "No such file"),
+        (["--v3-access-token-seconds", "0"], "must be > 0"),
+    ],
+)  # fmt: skip
+def test_een_sim_rejects_bad_v3_and_tls_flags(extra: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter.simulator.cli", "--listen", "127.0.0.1:0", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -1,0 +1,166 @@
+"""The v3 REST calls the exporter needs (docs/een-api-v3.md §2-4): accounts, a reseller's token
+for an end-user account, and every camera and bridge with its connectionStatus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+TIMEOUT_SECONDS = 30.0
+PAGE_SIZE = 500  # the OAS maximum; larger values are clamped anyway (§4.2)
+MAX_PAGES = 10_000  # a server that never stops paging is a bug, not a big account
+KINDS = ("cameras", "bridges")
+
+
+class ApiError(Exception):
+    """A refused or failed v3 call; `status` 0 for network errors. No token in the message."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    type: str  # "reseller" or "endUser" (§3.1)
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+    kind: str  # "camera" or "bridge"
+    status: str  # connectionStatus (§4.3); "unknown" when the answer had none
+    bridge_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EndUserToken:
+    value: str = field(repr=False)
+    expire_timestamp: str
+    api_hostname: str
+    api_port: int
+
+
+def api_base(hostname: str, port: int) -> str:
+    """https://host[:port]/api/v3.0 for an httpsBaseUrl (§2)."""
+    host = hostname if port == 443 else f"{hostname}:{port}"
+    return f"https://{host}/api/v3.0"
+
+
+class V3Client:
+    def __init__(self, session: requests.Session | None = None, timeout: float = TIMEOUT_SECONDS):
+        self._http = session or requests.Session()
+        self._timeout = timeout
+
+    def accounts(self, base: str, token: str) -> list[Account]:
+        return [
+            Account(str(a["id"]), str(a.get("name", "")), str(a.get("type", "")))
+            for a in self._all_pages(f"{base}/accounts", token, {})
+        ]
+
+    def devices(self, base: str, token: str) -> list[Device]:
+        """Every camera and bridge of the token's account, with status."""
+        found: list[Device] = []
+        for kind in KINDS:
+            for item in self._all_pages(f"{base}/{kind}", token, {"include": "status"}):
+                status = (item.get("status") or {}).get("connectionStatus") or "unknown"
+                bridge = item.get("bridgeId") if kind == "cameras" else None
+                found.append(
+                    Device(str(item["id"]), str(item.get("name", "")), kind[:-1], str(status),
+                           str(bridge) if bridge else None)
+                )  # fmt: skip
+        return found
+
+    def end_user_token(self, auth_url: str, reseller_token: str, account_id: str) -> EndUserToken:
+        """§3.2: POST {auth}/api/v3.0/authorizationTokens with the reseller's token."""
+        body = self._call(
+            "POST",
+            f"{auth_url.rstrip('/')}/api/v3.0/authorizationTokens",
+            reseller_token,
+            json={"type": "reseller", "targetType": "account", "targetId": account_id,
+                  "scopes": ["vms.all"]},
+            expected=201,
+        )  # fmt: skip
+        try:
+            base = body.get("httpsBaseUrl") or {}
+            return EndUserToken(
+                str(body["accessToken"]),
+                str(body.get("expireTimestamp", "")),
+                str(base.get("hostname", "")),
+                int(base.get("port", 443)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ApiError(201, "authorizationTokens answered without an accessToken") from None
+
+    def _all_pages(self, url: str, token: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Follow nextPageToken until it is "", null or absent; de-duplicate by id (§4.2)."""
+        seen: dict[str, dict[str, Any]] = {}
+        query: dict[str, Any] = {**params, "pageSize": PAGE_SIZE}
+        tokens: set[str] = set()
+        for _ in range(MAX_PAGES):
+            body = self._call("GET", url, token, params=query)
+            for item in body.get("results") or []:
+                if isinstance(item, dict) and "id" in item:
+                    seen.setdefault(str(item["id"]), item)
+            next_token = body.get("nextPageToken")
+            if not next_token:
+                return list(seen.values())
+            if next_token in tokens:
+                raise ApiError(200, f"{url} repeats a page token: stopping")
+            tokens.add(next_token)
+            query["pageToken"] = next_token
+        raise ApiError(200, f"{url} gave more than {MAX_PAGES} pages: stopping")
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        expected: int = 200,
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            response = self._http.request(
+                method, url, headers=headers, params=params, json=json, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise ApiError(0, f"{method} {_path(url)} failed: {type(exc).__name__}") from None
+        if response.status_code != expected:
+            raise ApiError(
+                response.status_code,
+                f"{method} {_path(url)} answered {response.status_code}: {_reason(response)}",
+                _retry_after(response),
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise ApiError(response.status_code, f"{_path(url)} answered no JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(response.status_code, f"{_path(url)} answered no JSON object")
+        return body
+
+
+def _path(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def _reason(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("message") or body.get("status") or response.reason)[:200]
+    except (ValueError, AttributeError):
+        return response.reason
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
