@@ -197,6 +197,11 @@ def test_a_bug_in_a_stream_is_logged_once_counted_and_outlived(
     monkeypatch.setattr(stream, "parse_message", buggy)
     exporter = start_exporter()
     wait_ready(exporter)
+    # A stream is up once subscribed, before its first message (the one that hits the bug).
+    wait_for(
+        lambda: counter(exporter, "een_exporter_unexpected_errors_total", thread="stream"),
+        message="the bug counted",
+    )
     accounts = [a["id"] for a in sub_accounts(control)]
     wait_for(lambda: all_streams_up(exporter, accounts), message="every stream up")
     assert counter(exporter, "een_exporter_unexpected_errors_total", thread="stream") == 1
