@@ -82,3 +82,14 @@ def test_a_device_list_status_outside_64_bits_is_unknown(status: int) -> None:
     row[10] = status
     [device] = parse_devices([row])
     assert device.status == 0  # unknown, not decoded from the low bits
+
+
+def test_rows_whose_ids_would_reach_metrics_altered_are_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # "c\x00" and "c\x01" would both be shown as "c\ufffd": two series of one name and labels.
+    cameras = [[CAMERA_ROW[0], esn, *CAMERA_ROW[2:]] for esn in ("c\x00", "c\x01", "c" * 257)]
+    assert parse_devices([*cameras, CAMERA_ROW])[0].id == "1000f60d"
+    assert len(parse_devices(cameras)) == 0
+    assert parse_accounts([["a\u2028", "A"], ["a" * 256, "B"]]) == [AccountInfo("a" * 256, "B")]
+    assert caplog.text.count("row skipped, its id is not printable text") == 7
