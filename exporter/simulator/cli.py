@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from exporter.simulator.cloud import SESSION_COOKIES
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
 from exporter.simulator.world import WorldSpec
 
@@ -104,6 +105,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds added to every v1 REST response (default 0)",
     )
     parser.add_argument(
+        "--session-cookie",
+        choices=tuple(SESSION_COOKIES),
+        default="both",
+        help="the session key's cookie on login: auth_key, the older videobank_sessionid, or "
+        "both (default both, as the real cloud may); either is accepted on requests",
+    )
+    parser.add_argument(
         "--log-level",
         type=log_level,
         default="WARNING",
@@ -132,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         session_seconds=args.session_seconds,
         two_factor=args.two_factor,
         latency=args.latency,
+        session_cookie=args.session_cookie,
     )
     stop = threading.Event()
 

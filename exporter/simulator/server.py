@@ -18,7 +18,7 @@ from websockets.http11 import Request as HandshakeRequest
 
 from exporter.simulator import api, control
 from exporter.simulator.churn import Churn
-from exporter.simulator.cloud import Cloud, Credentials
+from exporter.simulator.cloud import SESSION_COOKIES, Cloud, Credentials
 from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
 from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
@@ -58,9 +58,12 @@ class Simulator:
         two_factor: bool = False,
         latency: float = 0.0,
         token_seconds: float = TOKEN_SECONDS,
+        session_cookie: str = "both",
     ) -> None:
         if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
             raise ValueError("churn and latency must be >= 0, lifetimes > 0")
+        if session_cookie not in SESSION_COOKIES:
+            raise ValueError(f"session_cookie must be one of {', '.join(SESSION_COOKIES)}")
         self.spec = spec or WorldSpec()
         self.username = username
         self._password = password
@@ -71,6 +74,7 @@ class Simulator:
         self.two_factor = two_factor
         self.latency = latency
         self.token_seconds = token_seconds
+        self.session_cookie = session_cookie
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -155,6 +159,7 @@ class Simulator:
         sessions = SessionStore(self.session_seconds, self.token_seconds)
         self._cloud = Cloud.create(world, credentials, sessions)
         self._cloud.faults.latency = self.latency
+        self._cloud.session_cookies = SESSION_COOKIES[self.session_cookie]
         self._cloud.churn_rate = self.churn
         server = await asyncio.start_server(
             self._serve_connection, self.host, self.port, limit=READ_LIMIT, backlog=2048

@@ -13,6 +13,7 @@ from exporter.app import Exporter
 from exporter.een.api import RestLimits
 from exporter.een.frames import TEXT
 from exporter.een.stream import StreamTuning
+from exporter.logs import redact
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import (
     PASSWORD,
@@ -128,6 +129,7 @@ def test_two_auth_key_cookies_are_resolved_deterministically(
     start_exporter: StartExporter, hostile: HostileServer
 ) -> None:
     cookies = [
+        ("Set-Cookie", "videobank_sessionid=crafted-key-0; Path=/"),
         ("Set-Cookie", "auth_key=crafted-key-1; Path=/"),
         ("Set-Cookie", "auth_key=crafted-key-2; Path=/g"),
     ]
@@ -137,8 +139,9 @@ def test_two_auth_key_cookies_are_resolved_deterministically(
     exporter = start_exporter(url=hostile.url)
     wait_ready(exporter)  # the crafted session is refused by the simulator; a new login works
     first = hostile.requests("GET", "/g/account/list")[0]
-    # The last one set wins, as in a browser.
+    # The last one set wins, as in a browser; auth_key before the older name.
     assert first.headers["cookie"] == "auth_key=crafted-key-2"
+    assert redact("crafted-key-0 crafted-key-2") == "<redacted> <redacted>"
 
 
 def test_an_api_key_that_cannot_be_sent(start_exporter: StartExporter) -> None:
