@@ -16,7 +16,6 @@ and at most `RestLimits.max_answer` bytes are accepted after decompression.
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from exporter.een import jsontext
 from exporter.een.deadlines import WATCHDOG, adapter
 from exporter.een.logins import Logins
 from exporter.een.pacing import Verdict
@@ -375,7 +375,7 @@ def _host(url: str) -> str:
 
 def _json(endpoint: Endpoint, content: bytes) -> object:
     try:
-        return json.loads(content)
+        return jsontext.loads(content)
     except ValueError:
         raise ApiError(endpoint, "answer is not JSON") from None
     except RecursionError:

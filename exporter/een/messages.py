@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from exporter.een import jsontext
 from exporter.status import valid_bitmask
 
 OK = 200
@@ -40,15 +41,15 @@ class StreamMessage:
 
 def parse_message(raw: str | bytes) -> StreamMessage:
     try:
-        envelope = json.loads(raw)
+        envelope = jsontext.loads(raw)
     except ValueError as exc:
         raise MalformedMessage(f"not JSON: {exc}") from None
     except RecursionError:
         raise MalformedMessage("JSON nested too deeply") from None
     if not isinstance(envelope, dict):
         raise MalformedMessage(f"expected a JSON object, got {type(envelope).__name__}")
-    code = envelope.get("status_code")
-    if not isinstance(code, int):
+    code = _integer(envelope.get("status_code"))
+    if code is None:
         raise MalformedMessage("no integer status_code")
     text = envelope.get("message")
     message = StreamMessage(code, text if isinstance(text, str) else "")
@@ -74,11 +75,14 @@ def _read_entity(message: StreamMessage, esn: str, entity: object) -> None:
     errors = entity.get("error")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         first = errors[0]
-        code = first.get("status_code")
         text = first.get("message")
-        message.errors[esn] = EntityError(
-            code if isinstance(code, int) else 0, text if isinstance(text, str) else ""
-        )
+        code = _integer(first.get("status_code")) or 0
+        message.errors[esn] = EntityError(code, text if isinstance(text, str) else "")
+
+
+def _integer(value: object) -> int | None:
+    """`value` if it is a JSON integer; JSON's true and false are Python ints too."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _shown(value: object, limit: int = 40) -> str:

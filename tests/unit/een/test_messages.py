@@ -1,6 +1,9 @@
+import contextlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.een.messages import (
     EntityError,
@@ -9,6 +12,7 @@ from exporter.een.messages import (
     subscription,
     unsubscription,
 )
+from tests.support import fuzz
 
 
 def test_status_update_envelope() -> None:
@@ -80,7 +84,109 @@ def test_a_status_outside_64_bits_is_malformed_not_decoded_from_its_low_bits(sta
     assert len(message.malformed["bad"]) <= 40  # cut short for the log line
 
 
+def test_a_status_too_long_for_int_leaves_the_rest_of_the_message() -> None:
+    # Found by fuzzing: json.loads refused the whole message over one 4,301-digit integer.
+    status = "9" * 4301
+    message = parse_message(
+        '{"status_code": 200, "data": {"good": {"status": 5}, "bad": {"status": ' + status + "}}}"
+    )
+    assert message.statuses == {"good": 5}
+    assert message.malformed == {"bad": "Infinity"}
+
+
+@pytest.mark.parametrize("code", ["true", "false", "200.0", '"200"', "null"])
+def test_a_status_code_that_is_no_integer_is_malformed(code: str) -> None:
+    # Found by fuzzing: JSON's true was taken for the integer 1.
+    with pytest.raises(MalformedMessage, match="no integer status_code"):
+        parse_message('{"status_code": ' + code + ', "data": {"a": {"status": 5}}}')
+
+
 def test_the_largest_64_bit_status_is_kept() -> None:
     message = parse_message(json.dumps({"status_code": 200, "data": {"a": {"status": 2**64 - 1}}}))
     assert message.statuses == {"a": 2**64 - 1}
     assert message.malformed == {}
+
+
+# --- fuzzing ------------------------------------------------------------------------------------
+
+
+class Digits(str):
+    """A JSON integer written out as its digits: beyond what json.dumps (and int) will write."""
+
+
+def to_json(value: object) -> str:
+    if isinstance(value, Digits):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(to_json(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+# Beyond 2^64; up to and just beyond the 4,300 digits int() converts.
+HUGE = st.builds(
+    lambda sign, n: Digits(sign + "9" * n),
+    st.sampled_from(["", "-"]),
+    st.sampled_from([20, 4300, 4301]),
+)
+LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**80), 2**80)
+    | st.floats()
+    | st.text(max_size=10)
+    | HUGE
+)
+VALUE = st.recursive(
+    LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+STATUS = st.integers(0, 2**64 - 1) | VALUE  # valid bitmasks, and everything else
+
+
+@st.composite
+def envelopes(draw: st.DrawFn) -> dict[str, object]:
+    """The documented envelope, with wrong types, unknown keys and nesting anywhere."""
+    envelope: dict[str, object] = draw(st.dictionaries(st.text(max_size=8), VALUE, max_size=3))
+    envelope["status_code"] = draw(st.sampled_from([200, 412]) | VALUE)
+    data = {}
+    for esn in draw(st.lists(st.text(max_size=8), max_size=6, unique=True)):
+        entity = draw(st.dictionaries(st.sampled_from(["event", "x", "error"]), VALUE, max_size=2))
+        if draw(st.booleans()):
+            entity["status"] = draw(STATUS)
+        data[esn] = entity if draw(st.integers(0, 9)) else draw(VALUE)
+    envelope["data"] = data if draw(st.integers(0, 9)) else draw(VALUE)
+    return envelope
+
+
+@fuzz(examples=150)
+@given(envelopes())
+def test_any_envelope_is_parsed_or_malformed(envelope: dict[str, object]) -> None:
+    try:
+        message = parse_message(to_json(envelope).encode())
+    except MalformedMessage:
+        code = envelope["status_code"]
+        assert type(code) is not int or not isinstance(envelope["data"], dict | None)
+        return
+    assert type(message.code) is int
+    data = envelope["data"] or {}
+    assert isinstance(data, dict)
+    for esn, entity in data.items():
+        status = entity.get("status", "absent") if isinstance(entity, dict) else "absent"
+        if type(status) is int and 0 <= status < 2**64:
+            assert message.statuses.pop(esn) == status
+        elif status != "absent":
+            assert len(message.malformed.pop(esn)) <= 40
+    assert message.statuses == {}
+    assert message.malformed == {}
+
+
+@fuzz(examples=300)
+@given(st.binary(max_size=200) | VALUE.map(to_json).map(str.encode))
+def test_any_bytes_are_parsed_or_malformed(raw: bytes) -> None:
+    with contextlib.suppress(MalformedMessage):
+        parse_message(raw)
