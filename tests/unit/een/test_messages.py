@@ -12,6 +12,7 @@ from exporter.een.messages import (
     subscription,
     unsubscription,
 )
+from tests.strategies import ABSENT, WIRE, envelopes, to_json
 from tests.support import fuzz
 
 
@@ -110,60 +111,6 @@ def test_the_largest_64_bit_status_is_kept() -> None:
 # --- fuzzing ------------------------------------------------------------------------------------
 
 
-class Digits(str):
-    """A JSON integer written out as its digits: beyond what json.dumps (and int) will write."""
-
-
-def to_json(value: object) -> str:
-    if isinstance(value, Digits):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(k)}:{to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(to_json(item) for item in value) + "]"
-    return json.dumps(value)
-
-
-# Beyond 2^64; up to and just beyond the 4,300 digits int() converts.
-HUGE = st.builds(
-    lambda sign, n: Digits(sign + "9" * n),
-    st.sampled_from(["", "-"]),
-    st.sampled_from([20, 4300, 4301]),
-)
-LEAF = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**80), 2**80)
-    | st.floats()
-    | st.text(max_size=10)
-    | HUGE
-)
-VALUE = st.recursive(
-    LEAF,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-ABSENT = object()
-STATUS = st.integers(0, 2**64 - 1) | VALUE  # valid bitmasks, and everything else
-
-
-@st.composite
-def envelopes(draw: st.DrawFn) -> dict[str, object]:
-    """The documented envelope, with wrong types, unknown keys and nesting anywhere."""
-    envelope: dict[str, object] = draw(st.dictionaries(st.text(max_size=8), VALUE, max_size=3))
-    envelope["status_code"] = draw(st.sampled_from([200, 412]) | VALUE)
-    data = {}
-    for esn in draw(st.lists(st.text(max_size=8), max_size=6, unique=True)):
-        entity = draw(st.dictionaries(st.sampled_from(["event", "x", "error"]), VALUE, max_size=2))
-        if draw(st.booleans()):
-            entity["status"] = draw(STATUS)
-        data[esn] = entity if draw(st.integers(0, 9)) else draw(VALUE)
-    envelope["data"] = data if draw(st.integers(0, 9)) else draw(VALUE)
-    return envelope
-
-
 @fuzz(examples=150)
 @given(envelopes())
 def test_any_envelope_is_parsed_or_malformed(envelope: dict[str, object]) -> None:
@@ -187,7 +134,7 @@ def test_any_envelope_is_parsed_or_malformed(envelope: dict[str, object]) -> Non
 
 
 @fuzz(examples=300)
-@given(st.binary(max_size=200) | VALUE.map(to_json).map(str.encode))
+@given(st.binary(max_size=200) | WIRE.map(to_json).map(str.encode))
 def test_any_bytes_are_parsed_or_malformed(raw: bytes) -> None:
     with contextlib.suppress(MalformedMessage):
         parse_message(raw)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from exporter.een.rows import ProtocolError, parse_accounts, parse_devices
 from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from tests.strategies import JSON, LEAF
 from tests.support import fuzz
 
 T = TypeVar("T")
@@ -106,15 +107,6 @@ def test_rows_whose_ids_would_reach_metrics_altered_are_skipped(
 
 # --- fuzzing ------------------------------------------------------------------------------------
 
-LEAF = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8)
-JSON = st.recursive(
-    LEAF,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-# Values a row holds where the parser looks, so that fuzzed rows often get far into it.
 LIKELY = st.sampled_from(
     ["camera", "bridge", "multiview_camera", "ATTD", "IGND", "1000f60d", 1, True, 0x1E0037]
 )
