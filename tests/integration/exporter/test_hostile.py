@@ -83,6 +83,31 @@ def test_json_nested_too_deeply_in_the_account_list(
     assert metric(exporter, "een_exporter_unexpected_errors_total", thread="discovery") == 0
 
 
+def test_an_integer_too_long_to_convert_in_the_device_list(
+    start_exporter: StartExporter,
+    hostile: HostileServer,
+    control: SimulatorControl,
+    log_lines: Callable[[], str],
+) -> None:
+    # Found by fuzzing: json.loads refused the whole list over one 4,301-digit integer.
+    rows = [
+        ["x", "10000001", "Lobby", "camera", [], "ATTD", *[None] * 4, "9" * 4301],
+        ["x", "10000002", "Dock", "camera", [], "ATTD", *[None] * 4, 0x1E0037],
+    ]
+    body = json.dumps(rows).replace('"' + "9" * 4301 + '"', "9" * 4301).encode()
+    hostile.on("GET", "/g/device/list", answer(200, body))
+    exporter = start_exporter(url=hostile.url)
+    account = sub_accounts(control)[0]["id"]  # every account gets this list
+    wait_for(
+        lambda: series(scrape(exporter), "een_camera_online", account_id=account,
+                       camera_id="10000002") == 1,
+        message="the device list read, but for the one status",
+    )  # fmt: skip
+    lobby = series(scrape(exporter), "een_camera_info", account_id=account, camera_id="10000001")
+    assert lobby == 1
+    assert "malformed device status ignored" in log_lines()
+
+
 def test_json_nested_too_deeply_in_the_device_list(
     start_exporter: StartExporter,
     hostile: HostileServer,
