@@ -934,7 +934,7 @@ def command_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str], list[str]
     return argv, environ, [password, api_key]
 
 
-@fuzz(examples=300)
+@fuzz(examples=200)
 @given(command_lines())
 def test_any_command_line_gives_settings_or_one_clear_error(
     command_line: tuple[list[str], dict[str, str], list[str]],

@@ -250,7 +250,7 @@ def shown(value: str) -> str:
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
 
 
-@fuzz(examples=150)
+@fuzz(examples=100)
 @given(listings())
 def test_every_label_value_parses_and_keeps_one_sample_per_line(
     listing: Listing,

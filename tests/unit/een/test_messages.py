@@ -111,7 +111,7 @@ def test_the_largest_64_bit_status_is_kept() -> None:
 # --- fuzzing ------------------------------------------------------------------------------------
 
 
-@fuzz(examples=150)
+@fuzz(examples=100)
 @given(envelopes())
 def test_any_envelope_is_parsed_or_malformed(envelope: dict[str, object]) -> None:
     try:
@@ -133,7 +133,7 @@ def test_any_envelope_is_parsed_or_malformed(envelope: dict[str, object]) -> Non
     assert message.malformed == {}
 
 
-@fuzz(examples=300)
+@fuzz(examples=200)
 @given(st.binary(max_size=200) | WIRE.map(to_json).map(str.encode))
 def test_any_bytes_are_parsed_or_malformed(raw: bytes) -> None:
     with contextlib.suppress(MalformedMessage):

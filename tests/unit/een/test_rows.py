@@ -158,7 +158,7 @@ def device_rows(draw: st.DrawFn) -> list[object]:
     return row
 
 
-@fuzz(examples=200)
+@fuzz(examples=150)
 @given(st.lists(device_rows() | JSON, max_size=5) | JSON)
 def test_any_device_list_gives_devices_or_a_protocol_error(payload: object) -> None:
     devices, lines = parsed(parse_devices, payload)
