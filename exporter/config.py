@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import errno
 import io
 import logging
 import math
@@ -28,6 +29,7 @@ DEFAULT_ENV_FILE = Path(".env")
 DEMO_USERNAME = "demo@example.com"  # the simulator's published demo login
 DEMO_PASSWORD = "demo"  # noqa: S105
 SECRET_FILE_LIMIT = 4096  # bytes; a password or key file is never larger
+ENV_FILE_LIMIT = 1024 * 1024  # bytes; a .env file of settings is a few hundred
 
 T = TypeVar("T")
 
@@ -540,16 +542,39 @@ class _Layer:
         return f"{env} in {self.env_file}"
 
 
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of the regular file at `path`; OSError (strerror says why).
+
+    Opened without blocking and checked before reading, so a FIFO or a device named by
+    mistake is an error instead of a silent hang or an endless read.
+    """
+    if "\0" in str(path):  # os.open would raise ValueError; a .env file can hold a NUL
+        raise OSError(errno.EINVAL, "a file name cannot hold a NUL character")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read(limit + 1)
+    finally:
+        os.close(fd)
+
+
 def _read_env_file(explicit: Path | None) -> _Layer:
     path = explicit or DEFAULT_ENV_FILE
     if explicit is None and not path.exists():
         return _Layer(_Where.ENV_FILE, {}, path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_regular_file(path, ENV_FILE_LIMIT)
     except FileNotFoundError:
         raise ConfigError(f"--env-file {path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"--env-file {path}: cannot read it: {exc.strerror}") from None
+    if len(data) > ENV_FILE_LIMIT:
+        raise ConfigError(f"--env-file {path}: larger than {ENV_FILE_LIMIT} bytes")
+    try:
+        # newline=None: \r\n and \r read as \n, as open() reads them
+        text = io.StringIO(data.decode("utf-8"), newline=None).read()
     except UnicodeDecodeError:
         raise ConfigError(f"--env-file {path}: not UTF-8 text") from None
     for binding in parse_stream(io.StringIO(text)):
@@ -625,25 +650,12 @@ def _parse(option: _Option[T], value: str, origin: str) -> T:
 
 
 def _read_secret_file(path: Path, option: _Option[Any], origin: str) -> str:
-    """The file's text without its trailing newline: a small regular UTF-8 file, not empty.
-
-    Opened without blocking and checked before reading, so a FIFO or a device named by
-    mistake is an error instead of a silent hang or an endless read.
-    """
+    """The file's text without its trailing newline: a small regular UTF-8 file, not empty."""
     where = f"(from {origin})"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = _read_regular_file(path, SECRET_FILE_LIMIT)
     except OSError as exc:
         raise ConfigError(f"{option.label}: cannot read {path}: {exc.strerror} {where}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{option.label}: cannot read {path}: not a regular file {where}")
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read(SECRET_FILE_LIMIT + 1)
-    except OSError as exc:
-        raise ConfigError(f"{option.label}: cannot read {path}: {exc.strerror} {where}") from None
-    finally:
-        os.close(fd)
     if len(data) > SECRET_FILE_LIMIT:
         raise ConfigError(
             f"{option.label}: {path} is larger than {SECRET_FILE_LIMIT} bytes {where}"

@@ -16,6 +16,7 @@ blocks whose bytes changed are compressed again.
 from __future__ import annotations
 
 import codecs
+import re
 import threading
 import zlib
 from collections.abc import Callable
@@ -142,8 +143,27 @@ DEFLATED_HEADERS = tuple(gzipstream.piece(header) for header in HEADERS)
 STATUSES = tuple(CameraStatus)
 
 
+LABEL_LIMIT = 256  # code points in a label value, "…" included: at most 1,024 bytes of UTF-8
+# Controls (C0, DEL, C1), the line and paragraph separators, and lone surrogates: every code
+# point that str.splitlines() or another line-oriented reader may take as a line break (\r \v \f
+# \x1c-\x1e \x85 \u2028 \u2029), and those UTF-8 cannot encode. "\n" is not among them: the
+# text format escapes it.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
 def escape(value: str) -> str:
-    """Escape a label value for the text format."""
+    """A label value from outside (a name, an id), for the text format.
+
+    Unsafe code points (_UNSAFE) become U+FFFD; a value longer than LABEL_LIMIT keeps its
+    first LABEL_LIMIT - 1 code points and ends in "…". Then \\, " and newline are escaped.
+
+    >>> escape('Dock "B"\\r\\n'), escape("x" * 300)[-3:], len(escape("x" * 300))
+    ('Dock \\\\"B\\\\"\ufffd\\\\n', 'xx…', 256)
+    """
+    if not value.isprintable() or len(value) > LABEL_LIMIT:  # rare: the common case is cheap
+        value = _UNSAFE.sub("\ufffd", value)
+        if len(value) > LABEL_LIMIT:
+            value = value[: LABEL_LIMIT - 1] + "…"
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return value

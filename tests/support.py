@@ -8,12 +8,30 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import hypothesis
 import pytest
 
 T = TypeVar("T")
 
 # CI sets this so that a test needing an external binary fails instead of skipping.
 REQUIRE_TOOLS = os.environ.get("EEN_TEST_REQUIRE_TOOLS") == "1"
+
+# Property-based tests run few examples in `make test`; EEN_HYPOTHESIS_PROFILE=long runs each
+# with 100 times as many (e.g. nightly, or after changing a parser).
+FUZZ_PROFILES = {"default": 1, "long": 100}
+FUZZ_PROFILE = os.environ.get("EEN_HYPOTHESIS_PROFILE", "default")
+
+
+def fuzz(examples: int) -> hypothesis.settings:
+    """Settings for a property-based test that runs `examples` examples in `make test`.
+
+    No deadline: a shared CI machine makes single examples slow at random, which is no bug.
+    """
+    if FUZZ_PROFILE not in FUZZ_PROFILES:
+        raise ValueError(f"EEN_HYPOTHESIS_PROFILE must be one of {', '.join(FUZZ_PROFILES)}")
+    return hypothesis.settings(
+        max_examples=examples * FUZZ_PROFILES[FUZZ_PROFILE], deadline=None, print_blob=True
+    )
 
 
 def require_binary(name: str, hint: str) -> str:

@@ -1,9 +1,12 @@
 """The EEN v1 REST API, one login (session) per instance (een-api.md §1-3).
 
-The session key travels only in the `auth_key` cookie, never in a URL, so it cannot leak into
-an exception message or a log line that quotes a URL. The cookie is sent by hand rather than
-kept in a cookie jar, and redirects are never followed, so neither the cookie nor the
-password can be sent to any host other than the one the exporter was pointed at.
+The session key travels only in a cookie, never in a URL, so it cannot leak into an exception
+message or a log line that quotes a URL. EEN sets it as `auth_key`, older servers as
+`videobank_sessionid`, and may set both (een-api.md §1.5): the key is taken from `auth_key`,
+else from `videobank_sessionid`, and sent back, on REST calls and the stream's handshake, under
+the name it came with, as a browser would. The cookie is sent by hand rather than kept in a
+cookie jar, and redirects are never followed, so neither the cookie nor the password can be
+sent to any host other than the one the exporter was pointed at.
 
 Each call is bounded: a read waits at most `RestLimits.read_timeout`, the whole call, from
 connecting to the answer's last byte, must end within `RestLimits.deadline` (deadlines.py),
@@ -13,16 +16,16 @@ and at most `RestLimits.max_answer` bytes are accepted after decompression.
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
+from exporter.een import jsontext
 from exporter.een.deadlines import WATCHDOG, adapter
 from exporter.een.logins import Logins
 from exporter.een.pacing import Verdict
@@ -32,6 +35,7 @@ from exporter.model import AccountInfo, DeviceInfo
 from exporter.selfmetrics import Endpoint, SelfMetrics
 
 DEFAULT_URL = "https://login.eagleeyenetworks.com"
+SESSION_COOKIES = ("auth_key", "videobank_sessionid")  # the session key's names, preferred first
 CHUNK = 64 * 1024  # most bytes one read returns, after decompression
 
 log = logging.getLogger(__name__)
@@ -101,9 +105,19 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionCookie:
+    name: str  # one of SESSION_COOKIES
+    key: str = field(repr=False)
+
+    @property
+    def header(self) -> str:
+        return f"{self.name}={self.key}"
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     payload: object  # the JSON body, None when it was not asked for
-    auth_key: str | None  # the last `auth_key` cookie the answer set, if any
+    cookie: SessionCookie | None  # the session cookie the answer set, if any
 
 
 class EenSession:
@@ -128,7 +142,7 @@ class EenSession:
         if credentials.api_key:
             self._http.headers["Authorization"] = credentials.api_key
         self._base = credentials.url.rstrip("/")
-        self.auth_key: str | None = None
+        self.cookie: SessionCookie | None = None
         self.user: User | None = None
 
     # --- login ------------------------------------------------------------------------------
@@ -165,7 +179,7 @@ class EenSession:
 
     def _login(self) -> User:
         self.close()
-        self.auth_key = None
+        self.cookie = None
         self._base = self._credentials.url.rstrip("/")
         body = {"username": self._credentials.username, "password": self._credentials.password}
         try:
@@ -183,10 +197,11 @@ class EenSession:
         if not isinstance(value, str):
             raise ApiError(Endpoint.AUTHENTICATE, "answer has no token")
         answer = self._call(Endpoint.AUTHORIZE, "POST", "/g/aaa/authorize", {"token": value})
-        if not answer.auth_key:
-            raise ApiError(Endpoint.AUTHORIZE, "answer set no auth_key cookie")
-        register_secret(answer.auth_key)
-        self.auth_key = answer.auth_key
+        if not answer.cookie:
+            raise ApiError(
+                Endpoint.AUTHORIZE, "answer set no auth_key or videobank_sessionid cookie"
+            )
+        self.cookie = answer.cookie
         user = _user(_object(Endpoint.AUTHORIZE, answer.payload))
         if self._credentials.url.rstrip("/") == DEFAULT_URL and user.brand_subdomain:
             # EEN asks clients to use the account's branded host after login (een-api.md §1.1).
@@ -195,13 +210,13 @@ class EenSession:
 
     def logout(self) -> None:
         """End the session on the server; best effort, never raises."""
-        if self.auth_key is None:
+        if self.cookie is None:
             return
         try:
             self._call(Endpoint.LOGOUT, "POST", "/g/aaa/logout", decode=False, limits=LOGOUT_LIMITS)
         except ApiError as exc:
             log.debug("logout failed", extra={"reason": str(exc)})
-        self.auth_key = None
+        self.cookie = None
         self.close()
 
     def close(self) -> None:
@@ -230,7 +245,7 @@ class EenSession:
         return f"{scheme}://{parts.netloc}/api/v2/Device/{account_id}/Events"
 
     def stream_headers(self) -> list[str]:
-        headers = [f"Cookie: auth_key={self.auth_key}"]
+        headers = [f"Cookie: {self.cookie.header}"] if self.cookie else []
         if self._credentials.api_key:
             headers.append(f"Authorization: {self._credentials.api_key}")
         return headers
@@ -254,9 +269,8 @@ class EenSession:
         except ApiError:
             self._metrics.api_failures.labels(endpoint.value).inc()
             raise
-        if answer.auth_key and self.auth_key and answer.auth_key != self.auth_key:
-            register_secret(answer.auth_key)
-            self.auth_key = answer.auth_key
+        if answer.cookie and self.cookie:
+            self.cookie = answer.cookie
         return answer
 
     def _exchange(
@@ -268,7 +282,7 @@ class EenSession:
         decode: bool,
         limits: RestLimits,
     ) -> Answer:
-        headers = {"Cookie": f"auth_key={self.auth_key}"} if self.auth_key else {}
+        headers = {"Cookie": self.cookie.header} if self.cookie else {}
         with WATCHDOG.limit(limits.deadline) as call:
             try:
                 response = self._http.request(
@@ -293,7 +307,7 @@ class EenSession:
                 except (urllib3.exceptions.HTTPError, OSError) as exc:
                     raise _network_error(endpoint, exc, call.cut, limits) from None
         payload = _json(endpoint, content) if decode else None
-        return Answer(payload, _auth_cookie(response))
+        return Answer(payload, _session_cookie(response))
 
 
 def _read(endpoint: Endpoint, raw: urllib3.BaseHTTPResponse, limit: int) -> bytes:
@@ -318,14 +332,21 @@ def _network_error(
     return ApiError(endpoint, describe_network_error(exc))
 
 
-def _auth_cookie(response: requests.Response) -> str | None:
-    """The value of the last `auth_key` Set-Cookie: a later cookie replaces an earlier one."""
-    key = None
+def _session_cookie(response: requests.Response) -> SessionCookie | None:
+    """The session key the answer set, by SESSION_COOKIES' order; every one is a secret.
+
+    Of two cookies of one name, the later replaces the earlier, as in a browser.
+    """
+    keys: dict[str, str] = {}
     for header in response.raw.headers.getlist("Set-Cookie"):
         name, _, rest = header.partition("=")
-        if name.strip() == "auth_key":
-            key = rest.split(";", 1)[0].strip()
-    return key
+        if name.strip() in SESSION_COOKIES:
+            keys[name.strip()] = rest.split(";", 1)[0].strip()
+    for key in keys.values():
+        register_secret(key)
+    return next(
+        (SessionCookie(name, keys[name]) for name in SESSION_COOKIES if keys.get(name)), None
+    )
 
 
 def _http_error(endpoint: Endpoint, response: requests.Response) -> ApiError:
@@ -354,7 +375,7 @@ def _host(url: str) -> str:
 
 def _json(endpoint: Endpoint, content: bytes) -> object:
     try:
-        return json.loads(content)
+        return jsontext.loads(content)
     except ValueError:
         raise ApiError(endpoint, "answer is not JSON") from None
     except RecursionError:

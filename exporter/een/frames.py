@@ -15,6 +15,7 @@ import time
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 RECV_SIZE = 4096
 MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot of a very large account is still far below this
+MAX_CONTROL = 125
 
 
 class ReadError(Exception):
@@ -66,9 +67,12 @@ class FrameReader:
                 continue
             fin, opcode, payload = frame
             if opcode >= CLOSE:
+                _check_control(fin, opcode, payload)
                 self.frame_at = self._received_at
                 return opcode, payload
             if opcode != CONTINUATION:
+                if opcode > BINARY:
+                    raise ProtocolError(f"reserved opcode {opcode:#x}")
                 if self._fragments:
                     raise ProtocolError("a new message started inside a fragmented one")
                 if fin:
@@ -120,3 +124,11 @@ class FrameReader:
         payload = bytes(buffer[start:end])
         del buffer[:end]
         return bool(first & 0x80), first & 0x0F, payload
+
+
+def _check_control(fin: bool, opcode: int, payload: bytes) -> None:
+    """RFC 6455 §5.5: a control frame is known, whole, and at most 125 bytes long."""
+    if opcode > PONG:
+        raise ProtocolError(f"reserved opcode {opcode:#x}")
+    if not fin or len(payload) > MAX_CONTROL:
+        raise ProtocolError(f"control frame fragmented or longer than {MAX_CONTROL} bytes")

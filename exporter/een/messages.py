@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from exporter.een import jsontext
 from exporter.een.events import CODES, BadEvent, parse_event
 from exporter.model import Event
 from exporter.status import valid_bitmask
@@ -56,15 +57,15 @@ class RefusedEvent:
 
 def parse_message(raw: str | bytes) -> StreamMessage:
     try:
-        envelope = json.loads(raw)
+        envelope = jsontext.loads(raw)
     except ValueError as exc:
         raise MalformedMessage(f"not JSON: {exc}") from None
     except RecursionError:
         raise MalformedMessage("JSON nested too deeply") from None
     if not isinstance(envelope, dict):
         raise MalformedMessage(f"expected a JSON object, got {type(envelope).__name__}")
-    code = envelope.get("status_code")
-    if not isinstance(code, int):
+    code = _integer(envelope.get("status_code"))
+    if code is None:
         raise MalformedMessage("no integer status_code")
     text = envelope.get("message")
     message = StreamMessage(code, text if isinstance(text, str) else "")
@@ -90,11 +91,9 @@ def _read_entity(message: StreamMessage, esn: str, entity: object) -> None:
     errors = entity.get("error")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         first = errors[0]
-        code = first.get("status_code")
         text = first.get("message")
-        message.errors[esn] = EntityError(
-            code if isinstance(code, int) else 0, text if isinstance(text, str) else ""
-        )
+        code = _integer(first.get("status_code")) or 0
+        message.errors[esn] = EntityError(code, text if isinstance(text, str) else "")
     events = entity.get("event")
     if events is not None:
         _read_events(message, esn, events)
@@ -113,6 +112,11 @@ def _read_events(message: StreamMessage, esn: str, events: object) -> None:
             message.events.append(parse_event(esn, code, body))
         except BadEvent as exc:
             message.bad_events.append(RefusedEvent(esn, code, str(exc)))
+
+
+def _integer(value: object) -> int | None:
+    """`value` if it is a JSON integer; JSON's true and false are Python ints too."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _shown(value: object, limit: int = 40) -> str:

@@ -23,6 +23,10 @@ ACCOUNT_ID, ACCOUNT_NAME = 0, 1
 # Device list indexes.
 DEV_ID, DEV_NAME, DEV_TYPE, DEV_LINKS, DEV_SERVICE, DEV_STATUS, DEV_SHARED = 1, 2, 3, 4, 5, 10, 15
 ATTACHED = "ATTD"
+# Ids are keys and label values: one longer than this, or holding characters that are not
+# printable (controls, separators, lone surrogates), would reach /metrics altered
+# (exposition.escape, which cuts at the same length) and might then equal another's.
+ID_LIMIT = 256
 
 
 def parse_accounts(payload: object) -> list[AccountInfo]:
@@ -30,7 +34,7 @@ def parse_accounts(payload: object) -> list[AccountInfo]:
     rows = _rows(payload, "account list")
     accounts = []
     for row in rows:
-        account_id = _str_at(row, ACCOUNT_ID)
+        account_id = _id_at(row, ACCOUNT_ID, "account list")
         if account_id:
             accounts.append(AccountInfo(account_id, _str_at(row, ACCOUNT_NAME) or account_id))
     return accounts
@@ -51,7 +55,7 @@ def parse_devices(payload: object) -> list[DeviceInfo]:
 
 
 def _device(row: Sequence[object]) -> DeviceInfo | None:
-    esn = _str_at(row, DEV_ID)
+    esn = _id_at(row, DEV_ID, "device list")
     kind = _kind(_str_at(row, DEV_TYPE))
     if not esn or kind is None:
         return None
@@ -107,3 +111,15 @@ def _at(row: Sequence[object], index: int) -> object:
 def _str_at(row: Sequence[object], index: int) -> str:
     value = _at(row, index)
     return value if isinstance(value, str) else ""
+
+
+def _id_at(row: Sequence[object], index: int, what: str) -> str:
+    """The id at `index`; "" when there is none, or when it is unusable (see ID_LIMIT)."""
+    value = _str_at(row, index)
+    if value.isprintable() and len(value) <= ID_LIMIT:
+        return value
+    log.warning(
+        f"{what}: row skipped, its id is not printable text of at most {ID_LIMIT} characters",
+        extra={"id": value[:40]},
+    )
+    return ""

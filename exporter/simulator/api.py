@@ -91,7 +91,8 @@ def authorize(request: Request, cloud: Cloud) -> Response:
     cloud.sessions.consume_token(value)
     session = cloud.open_session()
     response = Response.json(user_object(cloud.world, session))
-    response.headers.append(session_cookie("auth_key", session.key))
+    for name in cloud.session_cookies:
+        response.headers.append(session_cookie(name, session.key))
     if two_factor:
         response.headers.append(session_cookie("tfa_key", secrets.token_hex(16)))
     return response
@@ -131,7 +132,8 @@ def isauth(request: Request, cloud: Cloud, session: Session) -> Response:
 def logout(request: Request, cloud: Cloud, session: Session) -> Response:
     cloud.end_session(session.key)
     response = Response(204)
-    response.headers.append(("Set-Cookie", "auth_key=; Path=/; Max-Age=0"))
+    for name in cloud.session_cookies:
+        response.headers.append(("Set-Cookie", f"{name}=; Path=/; Max-Age=0"))
     return response
 
 

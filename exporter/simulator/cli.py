@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from exporter.simulator.cloud import SESSION_COOKIES
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
 from exporter.simulator.v3_tokens import V3Settings
 from exporter.simulator.world import WorldSpec
@@ -152,6 +153,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds added to every v1 REST response (default 0)",
     )
     parser.add_argument(
+        "--session-cookie",
+        choices=tuple(SESSION_COOKIES),
+        default="both",
+        help="the session key's cookie on login: auth_key, the older videobank_sessionid, or "
+        "both (default both, as the real cloud may); either is accepted on requests",
+    )
+    parser.add_argument(
         "--log-level",
         type=log_level,
         default="WARNING",
@@ -241,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lossy_cameras=args.lossy_cameras,
         v3=settings,
         tls=tls,
+        session_cookie=args.session_cookie,
     )
     stop = threading.Event()
 

@@ -69,6 +69,15 @@ class CloudListener(Protocol):
     def shutdown(self) -> None: ...
 
 
+# The session key's cookie name(s) on login: today's, the one before 2015, or both (een-api.md
+# §1.5: the real cloud may set both).
+SESSION_COOKIES = {
+    "auth_key": ("auth_key",),
+    "videobank_sessionid": ("videobank_sessionid",),
+    "both": ("auth_key", "videobank_sessionid"),
+}
+
+
 @dataclass
 class Cloud:
     world: World
@@ -76,6 +85,7 @@ class Cloud:
     sessions: SessionStore
     hub: StreamHub
     events: EventSource
+    session_cookies: tuple[str, ...] = SESSION_COOKIES["both"]
     faults: Faults = field(default_factory=Faults)
     logins: LoginMeter = field(default_factory=LoginMeter)
     churn_rate: float = 0.0  # random status transitions per second; changeable at run time

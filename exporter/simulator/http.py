@@ -122,7 +122,8 @@ class Request:
             value = source.get("A")
             if isinstance(value, str) and value:
                 return value
-        return self.cookies.get("auth_key") or None
+        # Under either name the real cloud has used for it (een-api.md §1.5).
+        return self.cookies.get("auth_key") or self.cookies.get("videobank_sessionid") or None
 
     def _json_or_empty(self) -> dict[str, Any]:
         try:

@@ -21,7 +21,7 @@ from websockets.http11 import Request as HandshakeRequest
 
 from exporter.simulator import api, control, v3_control
 from exporter.simulator.churn import Churn
-from exporter.simulator.cloud import Cloud, Credentials
+from exporter.simulator.cloud import SESSION_COOKIES, Cloud, Credentials
 from exporter.simulator.events import TICK
 from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
 from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
@@ -70,12 +70,15 @@ class Simulator:
         lossy_cameras: float = 0.0,
         v3: V3Settings | None = None,
         tls: ssl.SSLContext | None = None,
+        session_cookie: str = "both",
     ) -> None:
         if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
             raise ValueError("churn and latency must be >= 0, lifetimes > 0")
         rates = (thumbnail_seconds, stream_stats_seconds, bridge_boots_per_hour)
         if min(rates) < 0 or not 0 <= lossy_cameras <= 1:
             raise ValueError("event periods and rates must be >= 0, lossy_cameras from 0 to 1")
+        if session_cookie not in SESSION_COOKIES:
+            raise ValueError(f"session_cookie must be one of {', '.join(SESSION_COOKIES)}")
         self.spec = spec or WorldSpec()
         self.username = username
         self._password = password
@@ -92,6 +95,7 @@ class Simulator:
         self.lossy_cameras = lossy_cameras
         self.v3_settings = v3 or V3Settings()
         self.tls = tls
+        self.session_cookie = session_cookie
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -178,6 +182,7 @@ class Simulator:
         sessions = SessionStore(self.session_seconds, self.token_seconds)
         self._cloud = Cloud.create(world, credentials, sessions, self.spec.seed)
         self._cloud.faults.latency = self.latency
+        self._cloud.session_cookies = SESSION_COOKIES[self.session_cookie]
         self._cloud.churn_rate = self.churn
         events = self._cloud.events
         events.thumbnail_seconds = self.thumbnail_seconds

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter import __version__
 from exporter.config import (
@@ -18,6 +22,7 @@ from exporter.config import (
     Settings,
     load_settings,
 )
+from tests.support import fuzz
 
 PASSWORD = "Pa55-w0rd secret"
 API_KEY = "apikey-0123456789abcdef"
@@ -691,6 +696,45 @@ def test_secret_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path, env: str,
     )
 
 
+# Found by fuzzing: an env file was read whole, however large and whatever it was.
+def test_env_file_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "settings.env"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):  # open() waited for a writer; read() never ended
+        with pytest.raises(ConfigError) as caught:
+            load_within(5, ["--env-file", str(path)], CREDENTIALS)
+        assert str(caught.value) == f"--env-file {path}: cannot read it: not a regular file"
+
+
+def test_env_file_size_is_bounded(tmp_path: Path) -> None:
+    env_file = write(tmp_path / "big.env", "# padding\n" * 110_000)
+    assert config_error(["--env-file", str(env_file)], CREDENTIALS) == (
+        f"--env-file {env_file}: larger than 1048576 bytes"
+    )
+
+
+def test_env_file_line_endings_are_read_as_before(tmp_path: Path) -> None:
+    env_file = tmp_path / "crlf.env"
+    env_file.write_bytes(b"EEN_LOG_LEVEL=debug\r\nEEN_LOG_FORMAT=json\rEEN_USERNAME=u\n")
+    settings = load_settings(["--env-file", str(env_file)], {"EEN_PASSWORD": PASSWORD})
+    assert (settings.log_level, settings.log_format, settings.username) == (
+        "debug",
+        LogFormat.JSON,
+        "u",
+    )
+
+
+# Found by fuzzing: os.open raised ValueError for a NUL, which only a .env file can carry.
+@pytest.mark.parametrize("env", ["EEN_PASSWORD_FILE", "EEN_API_KEY_FILE"])
+def test_a_file_name_with_a_nul_is_refused(tmp_path: Path, env: str) -> None:
+    environ = {"EEN_USERNAME": "u", env: "secret\x00.txt"}
+    if env == "EEN_API_KEY_FILE":
+        environ["EEN_PASSWORD"] = PASSWORD
+    assert config_error([], environ).endswith(
+        "cannot read secret\x00.txt: a file name cannot hold a NUL character (from " + env + ")"
+    )
+
+
 def test_password_file_that_is_a_device_is_refused() -> None:
     message = config_error(["--een.password-file=/dev/zero"], {"EEN_USERNAME": "u"})
     assert message == (
@@ -880,3 +924,80 @@ def test_credentials_without_a_username_are_refused(env: str, value: str) -> Non
 def test_bad_simulator_url() -> None:
     message = config_error(["--een.simulator-url=simulator:9878"], CREDENTIALS)
     assert message.startswith("EEN_SIMULATOR_URL / --een.simulator-url must be an http")
+
+
+# --- fuzzing ------------------------------------------------------------------------------------
+
+FLAGS = sorted(
+    {"--een.username", "--een.password-file", "--een.api-key", "--een.api-key-file", "--een.url",
+     "--een.simulator-url", "--een.accounts", "--een.accounts-exclude", "--web.listen-address",
+     "--een.device-refresh", "--een.login-concurrency", "--een.stream-timeout",
+     "--een.backoff-max", "--log.level", "--log.format", "--demo", "--env-file",
+     "--een.password", "--help", "--version"}
+)  # fmt: skip
+# Secrets are told apart from anything else an error may say by their prefix.
+SECRET = st.text(min_size=1, max_size=12).map(lambda text: "S3cr3t-" + text)
+PATHS = st.sampled_from(["", ".", "/dev/null", "/dev/zero", "/etc/hostname", "missing", "a\x00b"])
+VALUES = (
+    st.text(max_size=12)
+    | st.sampled_from(["0", "-1", "1e400", "nan", "9877", ":0", "[::1]:1", "http://[", "true"])
+    | st.sampled_from(["http://u:p@h", "https://h:99999", "ops@example.com", "debug"])
+    | PATHS
+)
+
+
+@st.composite
+def command_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str], list[str]]:
+    """(argv, environment, the secrets in them)."""
+    password, api_key = draw(SECRET), draw(SECRET)
+    names = draw(st.sets(st.sampled_from(ENVIRONMENT_VARIABLES), max_size=4))
+    environ = {name: draw(PATHS if name.endswith("_FILE") else VALUES) for name in names}
+    if draw(st.sampled_from([True, True, True, False])):  # most checks follow the username
+        environ["EEN_USERNAME"] = "ops@example.com"
+    for name, secret in (("EEN_PASSWORD", password), ("EEN_API_KEY", api_key)):
+        where = draw(st.sampled_from(["environment", "file", "neither"]))
+        if where == "environment":
+            environ[name] = secret
+        elif where == "file":
+            environ[name + "_FILE"] = draw(PATHS)
+    argv: list[str] = []
+    for _ in range(draw(st.integers(0, 3))):
+        flag = draw(st.sampled_from(FLAGS))
+        value = draw(st.just(api_key) if flag == "--een.api-key" else VALUES)
+        forms = [[flag, value], [f"{flag}={value}"], [flag, value], [flag], [value]]
+        argv += draw(st.sampled_from(forms))
+    return argv, environ, [password, api_key]
+
+
+@fuzz(examples=200)
+@given(command_lines())
+def test_any_command_line_gives_settings_or_one_clear_error(
+    command_line: tuple[list[str], dict[str, str], list[str]],
+) -> None:
+    argv, environ, secrets = command_line
+    output = io.StringIO()
+    exit_code: object = None
+    try:
+        with contextlib.redirect_stderr(output), contextlib.redirect_stdout(io.StringIO()):
+            load_settings(argv, environ)
+    except ConfigError as exc:
+        output.write(str(exc))
+    except SystemExit as exc:  # argparse: its own one-line errors (2), --help and --version (0)
+        exit_code = exc.code
+    assert exit_code in (None, 0, 2)
+    said = output.getvalue()
+    for secret in secrets:
+        assert secret not in said
+        assert repr(secret)[1:-1] not in said
+
+
+@fuzz(examples=100)
+@given(st.sampled_from(["EEN_PASSWORD_FILE", "EEN_API_KEY_FILE", "--env-file"]), VALUES)
+def test_any_file_name_is_read_or_refused(setting: str, name: str) -> None:
+    environ = {"EEN_USERNAME": "ops@example.com", "EEN_PASSWORD": PASSWORD}
+    argv = [f"{setting}={name}"] if setting.startswith("--") else []
+    if setting == "EEN_PASSWORD_FILE":
+        del environ["EEN_PASSWORD"]
+    environ.update({} if argv else {setting: name})
+    with contextlib.suppress(ConfigError):
+        load_settings(argv, environ)

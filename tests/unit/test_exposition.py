@@ -1,12 +1,18 @@
 import gzip
+import io
 import subprocess
 import tracemalloc
+import unicodedata
 import zlib
 
-from exporter.exposition import Exposition, camera_values
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.een.rows import parse_accounts, parse_devices
+from exporter.exposition import LABEL_LIMIT, Exposition, camera_values
 from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
 from exporter.store import StateStore
-from tests.support import parse_exposition, require_binary, series
+from tests.support import fuzz, parse_exposition, require_binary, series
 
 CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
 RECORDING, PASSWORD_NEEDED, BRIDGE_UP = 0x1E0037, 0x120120, 1179649
@@ -200,3 +206,97 @@ def test_distinct_statuses_do_not_grow_memory() -> None:
     kept = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert kept < 256_000, f"{kept:,} bytes kept after 2,000 statuses"
     assert camera_values.cache_info().currsize <= 128
+
+
+# --- label values from outside (property-based) ---------------------------------------------
+
+# What breaks line-oriented readers and parsers, or the text format's own escaping.
+TRICKY = '\x00\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x7f\x80\x85\x9f\u2028\u2029\ud800\udfff\\"{},=# …'
+CHARACTERS = st.characters(exclude_categories=()) | st.sampled_from(TRICKY)  # surrogates too
+LABEL_TEXT = st.text(CHARACTERS, max_size=30) | st.text(CHARACTERS, min_size=240, max_size=400)
+STATUS = st.integers(-(2**70), 2**70) | st.sampled_from([RECORDING, PASSWORD_NEEDED, BRIDGE_UP])
+ROW_STATUS = STATUS | st.none() | st.text(max_size=5) | st.floats()
+
+
+Listing = tuple[list[list[str]], dict[str, list[list[object]]]]
+
+
+@st.composite
+def listings(draw: st.DrawFn) -> Listing:
+    """An account list and each account's device list, as EEN sends them (rows of JSON)."""
+    ids = draw(st.lists(LABEL_TEXT, min_size=1, max_size=12, unique=True))
+    accounts = [[account_id, draw(LABEL_TEXT)] for account_id in ids[:3]]
+    devices: dict[str, list[list[object]]] = {account_id: [] for account_id in ids[:3]}
+    for esn in ids[3:]:
+        account_id = draw(st.sampled_from(ids[:3]))
+        kind = draw(st.sampled_from(["camera", "bridge"]))
+        links = [[draw(LABEL_TEXT), "ATTD"]]
+        row = [account_id, esn, draw(LABEL_TEXT), kind, links, "ATTD", *[None] * 4]
+        devices[account_id].append([*row, draw(ROW_STATUS)])
+    return accounts, devices
+
+
+def rendered(accounts: list[list[str]], devices: dict[str, list[list[object]]]) -> bytes:
+    """The /metrics body for these listings, through the real parsers, store and renderer."""
+    store = StateStore()
+    store.sync_accounts(parse_accounts(accounts))
+    for account_id, rows in devices.items():
+        store.set_devices(account_id, parse_devices(rows), seed_status=True, now=1.0)
+    return b"".join(Exposition(store, lambda: b"").render(gzip=False))
+
+
+def shown(value: str) -> str:
+    """What a label value should read as once parsed: the documented rule, stated afresh."""
+    unsafe = ("Cc", "Cs", "Zl", "Zp")  # controls (C0, DEL, C1), surrogates, separators
+    text = "".join(
+        "\ufffd" if c != "\n" and unicodedata.category(c) in unsafe else c for c in value
+    )
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
+
+
+@fuzz(examples=100)
+@given(listings())
+def test_every_label_value_parses_and_keeps_one_sample_per_line(
+    listing: Listing,
+) -> None:
+    accounts, devices = listing
+    body = rendered(accounts, devices)
+    text = body.decode("utf-8")  # strict: no invalid UTF-8 goes out
+    lines = text.split("\n")
+    assert lines.pop() == ""
+    # Read as text with universal newlines (open(), TextIOWrapper, splitlines): same lines.
+    assert io.TextIOWrapper(io.BytesIO(body), encoding="utf-8").read().splitlines() == lines
+    samples = parse_exposition(text)
+    assert len(samples) == sum(not line.startswith("#") for line in lines)
+    names = {dict(labels)["account_id"]: dict(labels)["name"]
+             for (name, labels) in samples if name == "een_account_info"}  # fmt: skip
+    for account_id, name in accounts:
+        if account_id and account_id.isprintable() and len(account_id) <= LABEL_LIMIT:
+            assert names.pop(account_id) == shown(name or account_id)
+    assert names == {}
+    for (_, labels), _ in samples.items():
+        for label, value in labels:
+            assert len(value) <= LABEL_LIMIT, label
+            assert shown(value) == value, label
+
+
+@fuzz(examples=25)
+@given(listings())
+def test_promtool_accepts_every_label_value(
+    listing: Listing,
+) -> None:
+    promtool = require_binary("promtool", "apt-get install prometheus")
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=rendered(*listing), capture_output=True, check=False
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()
+
+
+def test_label_values_are_cleaned_and_cut() -> None:
+    long_name = "Front door " * 30
+    store = StateStore()
+    store.sync_accounts([AccountInfo("00000001", "Acme\r\nEast\x85\u2028\x00")])
+    store.set_devices("00000001", [DeviceInfo("c1", CAM, long_name, "", RECORDING)], True, 1.0)
+    samples = parse_exposition(text(Exposition(store, lambda: b"")))
+    assert series(samples, "een_account_info", name="Acme\ufffd\nEast\ufffd\ufffd\ufffd") == 1
+    assert series(samples, "een_camera_info", name=long_name[:255] + "…") == 1

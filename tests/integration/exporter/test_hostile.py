@@ -4,15 +4,21 @@ anywhere else, and keeps what it knows."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+import queue
+import threading
 from collections.abc import Callable
 
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.app import Exporter
 from exporter.een.api import RestLimits
-from exporter.een.frames import TEXT
+from exporter.een.frames import PING, TEXT
 from exporter.een.stream import StreamTuning
+from exporter.logs import redact
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import (
     PASSWORD,
@@ -31,7 +37,8 @@ from tests.integration.hostile import (
     trickle,
     websocket,
 )
-from tests.support import series, wait_for
+from tests.strategies import envelopes, to_json
+from tests.support import fuzz, series, wait_for
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # valid JSON, deeper than any recursive parser goes
 EVENTS = r"/api/v2/Device/[^/]+/Events"
@@ -74,6 +81,31 @@ def test_json_nested_too_deeply_in_the_account_list(
     wait_ready(exporter)
     assert 'reason="account_list: answer is JSON nested too deeply"' in log_lines()
     assert metric(exporter, "een_exporter_unexpected_errors_total", thread="discovery") == 0
+
+
+def test_an_integer_too_long_to_convert_in_the_device_list(
+    start_exporter: StartExporter,
+    hostile: HostileServer,
+    control: SimulatorControl,
+    log_lines: Callable[[], str],
+) -> None:
+    # Found by fuzzing: json.loads refused the whole list over one 4,301-digit integer.
+    rows = [
+        ["x", "10000001", "Lobby", "camera", [], "ATTD", *[None] * 4, "9" * 4301],
+        ["x", "10000002", "Dock", "camera", [], "ATTD", *[None] * 4, 0x1E0037],
+    ]
+    body = json.dumps(rows).replace('"' + "9" * 4301 + '"', "9" * 4301).encode()
+    hostile.on("GET", "/g/device/list", answer(200, body))
+    exporter = start_exporter(url=hostile.url)
+    account = sub_accounts(control)[0]["id"]  # every account gets this list
+    wait_for(
+        lambda: series(scrape(exporter), "een_camera_online", account_id=account,
+                       camera_id="10000002") == 1,
+        message="the device list read, but for the one status",
+    )  # fmt: skip
+    lobby = series(scrape(exporter), "een_camera_info", account_id=account, camera_id="10000001")
+    assert lobby == 1
+    assert "malformed device status ignored" in log_lines()
 
 
 def test_json_nested_too_deeply_in_the_device_list(
@@ -128,6 +160,7 @@ def test_two_auth_key_cookies_are_resolved_deterministically(
     start_exporter: StartExporter, hostile: HostileServer
 ) -> None:
     cookies = [
+        ("Set-Cookie", "videobank_sessionid=crafted-key-0; Path=/"),
         ("Set-Cookie", "auth_key=crafted-key-1; Path=/"),
         ("Set-Cookie", "auth_key=crafted-key-2; Path=/g"),
     ]
@@ -137,8 +170,9 @@ def test_two_auth_key_cookies_are_resolved_deterministically(
     exporter = start_exporter(url=hostile.url)
     wait_ready(exporter)  # the crafted session is refused by the simulator; a new login works
     first = hostile.requests("GET", "/g/account/list")[0]
-    # The last one set wins, as in a browser.
+    # The last one set wins, as in a browser; auth_key before the older name.
     assert first.headers["cookie"] == "auth_key=crafted-key-2"
+    assert redact("crafted-key-0 crafted-key-2") == "<redacted> <redacted>"
 
 
 def test_an_api_key_that_cannot_be_sent(start_exporter: StartExporter) -> None:
@@ -301,3 +335,73 @@ def test_a_trickled_frame_ends_the_stream(
 
     wait_for(disconnected, timeout=5, message="the trickling stream given up")
     assert 'reason="no message for 0.6s (stalled connection)"' in log_lines()
+
+
+# --- issue 8: random bad messages on one account's stream ---------------------------------------
+
+# Envelopes of every wrong shape and raw bytes; not the codes that end a session (401, 412),
+# which reconnect by design.
+BAD_MESSAGES = envelopes().filter(lambda e: e["status_code"] not in (401, 412)).map(to_json).map(
+    str.encode
+) | st.binary(max_size=100)
+ON = 1 << 17  # status bit 17: the camera is switched on
+
+
+def test_random_bad_messages_leave_the_stream_and_the_other_accounts_alone(
+    start_exporter: StartExporter,
+    hostile: HostileServer,
+    control: SimulatorControl,
+    log_lines: Callable[[], str],
+) -> None:
+    target, *others = sub_accounts(control)
+    snapshot = {d["id"]: {"status": d["status"]} for d in target["devices"]}
+    camera = next(d["id"] for d in target["devices"] if d["type"] == "camera")
+    feed: queue.Queue[bytes] = queue.Queue()
+
+    def script(exchange: Exchange) -> None:
+        exchange.send(frame(TEXT, json.dumps({"status_code": 200, "data": snapshot}).encode()))
+        while not exchange.stopping.is_set():
+            try:
+                data = frame(TEXT, feed.get(timeout=0.2))
+            except queue.Empty:
+                data = frame(PING, b"")  # keeps a quiet stream from counting as stalled
+            if not exchange.send(data):
+                return
+
+    hostile.on("GET", f"/api/v2/Device/{target['id']}/Events", websocket(script))
+    exporter = start_exporter(url=hostile.url)
+    wait_ready(exporter)
+    sent = [1]  # the snapshot
+    markers = itertools.cycle([0x100025, 0x1E0037])  # off, then on and recording, and again
+    last = [0]
+
+    @fuzz(examples=15)
+    @given(st.lists(BAD_MESSAGES, min_size=1, max_size=10))
+    def feed_batch(batch: list[bytes]) -> None:
+        # A valid message after the batch: once it counts, the whole batch was read.
+        last[0] = next(markers)
+        marker = {"status_code": 200, "data": {camera: {"status": last[0]}}}
+        for payload in [*batch, json.dumps(marker).encode()]:
+            feed.put(payload)
+        sent[0] += len(batch) + 1
+
+        def counted() -> float:
+            return metric(exporter, "een_stream_messages_total", account_id=target["id"])
+
+        wait_for(lambda: counted() == sent[0], message=f"{sent[0]} messages counted")
+
+    feed_batch()
+    samples = scrape(exporter)
+    assert series(samples, "een_stream_disconnects_total", account_id=target["id"]) == 0
+    assert series(samples, "een_camera_on", camera_id=camera) == bool(last[0] & ON)
+    assert [t for t in threading.enumerate() if t.name == f"een-stream-{target['id']}"]
+    unexpected = [v for (name, _), v in samples.items() if name.startswith("een_exporter_unexp")]
+    assert sum(unexpected) == 0
+    assert "malformed stream message ignored" in log_lines()
+    for account in others:  # untouched: connected once, every camera as the simulator has it
+        assert series(samples, "een_stream_up", account_id=account["id"]) == 1
+        assert series(samples, "een_stream_disconnects_total", account_id=account["id"]) == 0
+        for device in account["devices"]:
+            if device["type"] == "camera":
+                on = series(samples, "een_camera_on", camera_id=device["id"])
+                assert on == bool(device["status"] & ON), device

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from itertools import count
 
 import pytest
 import requests
 
 from tests.integration.exporter.conftest import PASSWORD, USERNAME
-from tests.integration.exporter.echo_cloud import EchoCloud
 from tests.integration.exporter.test_cli import API_KEY, SESSION_KEY, Process
+from tests.integration.hostile import Exchange, HostileServer, answer, response_head
 from tests.support import wait_for
+
+ACCOUNT_ID = "00000001"
 
 
 @pytest.fixture
@@ -21,17 +25,44 @@ def exporters() -> Iterator[list[Process]]:
         process.kill()
 
 
+def echo_cloud(failing: str) -> HostileServer:
+    """A broken EEN: logins succeed, each with a new session key; then the `failing` list
+    answers an error whose reason phrase repeats the password, the API key and the session key,
+    as an upstream that echoes its request into its errors would."""
+    cloud = HostileServer()
+    keys = count(0xC0FFEE00)
+
+    def authorize(exchange: Exchange) -> None:
+        user = json.dumps({"user_id": "u1", "owner_account_id": ACCOUNT_ID, "is_master": 0})
+        cookie = ("Set-Cookie", f"auth_key=c001~{next(keys):016x}; Path=/")
+        answer(200, user.encode(), [cookie])(exchange)
+
+    def echo(exchange: Exchange) -> None:
+        [login, *_] = cloud.requests("POST", "/g/aaa/authenticate")
+        password = json.loads(login.body)["password"]
+        headers = exchange.request.headers
+        echoed = f"rejected {headers.get('cookie', '')} api_key={headers.get('authorization', '')}"
+        exchange.send(response_head(503, reason=f"{echoed} password={password}"))
+
+    cloud.on("POST", "/g/aaa/authenticate", answer(200, b'{"token": "token-1"}'))
+    cloud.on("POST", "/g/aaa/authorize", authorize)
+    accounts = echo if failing == "account_list" else answer(200, b'[["00000001", "Echo"]]')
+    cloud.on("GET", "/g/account/list", accounts)
+    cloud.on("GET", "/g/device/list", echo)
+    return cloud
+
+
 @pytest.mark.parametrize(
     ("failing", "problem"),
     [
         ("account_list", "account discovery failing: account_list: HTTP 503 rejected"),
-        ("device_list", "failing: 00000001 (device_list: HTTP 500 rejected"),
+        ("device_list", "failing: 00000001 (device_list: HTTP 503 rejected"),
     ],
 )
 def test_pages_never_show_secrets_an_upstream_echoes(
     exporters: list[Process], failing: str, problem: str
 ) -> None:
-    with EchoCloud(failing) as cloud:
+    with echo_cloud(failing) as cloud:
         env = {
             "EEN_URL": cloud.url,
             "EEN_USERNAME": USERNAME,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import requests
 
 from exporter.app import Exporter
 from exporter.config import Settings
+from exporter.logs import redact
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
 from tests.integration.conftest import MakeSimulator
@@ -18,6 +21,7 @@ from tests.integration.exporter.conftest import (
     sub_accounts,
     wait_ready,
 )
+from tests.integration.hostile import HostileServer
 from tests.support import series, wait_for
 
 
@@ -91,3 +95,38 @@ def test_an_exporter_that_never_started_stops_at_once(sim: Simulator) -> None:
                         listen_port=0)  # fmt: skip
     exporter = Exporter(settings)
     assert exporter.stop(timeout=1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "sent"),
+    [
+        ("both", "auth_key"),
+        ("auth_key", "auth_key"),
+        ("videobank_sessionid", "videobank_sessionid"),
+    ],
+)
+def test_the_session_key_under_either_cookie_name(
+    start_exporter: StartExporter,
+    make_sim: MakeSimulator,
+    make_hostile: Callable[[str | None], HostileServer],
+    log_lines: Callable[[], str],
+    mode: str,
+    sent: str,
+) -> None:
+    spec = WorldSpec(accounts=2, bridges=1, cameras=2, seed=5)
+    sim = make_sim(spec, username=USERNAME, password=PASSWORD, session_cookie=mode)
+    recorder = make_hostile(sim.url)  # passes everything through, and records it
+    exporter = start_exporter(url=recorder.url)
+    wait_ready(exporter)
+    samples = scrape(exporter)
+    for account in sub_accounts(SimulatorControl(sim.url)):
+        assert series(samples, "een_stream_up", account_id=account["id"]) == 1
+    assert len([name for name, _ in samples if name == "een_camera_online"]) == 2 * 2
+    # The key goes back under the name it came with: REST calls and stream handshakes alike.
+    used = [r for r in recorder.seen if r.path not in ("/g/aaa/authenticate", "/g/aaa/authorize")]
+    assert {r.headers["cookie"].split("=", 1)[0] for r in used} == {sent}
+    assert {r.path.split("/")[2] for r in used} >= {"account", "device", "v2"}
+    keys = {r.headers["cookie"].split("=", 1)[1] for r in used}
+    for key in keys:
+        assert redact(f"key {key}.") == "key <redacted>."
+        assert key not in log_lines()

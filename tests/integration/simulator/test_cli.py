@@ -98,8 +98,11 @@ def test_een_sim_rejects_a_bad_listen_address() -> None:
 
 def test_een_sim_debug_log_has_no_secrets_and_no_bodies(start_een_sim: StartSim) -> None:
     """A login with an API key, a stream, a subscription: DEBUG shows only methods and paths."""
-    # A plain customer, whose own account holds the devices; the level in lower case.
-    process = start_een_sim("--accounts", "0", "--log-level", "debug")
+    # A plain customer, whose own account holds the devices; the level in lower case; the
+    # session key in the older cookie only.
+    process = start_een_sim(
+        "--accounts", "0", "--log-level", "debug", "--session-cookie", "videobank_sessionid"
+    )
     url = sim_url(process)
     http = requests.Session()
     http.headers["Authorization"] = API_KEY
@@ -107,12 +110,13 @@ def test_een_sim_debug_log_has_no_secrets_and_no_bodies(start_een_sim: StartSim)
     token = http.post(f"{url}/g/aaa/authenticate", json=credentials, timeout=TIMEOUT).json()
     authorized = http.post(f"{url}/g/aaa/authorize", json=token, timeout=TIMEOUT)
     assert authorized.status_code == 200, authorized.text
-    auth_key = http.cookies["auth_key"]
+    assert list(http.cookies.keys()) == ["videobank_sessionid"]
+    auth_key = http.cookies["videobank_sessionid"]
     devices = http.get(f"{url}/g/device/list", timeout=TIMEOUT).json()
     account = authorized.json()["active_account_id"]
     stream = websocket.create_connection(
         f"{url.replace('http', 'ws', 1)}/api/v2/Device/{account}/Events",
-        cookie=f"auth_key={auth_key}",
+        cookie=f"videobank_sessionid={auth_key}",
         header=[f"Authorization: {API_KEY}"],
         timeout=TIMEOUT,
     )

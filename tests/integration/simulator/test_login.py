@@ -6,6 +6,7 @@ import re
 
 import pytest
 import requests
+import websocket
 
 from exporter.simulator import Simulator
 from tests.integration.conftest import MakeSimulator
@@ -184,3 +185,35 @@ def test_wrong_method_and_unknown_endpoint(sim: Simulator) -> None:
     assert response.headers["Allow"] == "POST"
     assert requests.get(f"{sim.url}/g/nothing/here", timeout=TIMEOUT).status_code == 404
     assert requests.get(f"{sim.url}/", timeout=TIMEOUT).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("mode", "names"),
+    [
+        ("both", ["auth_key", "videobank_sessionid"]),
+        ("auth_key", ["auth_key"]),
+        ("videobank_sessionid", ["videobank_sessionid"]),
+    ],
+)
+def test_the_session_cookie_names_set_and_accepted(
+    make_sim: MakeSimulator, mode: str, names: list[str]
+) -> None:
+    sim = make_sim(session_cookie=mode)
+    http = login(sim)
+    assert sorted(http.cookies.keys()) == names
+    key = http.cookies[names[-1]]
+    account_id = get(sim, requests.Session(), "/g/user", A=key).json()["active_account_id"]
+    url = f"{sim.ws_url}/api/v2/Device/{account_id}/Events"
+    for name in ("auth_key", "videobank_sessionid"):  # either is accepted, whichever was set
+        cookie = {name: key}
+        assert requests.get(f"{sim.url}/g/user", cookies=cookie, timeout=TIMEOUT).ok
+        websocket.create_connection(url, cookie=f"{name}={key}", timeout=TIMEOUT).close()
+    logout = requests.post(f"{sim.url}/g/aaa/logout", cookies=cookie, timeout=TIMEOUT)
+    assert logout.headers["Set-Cookie"].split(", ") == [
+        f"{name}=; Path=/; Max-Age=0" for name in names
+    ]
+
+
+def test_an_unknown_session_cookie_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="session_cookie must be one of"):
+        Simulator(session_cookie="sessionid")

@@ -1,21 +1,31 @@
+import contextlib
+import itertools
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from exporter.een import frames
 from exporter.een.frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
     PING,
+    PONG,
     TEXT,
     ConnectionClosed,
     FrameReader,
     ProtocolError,
+    ReadError,
     Stalled,
 )
+from tests.support import fuzz
 
 
 def frame(opcode: int, payload: bytes, fin: bool = True, mask: bool = False) -> bytes:
@@ -99,6 +109,11 @@ def test_close_frame_and_end_of_stream(pair: tuple[socket.socket, socket.socket]
         (frame(TEXT, b"x", mask=True), "masked"),
         (frame(TEXT, b"a", fin=False) + frame(TEXT, b"b"), "inside a fragmented"),
         (frame(CONTINUATION, b"tail"), "without a message"),
+        # Found by the fuzz test below (RFC 6455 §5.2, §5.5); each was returned as a frame.
+        (b"\x8b\x00", "reserved opcode 0xb"),
+        (frame(0x3, b"x"), "reserved opcode 0x3"),
+        (frame(PING, b"p", fin=False), "control frame fragmented"),
+        (frame(PING, b"p" * 126), "longer than 125 bytes"),
     ],
 )
 def test_protocol_errors(
@@ -147,3 +162,136 @@ def test_control_frames_and_messages_keep_a_slow_stream_alive(
     with pytest.raises(TimeoutError):
         reader.read()  # silence is the caller's to judge, by frame_at
     assert time.monotonic() - reader.frame_at >= 0.05
+
+
+# --- fuzzing: random splits, fragments, limits and garbage, over a real socketpair -----------
+
+CONTROL = st.sampled_from([PING, PONG, CLOSE])
+DATA = st.sampled_from([TEXT, BINARY])
+SMALL = st.binary(max_size=125)
+# Long payloads are cheap to build from a length; they exercise the 16- and 64-bit lengths.
+PAYLOAD = SMALL | st.builds(bytes.__mul__, st.sampled_from([b"a", b"\0"]), st.integers(126, 66_000))
+
+
+@dataclass(frozen=True)
+class Frame:
+    opcode: int
+    payload: bytes
+    fin: bool = True
+
+    def encode(self) -> bytes:
+        return frame(self.opcode, self.payload, self.fin)
+
+
+@st.composite
+def frame_sequences(draw: st.DrawFn) -> list[Frame]:
+    """A valid sequence: control frames, and messages in 1-4 fragments with controls between."""
+    frames: list[Frame] = []
+    for _ in range(draw(st.integers(1, 6))):
+        if draw(st.booleans()):
+            frames.append(Frame(draw(CONTROL), draw(SMALL)))
+            continue
+        opcode = draw(DATA)
+        pieces = draw(st.lists(PAYLOAD, min_size=1, max_size=4))
+        for index, piece in enumerate(pieces):
+            if index and draw(st.booleans()):
+                frames.append(Frame(draw(CONTROL), draw(SMALL)))
+            fin = index == len(pieces) - 1
+            frames.append(Frame(CONTINUATION if index else opcode, piece, fin))
+    return frames
+
+
+def expected_reads(frames: list[Frame], limit: int) -> tuple[list[tuple[int, bytes]], bool]:
+    """What the reader must return for `frames` with MAX_MESSAGE = `limit`; True: then an error."""
+    reads: list[tuple[int, bytes]] = []
+    message: list[Frame] = []
+    for item in frames:
+        if len(item.payload) > limit:
+            return reads, True
+        if item.opcode >= CLOSE:
+            reads.append((item.opcode, item.payload))
+            continue
+        message.append(item)
+        if sum(len(piece.payload) for piece in message) > limit and not (
+            item.fin and len(message) == 1
+        ):
+            return reads, True
+        if item.fin:
+            reads.append((message[0].opcode, b"".join(piece.payload for piece in message)))
+            message = []
+    return reads, False
+
+
+def read_all(
+    data: bytes, cuts: list[int], recv_size: int
+) -> tuple[list[tuple[int, bytes]], Exception]:
+    """Send `data` in pieces cut at `cuts`, then close; read until the reader raises."""
+    server, client = socket.socketpair()
+    client.settimeout(5)
+    pieces = [data[a:b] for a, b in itertools.pairwise([0, *sorted(cuts), len(data)])]
+    if len(data) > 4096:  # a long payload read byte by byte tells nothing new, slowly
+        recv_size = max(recv_size, 1024)
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # the reader gave up (a protocol error) and closed
+            for piece in pieces:
+                server.sendall(piece)
+        server.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send, name="fuzz-sender")
+    sender.start()
+    reads: list[tuple[int, bytes]] = []
+    try:
+        with mock.patch.object(frames, "RECV_SIZE", recv_size):
+            reader = FrameReader(client)
+            while True:
+                try:
+                    reads.append(reader.read())
+                except ReadError as error:
+                    return reads, error
+    finally:
+        client.close()
+        sender.join(5)
+        server.close()
+
+
+@fuzz(examples=150)
+@given(frame_sequences(), st.data())
+def test_any_split_of_a_valid_sequence_reads_the_same(
+    frames_: list[Frame], data: st.DataObject
+) -> None:
+    encoded = b"".join(item.encode() for item in frames_)
+    cuts = data.draw(st.lists(st.integers(0, len(encoded)), max_size=20), label="cuts")
+    recv_size = data.draw(st.sampled_from([1, 2, 3, 7, 64, 4096]), label="recv size")
+    limit = data.draw(st.sampled_from([frames.MAX_MESSAGE, 0, 125, 300, 66_000]), label="limit")
+    with mock.patch.object(frames, "MAX_MESSAGE", limit):
+        reads, error = read_all(encoded, cuts, recv_size)
+    wanted, too_large = expected_reads(frames_, limit)
+    assert reads == wanted
+    assert isinstance(error, ProtocolError if too_large else ConnectionClosed), error
+
+
+def valid_read(read: tuple[int, bytes]) -> bool:
+    """RFC 6455 §5.5: a message, or a control frame of at most 125 bytes."""
+    opcode, payload = read
+    return opcode in (TEXT, BINARY) or (opcode in (CLOSE, PING, PONG) and len(payload) <= 125)
+
+
+@fuzz(examples=200)
+@given(
+    st.lists(
+        frame_sequences().map(lambda f: b"".join(i.encode() for i in f)) | st.binary(max_size=40),
+        max_size=4,
+    ),
+    st.data(),
+)
+def test_garbage_ends_in_a_read_error_and_nothing_else(
+    parts: list[bytes], data: st.DataObject
+) -> None:
+    garbage = bytearray(b"".join(parts))
+    for _ in range(data.draw(st.integers(0, 3), label="flips")):
+        if garbage:
+            garbage[data.draw(st.integers(0, len(garbage) - 1))] ^= data.draw(st.integers(1, 255))
+    reads, error = read_all(bytes(garbage), [], data.draw(st.sampled_from([1, 5, 4096])))
+    assert all(valid_read(read) for read in reads), reads
+    assert isinstance(error, ReadError)

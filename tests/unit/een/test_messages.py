@@ -1,6 +1,9 @@
+import contextlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.een.messages import (
     EntityError,
@@ -9,6 +12,8 @@ from exporter.een.messages import (
     subscription,
     unsubscription,
 )
+from tests.strategies import ABSENT, WIRE, envelopes, to_json
+from tests.support import fuzz
 
 
 def test_status_update_envelope() -> None:
@@ -80,7 +85,56 @@ def test_a_status_outside_64_bits_is_malformed_not_decoded_from_its_low_bits(sta
     assert len(message.malformed["bad"]) <= 40  # cut short for the log line
 
 
+def test_a_status_too_long_for_int_leaves_the_rest_of_the_message() -> None:
+    # Found by fuzzing: json.loads refused the whole message over one 4,301-digit integer.
+    status = "9" * 4301
+    message = parse_message(
+        '{"status_code": 200, "data": {"good": {"status": 5}, "bad": {"status": ' + status + "}}}"
+    )
+    assert message.statuses == {"good": 5}
+    assert message.malformed == {"bad": "Infinity"}
+
+
+@pytest.mark.parametrize("code", ["true", "false", "200.0", '"200"', "null"])
+def test_a_status_code_that_is_no_integer_is_malformed(code: str) -> None:
+    # Found by fuzzing: JSON's true was taken for the integer 1.
+    with pytest.raises(MalformedMessage, match="no integer status_code"):
+        parse_message('{"status_code": ' + code + ', "data": {"a": {"status": 5}}}')
+
+
 def test_the_largest_64_bit_status_is_kept() -> None:
     message = parse_message(json.dumps({"status_code": 200, "data": {"a": {"status": 2**64 - 1}}}))
     assert message.statuses == {"a": 2**64 - 1}
     assert message.malformed == {}
+
+
+# --- fuzzing ------------------------------------------------------------------------------------
+
+
+@fuzz(examples=100)
+@given(envelopes())
+def test_any_envelope_is_parsed_or_malformed(envelope: dict[str, object]) -> None:
+    try:
+        message = parse_message(to_json(envelope).encode())
+    except MalformedMessage:
+        code = envelope["status_code"]
+        assert type(code) is not int or not isinstance(envelope["data"], dict | None)
+        return
+    assert type(message.code) is int
+    data = envelope["data"] or {}
+    assert isinstance(data, dict)
+    for esn, entity in data.items():
+        status = entity.get("status", ABSENT) if isinstance(entity, dict) else ABSENT
+        if type(status) is int and 0 <= status < 2**64:
+            assert message.statuses.pop(esn) == status
+        elif status is not ABSENT:
+            assert len(message.malformed.pop(esn)) <= 40
+    assert message.statuses == {}
+    assert message.malformed == {}
+
+
+@fuzz(examples=200)
+@given(st.binary(max_size=200) | WIRE.map(to_json).map(str.encode))
+def test_any_bytes_are_parsed_or_malformed(raw: bytes) -> None:
+    with contextlib.suppress(MalformedMessage):
+        parse_message(raw)
