@@ -186,12 +186,15 @@ def test_a_thousand_accounts_render_within_two_seconds(
         started = time.perf_counter()
         page = requests.get(url, timeout=10)
         fetches.append(time.perf_counter() - started)
-    started = time.perf_counter()
-    run_chromium("about:blank", tmp_path, "--dump-dom")
-    blank = time.perf_counter() - started
-    started = time.perf_counter()
-    dom = dump_dom(url, tmp_path)
-    browser = time.perf_counter() - started
+    blanks, loads = [], []
+    for _ in range(2):  # the faster of two of each: the machine is shared
+        started = time.perf_counter()
+        run_chromium("about:blank", tmp_path, "--dump-dom")
+        blanks.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        dom = dump_dom(url, tmp_path)
+        loads.append(time.perf_counter() - started)
+    blank, browser = min(blanks), min(loads)
 
     assert dom.accounts() == {f"{n:08d}": f"Account {n} <b>&</b>" for n in range(SCALE_ACCOUNTS)}
     assert f"streams up: {SCALE_ACCOUNTS}" in page.text
@@ -200,9 +203,8 @@ def test_a_thousand_accounts_render_within_two_seconds(
         print(
             f"\nlanding page, {SCALE_ACCOUNTS} accounts ({len(page.content) / 1e3:.0f} kB): "
             f"render {render * 1e3:.1f} ms, GET / {fetch * 1e3:.1f} ms (medians of 5); "
-            f"Chromium --dump-dom {browser:.2f} s, of about:blank {blank:.2f} s"
+            f"Chromium --dump-dom {browser:.2f} s, of about:blank {blank:.2f} s (faster of 2)"
         )
     assert fetch < RENDER_BUDGET
-    # Chromium's own start-up (about:blank) is not the page's; on a loaded 2-core machine the
-    # difference is noisy, so the budget is checked against it with room to spare.
+    # Chromium's own start-up (about:blank) is not the page's.
     assert browser - blank < RENDER_BUDGET
