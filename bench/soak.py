@@ -32,6 +32,7 @@ See docs/performance.md for the figures of a full run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -40,7 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -252,6 +253,7 @@ class Soak:
         self.children: list[Child] = []
         self.exporter: Child | None = None
         self.port = 0
+        self.sim_url = ""
         self._control: SimulatorControl | None = None
         self._scraper: Scraper | None = None
         self._names = 0  # for unique names of what the changes add or rename
@@ -348,7 +350,7 @@ class Soak:
             f"(held {args.fault_hold:g} s), warm-up {args.warmup:g} min"
         )
         self.control.set_churn(args.churn_rate)
-        faults = iter_forever(list(Fault))
+        faults = itertools.cycle(Fault)
         begin = time.monotonic()
         end = begin + args.minutes * 60
         due = {
@@ -501,11 +503,6 @@ class Soak:
                 time.sleep(POLL_INTERVAL)
         finally:
             scraper.close()
-
-
-def iter_forever(items: list[Fault]) -> Iterator[Fault]:
-    while True:
-        yield from items
 
 
 # -- the report --------------------------------------------------------------------------------
