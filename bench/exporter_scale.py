@@ -189,6 +189,24 @@ class Child:
         raise BenchError(f"{self.name} did not print {prefix!r} within {timeout:g} s")
 
 
+def start_child(
+    workdir: Path, name: str, arguments: list[str], env: dict[str, str] | None = None
+) -> Child:
+    """`python <arguments>` from the repo root; stderr goes to <workdir>/<name>.log."""
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, *arguments],
+            cwd=ROOT,
+            env=child_environment(env or {}),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            start_new_session=True,  # Ctrl-C reaches the bench only; it stops them in order
+        )
+    return Child(name, process, log_path)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))

@@ -65,3 +65,8 @@ def memory(pid: int) -> Memory:
             if key in ("VmRSS", "VmHWM", "Threads"):
                 values[key] = int(rest.split()[0])
     return Memory(values["VmRSS"] * 1024, values["VmHWM"] * 1024, values["Threads"])
+
+
+def open_fds(pid: int) -> int:
+    """File descriptors `pid` has open now (sockets, pipes, files)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))

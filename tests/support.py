@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import hypothesis
@@ -43,6 +46,36 @@ def require_binary(name: str, hint: str) -> str:
     if REQUIRE_TOOLS:
         pytest.fail(f"{message}; EEN_TEST_REQUIRE_TOOLS=1 forbids skipping")
     pytest.skip(message)
+
+
+# Headless Chromium as CI runs it (Debian's `chromium`, installed by .ci/run): no sandbox (no
+# user namespaces in containers), no GPU, and nothing that would reach the network by itself.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+)
+CHROMIUM_TIMEOUT = 60.0
+
+
+def run_chromium(url: str, workdir: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    """Load `url` in headless Chromium with an empty profile under `workdir` and `flags`
+    (e.g. --dump-dom); skips (fails in CI) when chromium is not installed."""
+    chromium = require_binary("chromium", "apt-get install chromium")
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=workdir)
+    result = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *flags, url],
+        capture_output=True,
+        timeout=CHROMIUM_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    return result
 
 
 def wait_for(

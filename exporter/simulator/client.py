@@ -112,6 +112,9 @@ class SimulatorControl:
     def add_account(self, name: str) -> str:
         return str(self._call("POST", "accounts", {"name": name})["id"])
 
+    def rename_account(self, account_id: str, name: str) -> None:
+        self._call("PATCH", f"accounts/{account_id}", {"name": name})
+
     def delete_account(self, account_id: str) -> None:
         self._call("DELETE", f"accounts/{account_id}")
 

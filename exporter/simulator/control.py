@@ -229,10 +229,21 @@ def add_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Respo
     return Response.json({"id": account.id}, 201)
 
 
-def delete_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
-    account_id = params["account_id"]
+def _known_account(cloud: Cloud, account_id: str) -> None:
     if account_id not in cloud.world.accounts:
         raise HttpError(404, f"unknown account {account_id}")
+
+
+def update_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    account_id = params["account_id"]
+    _known_account(cloud, account_id)
+    cloud.world.accounts[account_id].name = _text(request.json_body, "name")
+    return Response(204)
+
+
+def delete_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    account_id = params["account_id"]
+    _known_account(cloud, account_id)
     try:
         cloud.delete_account(account_id)
     except WorldError as exc:
@@ -291,6 +302,7 @@ def reset(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
 
 
 _ESN = r"(?P<esn>[^/]+)"
+_ACCOUNT = r"(?P<account_id>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     (method, re.compile(f"/_sim/{pattern}"), handler)
     for method, pattern, handler in (
@@ -305,7 +317,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("PATCH", f"devices/{_ESN}", update_device),
         ("DELETE", f"devices/{_ESN}", delete_device),
         ("POST", "accounts", add_account),
-        ("DELETE", "accounts/(?P<account_id>[^/]+)", delete_account),
+        ("PATCH", f"accounts/{_ACCOUNT}", update_account),
+        ("DELETE", f"accounts/{_ACCOUNT}", delete_account),
         ("POST", "faults/drop-streams", drop_streams),
         ("POST", "faults/auth-lost", auth_lost),
         ("POST", "faults/http", http_fault),

@@ -12,17 +12,7 @@ import requests
 from exporter.app import Exporter
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import StartExporter, sub_accounts, wait_ready
-from tests.support import parse_exposition, require_binary, series
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
+from tests.support import parse_exposition, require_binary, run_chromium, series
 
 
 def een_lines(text: str) -> list[str]:
@@ -82,19 +72,9 @@ def test_curl_compressed_reads_the_whole_body(start_exporter: StartExporter) -> 
 
 
 def test_chromium_shows_the_whole_body(start_exporter: StartExporter, tmp_path: Path) -> None:
-    chromium = require_binary("chromium", "apt-get install chromium")
     exporter = start_exporter()
     wait_ready(exporter)
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    result = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-         exporter.url + "/metrics"],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    result = run_chromium(exporter.url + "/metrics", tmp_path, "--dump-dom")
     shown = een_lines(html.unescape(result.stdout.decode()))
     expected = een_lines(identity_text(exporter))
     assert len(expected) > 100

@@ -135,6 +135,20 @@ def test_add_and_delete_accounts(sim: Simulator, sim_control: SimulatorControl) 
     assert gone.value.status == 404
 
 
+def test_rename_an_account(sim: Simulator, sim_control: SimulatorControl) -> None:
+    http = login(sim)
+    account = sub_accounts(sim_control.state())[0]
+    sim_control.rename_account(account["id"], "Harbor Marina North")
+    rows = {row[0]: row for row in get(sim, http, "/g/account/list").json()}
+    assert rows[account["id"]][1] == "Harbor Marina North"
+    renamed = next(a for a in sim_control.state()["accounts"] if a["id"] == account["id"])
+    assert renamed["name"] == "Harbor Marina North"
+    for account_id, name, status in (("99999999", "x", 404), (account["id"], "", 400)):
+        with pytest.raises(SimulatorControlError) as refused:
+            sim_control.rename_account(account_id, name)
+        assert refused.value.status == status
+
+
 def test_the_users_own_account_cannot_be_deleted(sim_control: SimulatorControl) -> None:
     with pytest.raises(SimulatorControlError) as refused:
         sim_control.delete_account(sim_control.state()["user"]["owner_account_id"])
