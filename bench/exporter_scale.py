@@ -190,9 +190,14 @@ class Child:
 
 
 def start_child(
-    workdir: Path, name: str, arguments: list[str], env: dict[str, str] | None = None
+    workdir: Path,
+    name: str,
+    arguments: list[str],
+    env: dict[str, str] | None = None,
+    cpus: set[int] | None = None,
 ) -> Child:
-    """`python <arguments>` from the repo root; stderr goes to <workdir>/<name>.log."""
+    """`python <arguments>` from the repo root, on `cpus` if given; stderr goes to
+    <workdir>/<name>.log."""
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -203,6 +208,8 @@ def start_child(
             stdout=subprocess.PIPE,
             stderr=log_file,
             start_new_session=True,  # Ctrl-C reaches the bench only; it stops them in order
+            # Before the interpreter starts, so every thread it makes inherits the CPUs.
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
     return Child(name, process, log_path)
 
@@ -359,20 +366,7 @@ class Bench:
         env: dict[str, str] | None = None,
         cpus: set[int] | None = None,
     ) -> Child:
-        log_path = self.workdir / f"{name}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, *arguments],
-                cwd=ROOT,
-                env=child_environment(env or {}),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=log_file,
-                start_new_session=True,  # Ctrl-C reaches the bench only; it stops them in order
-                # Before the interpreter starts, so every thread it makes inherits the CPUs.
-                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-            )
-        child = Child(name, process, log_path)
+        child = start_child(self.workdir, name, arguments, env, cpus)
         self.children.append(child)
         return child
 
