@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from exporter.simulator.cloud import Cloud
-from exporter.simulator.http import HttpError, Request, Response
+from exporter.simulator.http import HttpError, Request, Response, Route, dispatch
 from exporter.simulator.world import Device, DeviceType, WorldError
 
 MAX_LATENCY_SECONDS = 60.0
@@ -15,8 +14,6 @@ MAX_CHURN_RATE = 100_000.0
 MAX_EVENT_PERIOD = 86_400.0
 MAX_BRIDGE_BOOTS = 1_000_000.0
 FOUR_CC = re.compile(r"[A-Z0-9]{4}")
-
-Handler = Callable[[Request, Cloud, dict[str, str]], Response]
 
 
 class BadInput(HttpError):
@@ -303,7 +300,7 @@ def reset(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
 
 _ESN = r"(?P<esn>[^/]+)"
 _ACCOUNT = r"(?P<account_id>[^/]+)"
-ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+ROUTES: list[Route[Cloud]] = [
     (method, re.compile(f"/_sim/{pattern}"), handler)
     for method, pattern, handler in (
         ("GET", "state", state),
@@ -330,19 +327,4 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 
 
 def handle(request: Request, cloud: Cloud) -> Response:
-    allowed = []
-    for method, pattern, handler in ROUTES:
-        match = pattern.fullmatch(request.path.rstrip("/"))
-        if match is None:
-            continue
-        if method == request.method:
-            try:
-                return handler(request, cloud, match.groupdict())
-            except HttpError as exc:
-                return Response.error(exc.status, exc.message)
-        allowed.append(method)
-    if not allowed:
-        return Response.error(404, "no such control endpoint")
-    response = Response.error(405)
-    response.headers.append(("Allow", ", ".join(allowed)))
-    return response
+    return dispatch(request, ROUTES, cloud)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 MAX_HEAD_BYTES = 256 * 1024
@@ -232,3 +232,27 @@ def _content_length(value: str) -> int:
     if length > MAX_BODY_BYTES:
         raise HttpError(413, "request body too large")
     return length
+
+
+Context = TypeVar("Context")
+Route = tuple[str, re.Pattern[str], Callable[[Request, Context, dict[str, str]], Response]]
+
+
+def dispatch(request: Request, routes: list[Route[Context]], context: Context) -> Response:
+    """Answer with the first route matching the path and method; 404 or 405 (with Allow) if none."""
+    allowed = []
+    for method, pattern, handler in routes:
+        match = pattern.fullmatch(request.path.rstrip("/"))
+        if match is None:
+            continue
+        if method == request.method:
+            try:
+                return handler(request, context, match.groupdict())
+            except HttpError as exc:
+                return Response.error(exc.status, exc.message)
+        allowed.append(method)
+    if not allowed:
+        return Response.error(404, "no such control endpoint")
+    response = Response.error(405)
+    response.headers.append(("Allow", ", ".join(allowed)))
+    return response

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from exporter.simulator.http import HttpError, Request, Response
+from exporter.simulator.http import HttpError, Request, Response, Route, dispatch
 from exporter.simulator.v3 import V3Cloud
 from exporter.simulator.v3_status import ConnectionStatus, bitmask_for
 
-Handler = Callable[[Request, V3Cloud, dict[str, str]], Response]
 MAX_RETRY_AFTER = 3600
 
 
@@ -139,7 +137,7 @@ def stall_sse(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response
     return Response.json({"stalled": v3.events.stall(_scope(request, v3))})
 
 
-ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+ROUTES: list[Route[V3Cloud]] = [
     (method, re.compile(pattern), handler)
     for method, pattern, handler in (
         ("POST", "/_sim/v3/code", code),
@@ -154,19 +152,4 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 
 
 def handle(request: Request, v3: V3Cloud) -> Response:
-    allowed = []
-    for method, pattern, handler in ROUTES:
-        match = pattern.fullmatch(request.path.rstrip("/"))
-        if match is None:
-            continue
-        if method == request.method:
-            try:
-                return handler(request, v3, match.groupdict())
-            except HttpError as exc:
-                return Response.error(exc.status, exc.message)
-        allowed.append(method)
-    if not allowed:
-        return Response.error(404, "no such control endpoint")
-    response = Response.error(405)
-    response.headers.append(("Allow", ", ".join(allowed)))
-    return response
+    return dispatch(request, ROUTES, v3)
