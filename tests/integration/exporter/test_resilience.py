@@ -5,18 +5,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 import requests
 
 from exporter.app import Exporter
 from exporter.een import api, stream
-from exporter.een.messages import StreamMessage, parse_message
+from exporter.een.messages import parse_message
 from exporter.een.rows import parse_accounts
-from exporter.model import AccountInfo
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import StartExporter, scrape, sub_accounts, wait_ready
 from tests.support import series, wait_for
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def counter(exporter: Exporter, name: str, **labels: str) -> float:
@@ -157,24 +160,31 @@ def boundary_lines(log_lines: Callable[[], str], text: str) -> list[str]:
     return [line for line in log_lines().splitlines() if text in line and "level=debug" not in line]
 
 
+def fails_once_in_new_threads(function: Callable[[T], R]) -> Callable[[T], R]:
+    """`function`, but the first call from a thread started after this one raises a bug.
+
+    Threads that other tests' exporters left behind call the same module: only the exporter
+    started from now on may meet the bug.
+    """
+    earlier = set(threading.enumerate())
+    calls: list[T] = []
+
+    def buggy(argument: T) -> R:
+        if threading.current_thread() not in earlier:
+            calls.append(argument)
+            if len(calls) == 1:
+                raise RuntimeError("simulated bug")
+        return function(argument)
+
+    return buggy
+
+
 def test_a_bug_in_discovery_is_logged_once_counted_and_outlived(
     start_exporter: StartExporter,
     monkeypatch: pytest.MonkeyPatch,
     log_lines: Callable[[], str],
 ) -> None:
-    calls: list[object] = []
-    # Threads that other tests' exporters left behind call the same module: only this
-    # exporter's discovery (a thread started from now on) may meet the bug.
-    earlier = set(threading.enumerate())
-
-    def buggy(payload: object) -> list[AccountInfo]:
-        if threading.current_thread() not in earlier:
-            calls.append(payload)
-            if len(calls) == 1:
-                raise RuntimeError("simulated bug")
-        return parse_accounts(payload)
-
-    monkeypatch.setattr(api, "parse_accounts", buggy)
+    monkeypatch.setattr(api, "parse_accounts", fails_once_in_new_threads(parse_accounts))
     exporter = start_exporter()
     wait_ready(exporter)
     errors = counter(exporter, "een_exporter_unexpected_errors_total", thread="discovery")
@@ -191,19 +201,7 @@ def test_a_bug_in_a_stream_is_logged_once_counted_and_outlived(
     monkeypatch: pytest.MonkeyPatch,
     log_lines: Callable[[], str],
 ) -> None:
-    calls: list[object] = []
-    # Threads that other tests' exporters left behind read messages through the same module:
-    # only this exporter's streams (threads started from now on) may meet the bug.
-    earlier = set(threading.enumerate())
-
-    def buggy(raw: str | bytes) -> StreamMessage:
-        if threading.current_thread() not in earlier:
-            calls.append(raw)
-            if len(calls) == 1:
-                raise RuntimeError("simulated bug")
-        return parse_message(raw)
-
-    monkeypatch.setattr(stream, "parse_message", buggy)
+    monkeypatch.setattr(stream, "parse_message", fails_once_in_new_threads(parse_message))
     exporter = start_exporter()
     wait_ready(exporter)
     # A stream is up once subscribed, before its first message (the one that hits the bug).
