@@ -13,12 +13,18 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import jsonschema
 import kubernetes_validate
 import pytest
+import requests
 import yaml
 
 from exporter import __version__
+from exporter.exposition import Exposition
+from exporter.store import StateStore
+from exporter.web import PATHS, WebServer
+from exporter.webconfig import WebConfigFile
 from tests.chart.tools import (
     CHART,
     CRD_FILES,
@@ -33,6 +39,7 @@ from tests.chart.tools import (
     validate_custom_resource,
     validate_kubernetes,
 )
+from tests.pki import Authority
 from tests.stack.rule_files import RULE_FILES
 
 VALUE_SETS = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -82,7 +89,14 @@ def test_helm_lint_is_clean(path: Path) -> None:
 
 def test_the_value_sets_cover_what_the_chart_offers() -> None:
     sets = {values_id(path): values_of(path) for path in VALUE_SETS}
-    wanted = {"defaults", "three-shards", "existing-secret", "operator", "network-policy"}
+    wanted = {
+        "defaults",
+        "three-shards",
+        "existing-secret",
+        "operator",
+        "network-policy",
+        "web-config",
+    }
     assert set(sets) >= wanted
     assert set(sets["defaults"]) == {"credentials"}
     assert sets["three-shards"]["shards"] == 3
@@ -90,6 +104,7 @@ def test_the_value_sets_cover_what_the_chart_offers() -> None:
     assert sets["operator"]["serviceMonitor"]["enabled"]
     assert sets["operator"]["prometheusRule"]["enabled"]
     assert sets["network-policy"]["networkPolicy"]["enabled"]
+    assert sets["web-config"]["webConfig"]["existingSecret"]
 
 
 def test_rendering_without_credentials_fails_naming_them() -> None:
@@ -314,6 +329,62 @@ def test_probes_ask_healthz_and_readyz_on_the_exporters_port() -> None:
     assert exporter["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
     assert exporter["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
     assert f"--web.listen-address=:{port['containerPort']}" in exporter["args"]
+
+
+def test_a_web_config_secret_secures_the_port_and_what_calls_it(tmp_path: Path) -> None:
+    """The Secret as ci/web-config-values.yaml describes it, mounted where the chart says,
+    served by the exporter: the chart's probes pass without a password, and the
+    ServiceMonitor's scheme and basic auth are what /metrics asks for."""
+    manifests = rendered(CHART / "ci" / "web-config-values.yaml")
+    pod = one(manifests, "StatefulSet")["spec"]["template"]
+    exporter = container(manifests)
+    (mount,) = [m for m in exporter["volumeMounts"] if m["name"] == "web-config"]
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "web-config"]
+    assert volume["secret"]["secretName"] == "een-web"
+    assert "subPath" not in mount  # a subPath mount never sees the Secret's updates
+    config_file = Path(env(manifests)["EEN_WEB_CONFIG_FILE"]["value"])
+    assert config_file.parent == Path(mount["mountPath"])
+    assert pod["metadata"]["annotations"]["prometheus.io/scheme"] == "https"
+    (endpoint,) = one(manifests, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["basicAuth"]["password"] == {"name": "een-scrape", "key": "password"}
+
+    secret = tmp_path / "secret"  # what the kubelet writes into the mount
+    authority = Authority(tmp_path / "ca")
+    issued = authority.server()
+    secret.mkdir()
+    (secret / "tls.crt").write_bytes(issued.cert.read_bytes())
+    (secret / "tls.key").write_bytes(issued.key.read_bytes())
+    hashed = bcrypt.hashpw(b"scrape-secret", bcrypt.gensalt(4)).decode()
+    (secret / config_file.name).write_text(
+        "tls_server_config: {cert_file: tls.crt, key_file: tls.key}\n"
+        f"basic_auth_users: {{prometheus: '{hashed}'}}\n"
+        "auth_excluded_paths: [/healthz, /readyz]\n"
+    )
+    store = StateStore()
+    server = WebServer(
+        "127.0.0.1",
+        0,
+        store,
+        Exposition(store, lambda: b""),
+        WebConfigFile(secret / config_file.name, PATHS),
+    )
+    server.start()
+    try:
+        base = f"https://localhost:{server.address[1]}"
+        ca = str(authority.cert)
+        for probe in (exporter["livenessProbe"], exporter["readinessProbe"]):
+            get = probe["httpGet"]
+            assert get["scheme"] == "HTTPS"
+            # The kubelet sends no credentials.
+            answer = requests.get(base + get["path"], verify=ca, timeout=5)
+            assert answer.status_code in (200, 503), get["path"]  # not 401
+        metrics = base + "/metrics"
+        assert requests.get(metrics, verify=ca, timeout=5).status_code == 401
+        login = ("prometheus", "scrape-secret")
+        assert requests.get(metrics, auth=login, verify=ca, timeout=5).ok
+    finally:
+        server.stop()
 
 
 def test_resources_request_memory_and_leave_cpu_unthrottled() -> None:
