@@ -8,8 +8,11 @@ COPY exporter/ exporter/
 RUN pip install --no-cache-dir --root-user-action=ignore --prefix=/install .
 
 FROM ${BASE_IMAGE}
+# No per-thread malloc cache: with one stream thread per account, each thread's cache filled
+# up over an hour of reconnects and re-logins (docs/performance.md, "Soak").
 ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    GLIBC_TUNABLES=glibc.malloc.tcache_count=0
 COPY --from=build /install /usr/local
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin een
 USER 10001:10001

@@ -76,6 +76,10 @@ CONTROL_TIMEOUT = 60.0
 POLL_INTERVAL = 1.0  # between comparisons while waiting for the exporter to catch up
 MAX_SHOWN = 20  # differences printed
 MB = 1e6
+# The image's (Dockerfile): no per-thread malloc cache. With a stream thread per account each
+# thread's cache fills as it meets new paths (reconnects, re-logins), which showed as RSS
+# creeping up over an hour (docs/performance.md, "Soak").
+IMAGE_GLIBC_TUNABLES = "glibc.malloc.tcache_count=0"
 GAUGES = {
     "een_camera_online": REGISTERED,
     "een_camera_on": ON,
@@ -327,7 +331,12 @@ class Soak:
                 f"--een.stream-timeout={args.stream_timeout:g}",
                 f"--een.backoff-max={args.backoff_max:g}",
             ],
-            {"EEN_URL": self.sim_url, "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD},
+            {
+                "EEN_URL": self.sim_url,
+                "EEN_USERNAME": USERNAME,
+                "EEN_PASSWORD": PASSWORD,
+                "GLIBC_TUNABLES": args.glibc_tunables,
+            },
         )
         self.children.append(self.exporter)
         deadline = started + args.startup_timeout
@@ -518,7 +527,8 @@ def report(args: argparse.Namespace, result: Result) -> list[str]:
         f"{args.change_interval:g} s, a fault every {args.fault_interval:g} s held "
         f"{args.fault_hold:g} s, a gzip scrape every {args.scrape_interval:g} s",
         f"  exporter: --een.device-refresh={args.device_refresh:g} "
-        f"--een.stream-timeout={args.stream_timeout:g} --een.backoff-max={args.backoff_max:g}",
+        f"--een.stream-timeout={args.stream_timeout:g} --een.backoff-max={args.backoff_max:g}, "
+        f"GLIBC_TUNABLES={args.glibc_tunables!r}",
         f"  machine:  {os.cpu_count()} cores, shared; load average (1 min) over the run "
         + load_summary(result.samples),
         f"  cold start: ready after {result.cold_start_seconds:.1f} s",
@@ -602,6 +612,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--device-refresh", type=float, default=60.0, help="the exporter's, seconds (60)")
     add("--stream-timeout", type=float, default=30.0, help="the exporter's, seconds (30)")
     add("--backoff-max", type=float, default=10.0, help="the exporter's, seconds (10)")
+    add(
+        "--glibc-tunables",
+        default=IMAGE_GLIBC_TUNABLES,
+        metavar="TUNABLES",
+        help=f"the exporter's GLIBC_TUNABLES (default, as in the image: {IMAGE_GLIBC_TUNABLES}; "
+        "'' for glibc's defaults)",
+    )
     add("--startup-timeout", type=float, default=300.0)
     add("--converge-timeout", type=float, help="seconds (default: 3 device refreshes + 60)")
     add("--json", type=Path, metavar="PATH", help="also write every sample and figure here")

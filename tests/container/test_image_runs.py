@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from bench.soak import IMAGE_GLIBC_TUNABLES
 from exporter.app import Exporter, tuning_for
 from exporter.config import Settings
 from tests.container.podman import BUILD_SECONDS, LIMITS, RUNTIME, Container, checked, podman
@@ -79,6 +80,7 @@ def test_demo_is_scraped_from_the_host(demo: Container) -> None:
 
 def test_exporter_runs_as_uid_10001_on_a_read_only_root(demo: Container) -> None:
     assert demo.inspect("{{.Config.User}}") == f"{UID}:{UID}", "the image's USER"
+    assert f"GLIBC_TUNABLES={IMAGE_GLIBC_TUNABLES}" in demo.inspect("{{.Config.Env}}")
     status = demo.exec("cat", "/proc/1/status")
     assert status.returncode == 0, status.stderr
     uids = next(line.split()[1:] for line in status.stdout.splitlines() if line.startswith("Uid:"))

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from bench.soak import IMAGE_GLIBC_TUNABLES
 from tests.stack.tools import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -37,6 +38,11 @@ def test_final_stage_is_slim_python_running_as_a_non_root_user() -> None:
     assert users, "no USER: the exporter would run as root"
     assert users[-1].split(":")[0] not in {"root", "0"}
     assert DOCKERFILE.index("USER") < DOCKERFILE.index("ENTRYPOINT")
+
+
+def test_the_image_runs_the_malloc_settings_the_soak_measured() -> None:
+    environment = " ".join(instructions("ENV"))
+    assert f"GLIBC_TUNABLES={IMAGE_GLIBC_TUNABLES}" in environment
 
 
 def test_the_package_is_pip_installed_and_its_scripts_are_the_entrypoints() -> None:
