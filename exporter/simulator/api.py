@@ -102,23 +102,17 @@ def authorize(request: Request, cloud: Cloud) -> Response:
 
 # Every day of the week, all day: the docs' example for notify_period and access_period.
 _WHOLE_WEEK = [f"{day}-0000-2359" for day in range(7)]
-# The user may do everything in their own account, as the docs' example user may.
-_PERMISSION_FLAGS = (
-    "is_user_admin", "is_layout_admin", "is_live_video", "is_export_video",
-    "is_recorded_video", "is_view_preview_video", "is_edit_admin_users", "is_edit_all_users",
-    "is_edit_users", "is_edit_account", "is_device_admin", "is_edit_cameras",
-    "is_edit_camera_on_off", "is_edit_camera_less_billing", "is_edit_ptz_stations",
-    "is_edit_all_and_add", "is_edit_motion_areas", "is_edit_sharing", "is_ptz_live",
-    "is_view_contract", "is_view_audit_trail",
-)  # fmt: skip
+# In the Authorize example (`_api_aaa.md`) but not in the User Model (`_api_user.md`).
+_AUTHORIZE_ONLY = frozenset(("user_id", "is_edit_map"))
 SMS_PHONE = "+15555550779"  # a fictional number; authenticate's masked "*** *** 779" matches it
 
 
 def user_object(cloud: Cloud, session: Session, *, authorize: bool = False) -> dict[str, Any]:
-    """The User model of the docs (EEN api-docs `_api_aaa.md` Authorize example, `_api_user.md`
-    User Model), field for field, in the docs' order; `user_id` only from authorize, as the docs
-    say. Values come from the world; what the world does not model (address, phones, layouts)
-    is empty or null, as in the docs' sparse example. No password or key is ever in it."""
+    """The user as EEN's docs show it, field for field and in their order: from authorize the
+    Authorize example (`_api_aaa.md`), else the User Model (`_api_user.md`), which lacks
+    `user_id` ("present during Authorize") and `is_edit_map`. Values come from the world; what
+    the world does not model (address, phones, layouts) is empty or null, as in the sparser
+    example of older User Model docs. No password or key is ever in it."""
     world = cloud.world
     user = world.user
     owner = world.owner
@@ -126,10 +120,9 @@ def user_object(cloud: Cloud, session: Session, *, authorize: bool = False) -> d
     cameras = [
         [esn, "r"] for esn in owner.device_esns if world.devices[esn].type is DeviceType.CAMERA
     ]
-    identity: dict[str, Any] = {"id": user.id}
-    if authorize:
-        identity["user_id"] = user.id
-    return identity | {
+    model: dict[str, Any] = {
+        "id": user.id,
+        "user_id": user.id,
         "first_name": user.first_name,
         "last_name": user.last_name,
         "email": user.email,
@@ -142,9 +135,30 @@ def user_object(cloud: Cloud, session: Session, *, authorize: bool = False) -> d
         "is_active": 1,
         "is_pending": 0,
         "is_master": int(user.is_master),
+        # The user may do everything in their own account, as the docs' example user may.
+        "is_user_admin": 1,
+        "is_layout_admin": 1,
         "is_edit_map": 0,
-        **dict.fromkeys(_PERMISSION_FLAGS, 1),
+        "is_live_video": 1,
+        "is_export_video": 1,
+        "is_recorded_video": 1,
+        "is_view_preview_video": 1,
+        "is_edit_admin_users": 1,
+        "is_edit_all_users": 1,
+        "is_edit_users": 1,
+        "is_edit_account": 1,
+        "is_device_admin": 1,
+        "is_edit_cameras": 1,
+        "is_edit_camera_on_off": 1,
+        "is_edit_camera_less_billing": 1,
+        "is_edit_ptz_stations": 1,
+        "is_edit_all_and_add": 1,
+        "is_edit_motion_areas": 1,
+        "is_edit_sharing": 1,
+        "is_ptz_live": 1,
         "is_mobile_branded": 0,
+        "is_view_contract": 1,
+        "is_view_audit_trail": 1,
         "is_two_factor_authentication_enabled": int(two_factor),
         "user_authenticated_clients": None,
         "account_utc_offset": owner.utc_offset,
@@ -180,6 +194,9 @@ def user_object(cloud: Cloud, session: Session, *, authorize: bool = False) -> d
         "is_terms_noncompliant": 0,
         "is_system_notifications_disabled": 0,
     }
+    if authorize:
+        return model
+    return {name: value for name, value in model.items() if name not in _AUTHORIZE_ONLY}
 
 
 def isauth(request: Request, cloud: Cloud, session: Session) -> Response:
