@@ -410,8 +410,8 @@ LOGIN_PATHS = frozenset(("/g/aaa/authenticate", "/g/aaa/authorize", "/g/aaa/swit
 def api_key_refusal(request: Request, cloud: Cloud) -> Response | None:
     """The answer to a v1 request that lacks the simulator's API key, else None.
 
-    EEN's docs show the key three ways: their curl examples send `Authentication: KEY:` (and,
-    later, `Authentication: KEY`), their introduction says it goes in the `Authorization`
+    EEN's docs show the key three ways: their curl examples send `Authentication: KEY:` (or,
+    in another revision, `Authentication: KEY`), their introduction says it goes in the `Authorization`
     header with a colon appended, and EEN's own examples send `Authorization: KEY`; all are
     accepted, and so is Basic credentials `KEY:` (what `curl -u KEY:` sends). The docs never say
     what a missing or wrong key gets: we choose 401, the docs' code for "supplied credentials
