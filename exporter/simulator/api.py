@@ -411,11 +411,12 @@ def api_key_refusal(request: Request, cloud: Cloud) -> Response | None:
     """The answer to a v1 request that lacks the simulator's API key, else None.
 
     EEN's docs show the key three ways: their curl examples send `Authentication: KEY:` (or,
-    in another revision, `Authentication: KEY`), their introduction says it goes in the `Authorization`
-    header with a colon appended, and EEN's own examples send `Authorization: KEY`; all are
-    accepted, and so is Basic credentials `KEY:` (what `curl -u KEY:` sends). The docs never say
-    what a missing or wrong key gets: we choose 401, the docs' code for "supplied credentials
-    are not valid" (`_http_response_codes.md`), on every v1 call, the stream handshake included.
+    in another revision, `Authentication: KEY`), their introduction says it goes in the
+    `Authorization` header with a colon appended, and EEN's own examples send
+    `Authorization: KEY`; all are accepted, and so is Basic credentials `KEY:` (what
+    `curl -u KEY:` sends). The docs never say what a missing or wrong key gets: we choose 401,
+    the docs' code for "supplied credentials are not valid" (`_http_response_codes.md`), on
+    every v1 call, the stream handshake included.
     """
     expected = cloud.credentials.api_key
     if expected is None:
