@@ -75,6 +75,12 @@ class CredentialsRefused(ApiError):
     hint = "check EEN_USERNAME / EEN_PASSWORD"
 
 
+class CredentialsOrKeyRefused(CredentialsRefused):
+    """As CredentialsRefused, when an API key was sent too: EEN answers 401 to either."""
+
+    hint = "check EEN_USERNAME / EEN_PASSWORD / EEN_API_KEY"
+
+
 class TwoFactorError(CredentialsRefused):
     """The user has two-factor authentication, which an unattended exporter cannot do."""
 
@@ -185,7 +191,8 @@ class EenSession:
         try:
             answer = self._call(Endpoint.AUTHENTICATE, "POST", "/g/aaa/authenticate", body)
         except AuthError as exc:
-            raise CredentialsRefused(exc.endpoint, exc.reason, exc.status) from None
+            refused = CredentialsOrKeyRefused if self._credentials.api_key else CredentialsRefused
+            raise refused(exc.endpoint, exc.reason, exc.status) from None
         token = _object(Endpoint.AUTHENTICATE, answer.payload)
         if "two_factor_authentication_code" in token:
             raise TwoFactorError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 import time
 from collections.abc import Callable
@@ -90,7 +92,7 @@ def authorize(request: Request, cloud: Cloud) -> Response:
             return Response.error(406, "wrong two-factor code")
     cloud.sessions.consume_token(value)
     session = cloud.open_session()
-    response = Response.json(user_object(cloud.world, session))
+    response = Response.json(user_object(cloud, session, authorize=True))
     for name in cloud.session_cookies:
         response.headers.append(session_cookie(name, session.key))
     if two_factor:
@@ -98,13 +100,27 @@ def authorize(request: Request, cloud: Cloud) -> Response:
     return response
 
 
-def user_object(world: World, session: Session) -> dict[str, Any]:
+# Every day of the week, all day: the docs' example for notify_period and access_period.
+_WHOLE_WEEK = [f"{day}-0000-2359" for day in range(7)]
+# In the Authorize example (`_api_aaa.md`) but not in the User Model (`_api_user.md`).
+_AUTHORIZE_ONLY = frozenset(("user_id", "is_edit_map"))
+SMS_PHONE = "+15555550779"  # a fictional number; authenticate's masked "*** *** 779" matches it
+
+
+def user_object(cloud: Cloud, session: Session, *, authorize: bool = False) -> dict[str, Any]:
+    """The user as EEN's docs show it, field for field and in their order: from authorize the
+    Authorize example (`_api_aaa.md`), else the User Model (`_api_user.md`), which lacks
+    `user_id` ("present during Authorize") and `is_edit_map`. Values come from the world; what
+    the world does not model (address, phones, layouts) is empty or null, as in the sparser
+    example of older User Model docs. No password or key is ever in it."""
+    world = cloud.world
     user = world.user
     owner = world.owner
+    two_factor = cloud.credentials.two_factor
     cameras = [
         [esn, "r"] for esn in owner.device_esns if world.devices[esn].type is DeviceType.CAMERA
     ]
-    return {
+    model: dict[str, Any] = {
         "id": user.id,
         "user_id": user.id,
         "first_name": user.first_name,
@@ -112,17 +128,75 @@ def user_object(world: World, session: Session) -> dict[str, Any]:
         "email": user.email,
         "owner_account_id": user.owner_account_id,
         "active_account_id": session.active_account_id,
-        "is_master": int(user.is_master),
-        "is_account_superuser": 1,
+        "uid": "",
         "is_superuser": 0,
+        "is_account_superuser": 1,
+        "is_staff": 0,
+        "is_active": 1,
+        "is_pending": 0,
+        "is_master": int(user.is_master),
+        # The user may do everything in their own account, as the docs' example user may.
+        "is_user_admin": 1,
+        "is_layout_admin": 1,
+        "is_edit_map": 0,
+        "is_live_video": 1,
+        "is_export_video": 1,
+        "is_recorded_video": 1,
+        "is_view_preview_video": 1,
+        "is_edit_admin_users": 1,
+        "is_edit_all_users": 1,
+        "is_edit_users": 1,
+        "is_edit_account": 1,
+        "is_device_admin": 1,
+        "is_edit_cameras": 1,
+        "is_edit_camera_on_off": 1,
+        "is_edit_camera_less_billing": 1,
+        "is_edit_ptz_stations": 1,
+        "is_edit_all_and_add": 1,
+        "is_edit_motion_areas": 1,
+        "is_edit_sharing": 1,
+        "is_ptz_live": 1,
+        "is_mobile_branded": 0,
+        "is_view_contract": 1,
+        "is_view_audit_trail": 1,
+        "is_two_factor_authentication_enabled": int(two_factor),
+        "user_authenticated_clients": None,
+        "account_utc_offset": owner.utc_offset,
+        "account_work_days": "1111100",
+        "account_work_hours": ["0900", "1700"],
+        "language": "en-us",
+        "inactive_session_timeout": 15,
+        "street": [],
+        "city": None,
+        "state": None,
+        "country": "US",
+        "postal_code": None,
+        "phone": None,
+        "mobile_phone": None,
+        "utc_offset": owner.utc_offset,
+        "timezone": owner.timezone,
+        "last_login": een_timestamp(time.time()),
+        "alternate_email": None,
+        "sms_phone": SMS_PHONE if two_factor else None,
+        "json": '{"een":{"notify_levels":[],"permissions":{}}}',
+        "camera_access": cameras,
+        "layouts": [],  # the simulator has no layouts (no /g/layout)
+        "is_notify_enable": 1,
+        "notify_period": list(_WHOLE_WEEK),
+        "notify_rule": ["one-email-0"],
         "is_branded": 0,
         "active_brand_subdomain": CLUSTER,
-        "inactive_session_timeout": 15,
-        "timezone": owner.timezone,
-        "camera_access": cameras,
-        "is_two_factor_authentication_enabled": 0,
-        "last_login": een_timestamp(time.time()),
+        "account_map_lines": None,
+        "access_period": list(_WHOLE_WEEK),
+        "user_log_level": 0,
+        "saved_filters": [],
+        "temp_account_access": [],
+        "is_terms_noncompliant": 0,
+        "is_system_notifications_disabled": 0,
     }
+    if authorize:
+        return model
+    return {name: value for name, value in model.items() if name not in _AUTHORIZE_ONLY}
 
 
 def isauth(request: Request, cloud: Cloud, session: Session) -> Response:
@@ -141,7 +215,7 @@ def current_user(request: Request, cloud: Cloud, session: Session) -> Response:
     wanted = request.query.get("id")
     if wanted and wanted != cloud.world.user.id:
         return Response.error(404, "user not found")
-    return Response.json(user_object(cloud.world, session))
+    return Response.json(user_object(cloud, session))
 
 
 def switch_account(request: Request, cloud: Cloud, session: Session) -> Response:
@@ -153,7 +227,7 @@ def switch_account(request: Request, cloud: Cloud, session: Session) -> Response
     if cloud.world.visible_account(account_id) is None:
         return Response.error(404, "account not found")
     session.active_account_id = account_id
-    return Response.json(user_object(cloud.world, session))
+    return Response.json(user_object(cloud, session))
 
 
 # -- accounts ----------------------------------------------------------------------------------
@@ -166,7 +240,7 @@ def account_list(request: Request, cloud: Cloud, session: Session) -> Response:
 
 
 def account_row(world: World, account: Account) -> list[Any]:
-    cameras = bridges = cameras_online = bridges_online = unknown = 0
+    cameras = bridges = cameras_online = cameras_off = bridges_online = unknown = 0
     for esn in account.device_esns:
         device = world.devices[esn]
         if device.type is DeviceType.BRIDGE:
@@ -174,8 +248,14 @@ def account_row(world: World, account: Account) -> list[Any]:
             bridges_online += bool(device.status & Bit.REGISTERED)
             continue
         cameras += 1
-        cameras_online += overall(device.status) == "online"
         unknown += bool(device.status & Bit.INVALID)
+        # Status 0 and the invalid bit mean "no change" (een-api.md §5): the VMS keeps showing
+        # the last real status, and so do these counts; a camera never seen with one is in
+        # neither count.
+        if device.known_status is not None:
+            online = overall(device.known_status) == "online"
+            cameras_online += online
+            cameras_off += not online
     return [
         account.id,  # 0
         account.name,
@@ -189,7 +269,7 @@ def account_row(world: World, account: Account) -> list[Any]:
         bridges_online,
         bridges,  # 10 bridge_active_count: every bridge is attached
         bridges,
-        cameras - cameras_online,  # 12 camera_off_count ("currently offline")
+        cameras_off,  # 12 camera_off_count ("currently offline")
         0,  # 13 camera_available_count
         1,  # 14 is_account_active
         ACCOUNT_LAST_LOGIN,
@@ -327,8 +407,42 @@ SESSION_ROUTES: dict[str, tuple[str, SessionHandler]] = {
 LOGIN_PATHS = frozenset(("/g/aaa/authenticate", "/g/aaa/authorize", "/g/aaa/switch_account"))
 
 
+def api_key_refusal(request: Request, cloud: Cloud) -> Response | None:
+    """The answer to a v1 request that lacks the simulator's API key, else None.
+
+    EEN's docs show the key three ways: their curl examples send `Authentication: KEY:` (or,
+    in another revision, `Authentication: KEY`), their introduction says it goes in the
+    `Authorization` header with a colon appended, and EEN's own examples send
+    `Authorization: KEY`; all are accepted, and so is Basic credentials `KEY:` (what
+    `curl -u KEY:` sends). The docs never say what a missing or wrong key gets: we choose 401,
+    the docs' code for "supplied credentials are not valid" (`_http_response_codes.md`), on
+    every v1 call, the stream handshake included.
+    """
+    expected = cloud.credentials.api_key
+    if expected is None:
+        return None
+    for header in ("authentication", "authorization"):
+        presented = _presented_key(request.headers.get(header, ""))
+        if secrets.compare_digest(presented.encode(), expected.encode()):
+            return None
+    return Response.error(401, "missing or invalid API key")
+
+
+def _presented_key(value: str) -> str:
+    scheme, _, credentials = value.strip().partition(" ")
+    if scheme.lower() == "basic" and credentials:
+        try:
+            value = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return value.strip().removesuffix(":")
+
+
 def handle(request: Request, cloud: Cloud) -> Response:
     """Route one v1 REST request (faults and latency are the server's business)."""
+    refusal = api_key_refusal(request, cloud)
+    if refusal is not None:
+        return refusal
     path = request.path.rstrip("/")
     if path in PUBLIC_ROUTES:
         method, public_handler = PUBLIC_ROUTES[path]

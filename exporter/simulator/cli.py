@@ -147,6 +147,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--two-factor", action="store_true", help="make the user a two-factor user")
     parser.add_argument(
+        "--api-key",
+        metavar="K",
+        help="require API key K on every v1 call (header Authentication or Authorization, "
+        "with or without the trailing colon); a missing or wrong key gets 401. Default: any "
+        "key or none is accepted",
+    )
+    parser.add_argument(
         "--latency",
         type=non_negative_float,
         default=0.0,
@@ -173,6 +180,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--tls-cert and --tls-key go together")
     if args.session_seconds <= 0:
         parser.error("--session-seconds must be > 0")
+    if args.api_key == "":
+        parser.error("--api-key must not be empty")
     return args
 
 
@@ -250,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         v3=settings,
         tls=tls,
         session_cookie=args.session_cookie,
+        api_key=args.api_key,
     )
     stop = threading.Event()
 
@@ -277,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.bridge_boots_per_hour:g} bridge boots per hour\n"
         f"  username:    {args.username}\n"
         f"  password:    {args.password}\n"
+        f"  API key:     {'the one given by --api-key' if args.api_key else 'any or none'}\n"
         f"  poll stream: {simulator.ws_url}/api/v2/Device/<account_id>/Events\n"
         f"  v3 client:   {settings.client_id} / {settings.client_secret}\n"
         f"  v3 consent:  {simulator.url}/oauth2/authorize?scope=vms.all&client_id="

@@ -19,6 +19,8 @@ class Credentials:
     username: str
     password: str
     two_factor: bool = False
+    # Required in every v1 request when set (een-sim --api-key); None accepts any key or none.
+    api_key: str | None = field(default=None, repr=False)
     # The last two-factor code "sent" (by SMS or e-mail); readable via /_sim/state for tests.
     last_two_factor_code: str | None = None
 

@@ -1,12 +1,14 @@
 """A minimal HTTP/1.1 server side: read one request, write one response.
 
 Just what the EEN v1 surface needs: request line, headers, Content-Length bodies, keep-alive,
-JSON and form-urlencoded bodies, cookies, query strings split on `&` and `;`.
+JSON, form-urlencoded and multipart/form-data bodies, cookies, query strings split on `&` and `;`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import email.utils
 import http
 import json
@@ -87,9 +89,14 @@ class Request:
 
     @cached_property
     def form(self) -> dict[str, str]:
-        """Form-urlencoded body fields (empty for other bodies)."""
+        """Form body fields, url-encoded or multipart (empty for other bodies).
+
+        Raises HttpError(400) on a malformed multipart body.
+        """
         if not self._is_form:
             return {}
+        if self.media_type == MULTIPART:
+            return multipart_fields(self.headers["content-type"], self.body)
         return split_query(self.body.decode("utf-8", errors="replace"))
 
     @cached_property
@@ -109,6 +116,8 @@ class Request:
     def _is_form(self) -> bool:
         if self.media_type == "application/json":
             return False
+        if self.media_type == MULTIPART:
+            return bool(self.body)
         # Sniff otherwise: `curl -d '{...}'` declares a form but sends JSON.
         return not self.body.lstrip().startswith(b"{")
 
@@ -118,18 +127,52 @@ class Request:
 
     def session_key(self) -> str | None:
         """The session key; `A` in query > `A` in form > `A` in body > cookie (een-api.md §1.6)."""
-        for source in (self.query, self.form, self._json_or_empty()):
+        for source in (self.query, self._body_or_empty("form"), self._body_or_empty("json_body")):
             value = source.get("A")
             if isinstance(value, str) and value:
                 return value
         # Under either name the real cloud has used for it (een-api.md §1.5).
         return self.cookies.get("auth_key") or self.cookies.get("videobank_sessionid") or None
 
-    def _json_or_empty(self) -> dict[str, Any]:
+    def _body_or_empty(self, name: str) -> dict[str, Any]:
+        # A malformed body is the handler's 400 to give (with its message), not the key's.
         try:
-            return self.json_body
+            fields: dict[str, Any] = getattr(self, name)
         except HttpError:
             return {}
+        return fields
+
+
+MULTIPART = "multipart/form-data"
+_MULTIPART_PARSER = email.parser.BytesParser(policy=email.policy.HTTP)
+
+
+def multipart_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The fields of a multipart/form-data body (RFC 7578), first value wins; a file part's
+    content is its value (what `curl -F name=@file` sends).
+
+    The standard library's MIME parser does the work: it records what it had to guess at as
+    defects, and any defect makes the body malformed (HttpError 400).
+    """
+    if "\r" in content_type or "\n" in content_type:
+        raise HttpError(400, "malformed multipart/form-data body")
+    message = _MULTIPART_PARSER.parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    if not message.is_multipart() or message.defects:
+        raise HttpError(400, "malformed multipart/form-data body")
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        valid = part.get_content_disposition() == "form-data" and isinstance(name, str)
+        if not valid or not isinstance(payload, bytes) or part.defects:
+            raise HttpError(400, "malformed multipart/form-data part")
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            value = payload.decode(charset, errors="replace")
+        except LookupError:
+            raise HttpError(400, f"unknown charset in a multipart part: {charset}") from None
+        fields.setdefault(str(name), value)
+    return fields
 
 
 @dataclass

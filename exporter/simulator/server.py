@@ -71,6 +71,7 @@ class Simulator:
         v3: V3Settings | None = None,
         tls: ssl.SSLContext | None = None,
         session_cookie: str = "both",
+        api_key: str | None = None,
     ) -> None:
         if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
             raise ValueError("churn and latency must be >= 0, lifetimes > 0")
@@ -96,6 +97,7 @@ class Simulator:
         self.v3_settings = v3 or V3Settings()
         self.tls = tls
         self.session_cookie = session_cookie
+        self._api_key = api_key
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -178,7 +180,7 @@ class Simulator:
 
     async def _listen(self) -> asyncio.Server:
         world = build_world(self.spec, self.username)
-        credentials = Credentials(self.username, self._password, self.two_factor)
+        credentials = Credentials(self.username, self._password, self.two_factor, self._api_key)
         sessions = SessionStore(self.session_seconds, self.token_seconds)
         self._cloud = Cloud.create(world, credentials, sessions, self.spec.seed)
         self._cloud.faults.latency = self.latency
@@ -379,6 +381,9 @@ class Simulator:
         match = STREAM_PATH.fullmatch(request.path)
         if match is None:
             return Response.error(404, "no such endpoint")
+        refusal = api.api_key_refusal(request, self._cloud)
+        if refusal is not None:
+            return refusal
         if self._cloud.sessions.get(request.session_key()) is None:
             return Response.error(401, "no valid session")
         if self._cloud.world.visible_account(match["account_id"]) is None:

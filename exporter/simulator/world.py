@@ -78,6 +78,9 @@ class Device:
     camera_esns: list[str] = field(default_factory=list)  # bridges: attached cameras
     loss: float = 0.0  # cameras: share of stream packets lost (stream statistics, CSSU)
     previews_frozen: bool = False  # cameras: no thumbnails (PRTH) while set
+    # The last status that was neither 0 nor had the invalid bit: what the VMS shows, since
+    # those two mean "no change" (een-api.md §5). None until the device had one.
+    known_status: int | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +130,8 @@ class World:
         if device.status == status:
             return False
         device.status = status
+        if is_known(status):
+            device.known_status = status
         return True
 
     def add_account(self, name: str) -> Account:
@@ -339,6 +344,7 @@ def _new_device(
         serial_number=serial,
         ip_address=f"*10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
         bridge_id=bridge_id,
+        known_status=status if is_known(status) else None,
     )
     world.devices[esn] = device
     account.device_esns[esn] = None
@@ -353,6 +359,11 @@ def _esn(rng: random.Random, taken: dict[str, Device]) -> str:
         candidate = f"10{rng.getrandbits(24):06x}"
         if candidate not in taken:
             return candidate
+
+
+def is_known(status: int) -> bool:
+    """False for the values that mean "no change": 0 and anything with the invalid bit."""
+    return status != 0 and not status & Bit.INVALID
 
 
 def overall(status: int) -> str:

@@ -164,3 +164,44 @@ def test_a_plain_customer(make_sim: MakeSimulator) -> None:
     assert len(rows) == 4
     assert {r[0] for r in rows} == {user["owner_account_id"]}
     assert len(user["camera_access"]) == 3
+
+
+def test_the_account_summary_ignores_status_0_and_the_invalid_bit(
+    sim: Simulator, sim_control: SimulatorControl
+) -> None:
+    """Status 0 and the invalid bit mean "no change" (een-api.md §5): the counts of online
+    (idx 2) and off (idx 12) cameras keep each camera's last real status, as the VMS shows it;
+    idx 18 counts the cameras whose status is invalid now (issue 14 item 3)."""
+    account = sub_accounts(sim_control.state())[0]
+    online, offline = online_and_offline_camera(sim_control, account["id"])
+    http = login(sim)
+
+    def summary() -> tuple[int, int, int, int]:
+        rows = get(sim, http, "/g/account/list").json()
+        row = next(row for row in rows if row[0] == account["id"])
+        return row[2], row[3], row[12], row[18]
+
+    cams_online, cams, cams_off, unknown = summary()
+    assert unknown == 0
+    sim_control.set_status(online, 0x010000 | 0x160037)  # invalid bit on an online word
+    sim_control.set_status(offline, 0)
+    assert summary() == (cams_online, cams, cams_off, 1)  # online stays online, off stays off
+    sim_control.set_status(online, 0x010000)  # the invalid bit alone: still no change
+    sim_control.set_status(offline, 0x1E0037)  # a real status counts again
+    assert summary() == (cams_online + 1, cams, cams_off - 1, 1)
+    sim_control.set_status(online, 0x120025)  # a real offline word
+    assert summary() == (cams_online, cams, cams_off, 0)
+    # A camera first seen with "no change" has no status to keep: in neither count.
+    added = sim_control.add_device(account["id"], "camera", "Fresh", status=0)
+    assert summary() == (cams_online, cams + 1, cams_off, 0)
+    sim_control.set_status(added, 0x1E0037)
+    assert summary() == (cams_online + 1, cams + 1, cams_off, 0)
+
+
+def online_and_offline_camera(sim_control: SimulatorControl, account_id: str) -> tuple[str, str]:
+    """Two cameras of the account, set online and offline."""
+    account = next(a for a in sim_control.state()["accounts"] if a["id"] == account_id)
+    first, second = [d["id"] for d in account["devices"] if d["type"] == CAMERA][:2]
+    sim_control.set_status(first, 0x1E0037)
+    sim_control.set_status(second, 0x120025)
+    return first, second

@@ -99,11 +99,16 @@ def test_een_sim_rejects_a_bad_listen_address() -> None:
 def test_een_sim_debug_log_has_no_secrets_and_no_bodies(start_een_sim: StartSim) -> None:
     """A login with an API key, a stream, a subscription: DEBUG shows only methods and paths."""
     # A plain customer, whose own account holds the devices; the level in lower case; the
-    # session key in the older cookie only.
+    # session key in the older cookie only; the API key required (and not printed).
     process = start_een_sim(
-        "--accounts", "0", "--log-level", "debug", "--session-cookie", "videobank_sessionid"
-    )
+        "--accounts", "0", "--log-level", "debug", "--session-cookie", "videobank_sessionid",
+        "--api-key", API_KEY,
+    )  # fmt: skip
     url = sim_url(process)
+    assert process.stdout is not None
+    banner = "".join(process.stdout.readline() for _ in range(6))
+    assert "API key:     the one given by --api-key" in banner
+    assert API_KEY not in banner
     http = requests.Session()
     http.headers["Authorization"] = API_KEY
     credentials = {"username": USERNAME, "password": PASSWORD}
@@ -188,6 +193,7 @@ def test_een_sim_v3_flags_and_no_v3_secrets_in_the_debug_log(start_een_sim: Star
         (["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"],
          "No such file"),
         (["--v3-access-token-seconds", "0"], "must be > 0"),
+        (["--api-key", ""], "--api-key must not be empty"),
     ],
 )  # fmt: skip
 def test_een_sim_rejects_bad_v3_and_tls_flags(extra: list[str], message: str) -> None:

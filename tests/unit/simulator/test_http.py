@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import urllib3
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.simulator.http import (
     MAX_HEAD_BYTES,
@@ -16,6 +19,7 @@ from exporter.simulator.http import (
     split_query,
 )
 from exporter.simulator.server import is_loopback
+from tests.support import fuzz
 
 
 def request(head: str, body: bytes = b"") -> Request:
@@ -126,3 +130,80 @@ def test_json_sent_as_a_form_is_still_json() -> None:
     form = "POST /x HTTP/1.1\nContent-Type: application/x-www-form-urlencoded"
     assert request(form, b'{"status": 503}').fields() == {"status": 503}
     assert request(form, b"status=503").fields() == {"status": "503"}
+
+
+# -- multipart/form-data (what PHP's curl sends for an array, and `curl -F`) ---------------------
+
+MULTIPART_HEAD = (
+    "POST /g/aaa/authenticate HTTP/1.1\nContent-Type: multipart/form-data; boundary=XyZ"
+)
+
+
+def multipart(*parts: bytes, close: bytes = b"--XyZ--\r\n") -> bytes:
+    return b"".join(b"--XyZ\r\n" + part + b"\r\n" for part in parts) + close
+
+
+def field(name: str, value: bytes, extra: str = "") -> bytes:
+    return f'Content-Disposition: form-data; name="{name}"{extra}\r\n\r\n'.encode() + value
+
+
+def test_multipart_fields() -> None:
+    body = multipart(
+        field("username", "dëmo@example.com".encode()),
+        field("password", b"two\r\nlines"),
+        field("password", b"second value loses"),
+        field("file", b"content", '; filename="a.txt"\r\nContent-Type: text/plain'),
+    )
+    assert request(MULTIPART_HEAD, body).fields() == {
+        "username": "dëmo@example.com",
+        "password": "two\r\nlines",
+        "file": "content",
+    }
+
+
+def test_multipart_as_urllib3_encodes_it() -> None:
+    body, content_type = urllib3.encode_multipart_formdata({"token": "abc", "A": "c001~key"})
+    head = f"POST /g/aaa/authorize?x=1 HTTP/1.1\nContent-Type: {content_type}"
+    parsed = request(head, body)
+    assert parsed.fields() == {"x": "1", "token": "abc", "A": "c001~key"}
+    assert parsed.session_key() == "c001~key"  # the A parameter in the POST data
+
+
+@pytest.mark.parametrize(
+    ("head", "body"),
+    [
+        ("POST /x HTTP/1.1\nContent-Type: multipart/form-data", multipart(field("a", b"1"))),
+        (MULTIPART_HEAD.replace("XyZ", "other"), multipart(field("a", b"1"))),
+        (MULTIPART_HEAD, b"not multipart at all"),
+        (MULTIPART_HEAD, multipart(field("a", b"1"), close=b"")),
+        (MULTIPART_HEAD, multipart(b"Content-Disposition: form-data\r\n\r\nno name")),
+        (MULTIPART_HEAD, multipart(b"Content-Disposition: attachment; name=a\r\n\r\n1")),
+        (MULTIPART_HEAD, multipart(b"Content-Type: text/plain\r\n\r\nno disposition")),
+        (MULTIPART_HEAD, multipart(field("a", b"!!!", "\r\nContent-Transfer-Encoding: base64"))),
+        (MULTIPART_HEAD, multipart(field("a", b"1", "\r\nContent-Type: text/plain; charset=nope"))),
+    ],
+    ids=[
+        "no-boundary", "wrong-boundary", "garbage", "unclosed", "no-name", "not-form-data",
+        "no-disposition", "bad-base64", "unknown-charset",
+    ],
+)  # fmt: skip
+def test_a_malformed_multipart_body_is_a_400(head: str, body: bytes) -> None:
+    parsed = request(head, body)
+    with pytest.raises(HttpError) as bad:
+        parsed.fields()
+    assert bad.value.status == 400
+    assert parsed.session_key() is None  # the handler gives the 400; the key lookup does not
+
+
+@fuzz(200)
+@given(st.binary(max_size=300), st.sampled_from(["XyZ", "", "a b", '"q"']))
+def test_any_multipart_body_parses_or_is_a_400(body: bytes, boundary: str) -> None:
+    head = f"POST /x HTTP/1.1\nContent-Type: multipart/form-data; boundary={boundary}"
+    fields: dict[str, object] = {}
+    status = 200
+    try:
+        fields = request(head, b"--XyZ\r\n" + body).fields()
+    except HttpError as exc:
+        status = exc.status
+    assert status in (200, 400)
+    assert all(isinstance(value, str) for value in fields.values())
