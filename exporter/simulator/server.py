@@ -24,6 +24,7 @@ from exporter.simulator.churn import Churn
 from exporter.simulator.cloud import SESSION_COOKIES, Cloud, Credentials
 from exporter.simulator.events import TICK
 from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
+from exporter.simulator.longpoll import POLL_PATH
 from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
 from exporter.simulator.v3 import V3Cloud
@@ -239,7 +240,9 @@ class Simulator:
         events = self._cloud.events
         while True:
             await asyncio.sleep(TICK)
-            events.tick(time.time())
+            now = time.time()
+            events.tick(now)
+            self._cloud.hub.tick_media(now)
 
     # -- connections --------------------------------------------------------------------------
 
@@ -301,6 +304,8 @@ class Simulator:
                 return control.handle(request, self._cloud)
             if path.startswith("/g/"):
                 return await self._rest(request)
+            if path.rstrip("/") == POLL_PATH:
+                return await self._long_poll(request)
             if self._v3.handles(path):
                 return self._v3.respond(request)
         except HttpError as exc:
@@ -334,6 +339,14 @@ class Simulator:
         if status is not None:
             return Response.error(status)
         return api.handle(request, self._cloud)
+
+    async def _long_poll(self, request: Request) -> Response:
+        assert self._cloud is not None
+        session = self._cloud.sessions.get(request.session_key())
+        if session is None:
+            return Response.error(401, "no valid session")
+        polls = self._cloud.hub.polls
+        return await polls.handle(request, session.key, session.active_account_id)
 
     async def _serve_stream(
         self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
