@@ -97,6 +97,7 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
             "poll": {
                 "timeout_seconds": cloud.hub.polls.timeout_seconds,
                 "sessions": len(cloud.hub.polls.sessions),
+                "waiting": cloud.hub.polls.waiting,
                 "preview_seconds": cloud.hub.media.preview_seconds,
                 "thumbnail_seconds": cloud.hub.media.thumbnail_seconds,
             },

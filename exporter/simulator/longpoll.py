@@ -82,6 +82,7 @@ class LongPolls:
         self.sessions: dict[str, PollSession] = {}
         self._by_esn: dict[str, set[PollSession]] = {}
         self._by_login: dict[str, list[str]] = {}
+        self.waiting = 0  # GETs blocked right now (tests wait for one before a change)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -127,8 +128,12 @@ class LongPolls:
         if poll is None or poll.session_key != session_key:
             raise HttpError(401, "no valid poll session (POST /poll first)")
         if not poll.pending:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(poll.changed.wait(), self.timeout_seconds)
+            self.waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(poll.changed.wait(), self.timeout_seconds)
+            finally:
+                self.waiting -= 1
         if self.sessions.get(poll.token) is not poll:
             raise HttpError(401, "no valid poll session (the login ended)")
         return Response.json({"cameras": poll.take()})

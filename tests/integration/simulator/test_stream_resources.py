@@ -206,7 +206,7 @@ def test_churn_noise_reaches_the_stream_without_changing_the_world(
         ids = [d["id"] for d in account["devices"]]
         before = {d["id"]: d["status"] for d in account["devices"]}
         ws = open_stream(sim, login(sim, account["id"]), account["id"])
-        subscribe(ws, dict.fromkeys(ids, ["status"]))
+        subscribe(ws, {key: ["status"] for key in ids})
         snapshot: dict[str, Any] = {}
         while len(snapshot) < len(ids):
             snapshot.update(receive(ws)["data"])
