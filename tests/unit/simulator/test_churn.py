@@ -61,7 +61,7 @@ def test_noise_is_status_0_or_the_invalid_bit_at_the_given_share() -> None:
     for _ in range(200):
         noise = churn.next_noise()
         assert noise is not None
-        esn, word = noise
+        _esn, word = noise
         assert word == 0 or word & 0x010000
         assert not word & 0x1E0000  # health bits cleared: taken at face value, it reads "off"
         words.append(word)
