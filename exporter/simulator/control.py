@@ -233,6 +233,7 @@ def add_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Respon
         device = cloud.world.add_device(account_id, device_type, name, bridge_id, status)
     except WorldError as exc:
         raise BadInput(str(exc)) from None
+    cloud.events.account_event(account_id, "AEDC", device.esn)
     return Response.json({"id": device.esn}, 201)
 
 
@@ -240,14 +241,18 @@ def update_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Res
     esn = params["esn"]
     _known_device(cloud, esn)
     name = _text(request.json_body, "name")
-    cloud.world.devices[esn].name = name
+    device = cloud.world.devices[esn]
+    device.name = name
+    cloud.events.account_event(device.account_id, "AEDH", esn, {"name": name})
     return Response(204)
 
 
 def delete_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
     esn = params["esn"]
     _known_device(cloud, esn)
+    account_id = cloud.world.devices[esn].account_id
     cloud.delete_device(esn)
+    cloud.events.account_event(account_id, "AEDD", esn)
     return Response(204)
 
 

@@ -223,3 +223,21 @@ def test_churn_noise_reaches_the_stream_without_changing_the_world(
         after = sub_accounts(control.state())[0]
         assert {d["id"]: d["status"] for d in after["devices"]} == before
         ws.close()
+
+
+def test_device_created_changed_and_deleted_reach_the_account_esn(
+    stream: websocket.WebSocket, sim_control: SimulatorControl, account: dict[str, Any]
+) -> None:
+    """AEDC / AEDH / AEDD: `cameraid` is the account's ESN, `deviceid` the device."""
+    aid = account["id"]
+    subscribe(stream, {aid: ["event"]}, event=["AEDC", "AEDH", "AEDD"])
+    added = sim_control.add_device(aid, CAMERA, "Late Arrival")
+    created = data_of(stream, aid)["event"]["AEDC"]
+    assert created["cameraid"] == aid
+    assert created["deviceid"] == added
+    assert created["source_accountid"] == aid
+    sim_control.rename_device(added, "Renamed")
+    changed = data_of(stream, aid)["event"]["AEDH"]
+    assert (changed["deviceid"], changed["values"]) == (added, {"name": "Renamed"})
+    sim_control.delete_device(added)
+    assert data_of(stream, aid)["event"]["AEDD"]["deviceid"] == added
