@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from exporter.simulator import Simulator
-from exporter.simulator.client import SimulatorControl
+from exporter.simulator.client import SimulatorControl, SimulatorControlError
 from tests.integration.simulator.een import CAMERA, TIMEOUT, login, sub_accounts
 from tests.support import wait_for
 
@@ -168,3 +168,25 @@ def test_a_get_waiting_when_the_login_ends_answers_401(
     waiter.join(TIMEOUT)
     assert answers
     assert answers[0].status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"timeout_seconds": 0}, {"preview_seconds": "1"}, {"thumbnail_seconds": -1}, {"x": 1}],
+)
+def test_poll_settings_out_of_range_are_refused_and_change_nothing(
+    sim_control: SimulatorControl, body: dict[str, Any]
+) -> None:
+    before = sim_control.state()["poll"]
+    with pytest.raises(SimulatorControlError) as refused:
+        sim_control.set_poll(**body)
+    assert refused.value.status == 400
+    assert sim_control.state()["poll"] == before
+
+
+@pytest.mark.parametrize("noise", [-0.1, 1.5])
+def test_churn_noise_out_of_range_is_refused(sim_control: SimulatorControl, noise: float) -> None:
+    with pytest.raises(SimulatorControlError) as refused:
+        sim_control.set_churn(1, noise=noise)
+    assert refused.value.status == 400
+    assert sim_control.state()["churn"] == 0
