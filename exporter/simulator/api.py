@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from exporter.simulator.cloud import Cloud
-from exporter.simulator.events import een_timestamp
 from exporter.simulator.http import Request, Response
+from exporter.simulator.resources import een_timestamp
 from exporter.simulator.sessions import Session
 from exporter.simulator.world import CLUSTER, Account, Bit, Device, DeviceType, World, overall
 

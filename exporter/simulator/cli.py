@@ -11,7 +11,9 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from exporter.simulator.churn import NOISE_SHARE
 from exporter.simulator.cloud import SESSION_COOKIES
+from exporter.simulator.longpoll import LONG_POLL_SECONDS
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
 from exporter.simulator.v3_tokens import V3Settings
 from exporter.simulator.world import WorldSpec
@@ -106,6 +108,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.0,
         metavar="R",
         help="random status transitions per second (default 0)",
+    )
+    parser.add_argument(
+        "--churn-noise",
+        type=share,
+        default=NOISE_SHARE,
+        metavar="S",
+        help="share of the churn's updates that are status 0 or invalid-bit words, which "
+        f"clients must ignore (default {NOISE_SHARE:g})",
+    )
+    parser.add_argument(
+        "--long-poll-seconds",
+        type=positive_float,
+        default=LONG_POLL_SECONDS,
+        metavar="S",
+        help=f"how long GET /poll waits for a change (default {LONG_POLL_SECONDS:g})",
     )
     parser.add_argument(
         "--thumbnail-seconds",
@@ -249,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=host,
         port=port,
         churn=args.churn,
+        churn_noise=args.churn_noise,
+        long_poll_seconds=args.long_poll_seconds,
         session_seconds=args.session_seconds,
         two_factor=args.two_factor,
         latency=args.latency,
@@ -281,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"een-sim listening on {simulator.url}", flush=True)
     print(
         f"  world:       {world}, {spec.bridges} bridges and {spec.cameras} cameras each "
-        f"(seed {spec.seed}, churn {args.churn:g}/s)\n"
+        f"(seed {spec.seed}, churn {args.churn:g}/s, {args.churn_noise:g} of it noise)\n"
         f"  events:      a thumbnail every {args.thumbnail_seconds:g} s and stream statistics "
         f"every {args.stream_stats_seconds:g} s per streaming camera (0 = none), "
         f"{args.bridge_boots_per_hour:g} bridge boots per hour\n"
@@ -289,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  password:    {args.password}\n"
         f"  API key:     {'the one given by --api-key' if args.api_key else 'any or none'}\n"
         f"  poll stream: {simulator.ws_url}/api/v2/Device/<account_id>/Events\n"
+        f"  long poll:   {simulator.url}/poll (POST to start, GET to wait)\n"
         f"  v3 client:   {settings.client_id} / {settings.client_secret}\n"
         f"  v3 consent:  {simulator.url}/oauth2/authorize?scope=vms.all&client_id="
         f"{settings.client_id}&response_type=code&redirect_uri=<your redirect URI>\n"

@@ -54,8 +54,17 @@ class SimulatorControl:
         result: dict[str, Any] = self._call("GET", "state")
         return result
 
-    def set_churn(self, rate: float) -> None:
-        self._call("PUT", "churn", {"rate": rate})
+    def set_churn(self, rate: float, noise: float | None = None) -> None:
+        """Random status changes per second; `noise` is the share of those updates that are
+        status 0 or invalid-bit words instead (None leaves it as it is)."""
+        body: dict[str, float] = {"rate": rate}
+        if noise is not None:
+            body["noise"] = noise
+        self._call("PUT", "churn", body)
+
+    def set_poll(self, **seconds: float) -> None:
+        """timeout_seconds (long polling), preview_seconds, thumbnail_seconds (pre, thumb)."""
+        self._call("PUT", "poll", seconds)
 
     def set_event_rates(
         self,

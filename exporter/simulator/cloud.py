@@ -91,6 +91,7 @@ class Cloud:
     faults: Faults = field(default_factory=Faults)
     logins: LoginMeter = field(default_factory=LoginMeter)
     churn_rate: float = 0.0  # random status transitions per second; changeable at run time
+    churn_noise: float = 0.0  # share of churn's updates that are status 0 or invalid-bit noise
     listeners: list[CloudListener] = field(default_factory=list)
     _expiry_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 

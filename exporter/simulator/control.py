@@ -90,6 +90,14 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
             },
             "sessions": len(cloud.sessions),
             "churn": cloud.churn_rate,
+            "churn_noise": cloud.churn_noise,
+            "poll": {
+                "timeout_seconds": cloud.hub.polls.timeout_seconds,
+                "sessions": len(cloud.hub.polls.sessions),
+                "waiting": cloud.hub.polls.waiting,
+                "preview_seconds": cloud.hub.media.preview_seconds,
+                "thumbnail_seconds": cloud.hub.media.thumbnail_seconds,
+            },
             "events": {
                 "thumbnail_seconds": cloud.events.thumbnail_seconds,
                 "stream_stats_seconds": cloud.events.stream_stats_seconds,
@@ -129,7 +137,30 @@ def set_churn(request: Request, cloud: Cloud, params: dict[str, str]) -> Respons
         or not 0 <= rate <= MAX_CHURN_RATE
     ):
         raise BadInput(f'"rate" must be a number from 0 to {MAX_CHURN_RATE:g}')
+    body = request.json_body
+    noise = _number(body, "noise", 0, 1) if "noise" in body else None
     cloud.churn_rate = float(rate)
+    if noise is not None:
+        cloud.churn_noise = noise
+    return Response(204)
+
+
+def set_poll(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    """Long polling's timeout and the clocks of the pre, thumb and video resources; fields
+    left out keep their value."""
+    body = request.json_body
+    targets = {
+        "timeout_seconds": (cloud.hub.polls, "timeout_seconds"),
+        "preview_seconds": (cloud.hub.media, "preview_seconds"),
+        "thumbnail_seconds": (cloud.hub.media, "thumbnail_seconds"),
+    }
+    unknown = body.keys() - targets.keys()
+    if unknown or not body:
+        raise BadInput(f"give one or more of {', '.join(targets)}")
+    values = {name: _number(body, name, 0.01, MAX_EVENT_PERIOD) for name in body}
+    for name, value in values.items():
+        target, attribute = targets[name]
+        setattr(target, attribute, value)
     return Response(204)
 
 
@@ -199,6 +230,7 @@ def add_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Respon
         device = cloud.world.add_device(account_id, device_type, name, bridge_id, status)
     except WorldError as exc:
         raise BadInput(str(exc)) from None
+    cloud.events.account_event(account_id, "AEDC", device.esn)
     return Response.json({"id": device.esn}, 201)
 
 
@@ -206,14 +238,18 @@ def update_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Res
     esn = params["esn"]
     _known_device(cloud, esn)
     name = _text(request.json_body, "name")
-    cloud.world.devices[esn].name = name
+    device = cloud.world.devices[esn]
+    device.name = name
+    cloud.events.account_event(device.account_id, "AEDH", esn, {"name": name})
     return Response(204)
 
 
 def delete_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
     esn = params["esn"]
     _known_device(cloud, esn)
+    account_id = cloud.world.devices[esn].account_id
     cloud.delete_device(esn)
+    cloud.events.account_event(account_id, "AEDD", esn)
     return Response(204)
 
 
@@ -305,6 +341,7 @@ ROUTES: list[Route[Cloud]] = [
     for method, pattern, handler in (
         ("GET", "state", state),
         ("PUT", "churn", set_churn),
+        ("PUT", "poll", set_poll),
         ("PUT", "events", set_event_rates),
         ("POST", f"devices/{_ESN}/events", emit_event),
         ("PUT", f"devices/{_ESN}/previews", set_previews),

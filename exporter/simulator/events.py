@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from exporter.simulator.resources import een_timestamp
 from exporter.simulator.stream import StreamHub
 from exporter.simulator.world import Bit, Device, DeviceType, World
 
@@ -34,12 +35,6 @@ PACKETS_PER_SECOND = 100  # what a camera's stream carries, for CSSU
 STREAMING = Bit.ON | Bit.REGISTERED | Bit.STREAMING
 CLOUD_IP = "52.8.0.10"
 Fields = dict[str, Any]
-
-
-def een_timestamp(moment: float) -> str:
-    """EEN's `YYYYMMDDhhmmss.xxx` UTC timestamp format."""
-    millis = int(moment * 1000) % 1000
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime(moment)) + f".{millis:03d}"
 
 
 def _int32(rng: random.Random) -> int:
@@ -158,6 +153,29 @@ class EventSource:
         for code, streams in reached.items():
             self.delivered[code] += streams
         return max(reached.values(), default=0)
+
+    # -- account-level device events --------------------------------------------------------
+
+    def account_event(
+        self, account_id: str, code: str, device_esn: str, values: Fields | None = None
+    ) -> None:
+        """A device created (AEDC), deleted (AEDD) or changed (AEDH), told on the account's
+        ESN: EEN's docs list these with `cameraid` "understood as ESN ... an account, bridge,
+        camera or user" and the fields cameraid, status, deviceid, source_userid,
+        source_accountid (+ values for AEDH). `status` is undocumented; here 0."""
+        if not self.hub.wants(account_id, code):
+            return
+        body: Fields = {
+            "timestamp": een_timestamp(time.time()),
+            "cameraid": account_id,
+            "status": 0,
+            "deviceid": device_esn,
+            "source_userid": self.world.user.id,
+            "source_accountid": account_id,
+        }
+        if values is not None:
+            body["values"] = values
+        self._publish(account_id, {code: body})
 
     # -- status transitions -------------------------------------------------------------------
 

@@ -20,10 +20,11 @@ from types import TracebackType
 from websockets.http11 import Request as HandshakeRequest
 
 from exporter.simulator import api, control, v3_control
-from exporter.simulator.churn import Churn
+from exporter.simulator.churn import NOISE_SHARE, Churn
 from exporter.simulator.cloud import SESSION_COOKIES, Cloud, Credentials
 from exporter.simulator.events import TICK
 from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
+from exporter.simulator.longpoll import LONG_POLL_SECONDS, POLL_PATH
 from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
 from exporter.simulator.v3 import V3Cloud
@@ -60,6 +61,8 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         churn: float = 0.0,
+        churn_noise: float = NOISE_SHARE,
+        long_poll_seconds: float = LONG_POLL_SECONDS,
         session_seconds: float = 8 * 3600,
         two_factor: bool = False,
         latency: float = 0.0,
@@ -78,6 +81,8 @@ class Simulator:
         rates = (thumbnail_seconds, stream_stats_seconds, bridge_boots_per_hour)
         if min(rates) < 0 or not 0 <= lossy_cameras <= 1:
             raise ValueError("event periods and rates must be >= 0, lossy_cameras from 0 to 1")
+        if not 0 <= churn_noise <= 1 or long_poll_seconds <= 0:
+            raise ValueError("churn_noise must be from 0 to 1, long_poll_seconds > 0")
         if session_cookie not in SESSION_COOKIES:
             raise ValueError(f"session_cookie must be one of {', '.join(SESSION_COOKIES)}")
         self.spec = spec or WorldSpec()
@@ -86,6 +91,8 @@ class Simulator:
         self.host = host
         self.port = port
         self.churn = churn
+        self.churn_noise = churn_noise
+        self.long_poll_seconds = long_poll_seconds
         self.session_seconds = session_seconds
         self.two_factor = two_factor
         self.latency = latency
@@ -186,6 +193,8 @@ class Simulator:
         self._cloud.faults.latency = self.latency
         self._cloud.session_cookies = SESSION_COOKIES[self.session_cookie]
         self._cloud.churn_rate = self.churn
+        self._cloud.churn_noise = self.churn_noise
+        self._cloud.hub.polls.timeout_seconds = self.long_poll_seconds
         events = self._cloud.events
         events.thumbnail_seconds = self.thumbnail_seconds
         events.stream_stats_seconds = self.stream_stats_seconds
@@ -232,6 +241,12 @@ class Simulator:
             last = now
             while budget >= 1:
                 budget -= 1
+                if churn.is_noise(cloud.churn_noise):
+                    noise = churn.next_noise()
+                    if noise is not None:
+                        # On the wire only: the device's real status stays what it was.
+                        cloud.hub.publish_status(*noise)
+                    continue
                 transition = churn.next_transition()
                 if transition is not None:
                     cloud.set_status(*transition)
@@ -241,7 +256,9 @@ class Simulator:
         events = self._cloud.events
         while True:
             await asyncio.sleep(TICK)
-            events.tick(time.time())
+            now = time.time()
+            events.tick(now)
+            self._cloud.hub.tick_media(now)
 
     # -- connections --------------------------------------------------------------------------
 
@@ -303,6 +320,8 @@ class Simulator:
                 return control.handle(request, self._cloud)
             if path.startswith("/g/"):
                 return await self._rest(request)
+            if path.rstrip("/") == POLL_PATH:
+                return await self._long_poll(request)
             if self._v3.handles(path):
                 return self._v3.respond(request)
         except HttpError as exc:
@@ -336,6 +355,14 @@ class Simulator:
         if status is not None:
             return Response.error(status)
         return api.handle(request, self._cloud)
+
+    async def _long_poll(self, request: Request) -> Response:
+        assert self._cloud is not None
+        session = self._cloud.sessions.get(request.session_key())
+        if session is None:
+            return Response.error(401, "no valid session")
+        polls = self._cloud.hub.polls
+        return await polls.handle(request, session.key, session.active_account_id)
 
     async def _serve_stream(
         self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,17 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
 
+from exporter.simulator.longpoll import LongPolls
+from exporter.simulator.resources import (
+    MEDIA_RESOURCES,
+    STATUS_RESOURCES,
+    Media,
+    SpecError,
+    Subscription,
+    parse_spec,
+    resolves,
+    status_values,
+)
 from exporter.simulator.world import World
 
 log = logging.getLogger(__name__)
@@ -31,15 +43,6 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SNAPSHOT_CHUNK = 100  # ESNs per snapshot message: the real cloud spreads snapshots out too
 CLOSE_TIMEOUT = 2.0
 READ_CHUNK = 256 * 1024
-SUPPORTED_RESOURCES = frozenset({"status", "event"})
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """What one stream asked of one ESN: its status, and events of these codes."""
-
-    status: bool
-    events: frozenset[str]
 
 
 def envelope(data: dict[str, Any], status_code: int = 200, message: str = "OK") -> bytes:
@@ -70,6 +73,8 @@ class StreamConnection:
     answered: bool = False  # whether the handshake answer went out (a stall can hold it)
     _held: list[bytes] = field(default_factory=list)  # bytes received while stalled
     _fragments: list[bytes] = field(default_factory=list)
+    # The pre, thumb and video values last sent per ESN, so ticks push only what moved.
+    media_sent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # A stream opened for a stalled account hangs before its handshake answer, which
@@ -157,6 +162,9 @@ class StreamHub:
         self._by_session: dict[str, set[StreamConnection]] = {}
         self._by_account: dict[str, set[StreamConnection]] = {}
         self._stalled_accounts: set[str] = set()
+        self.media = Media(world)
+        self.polls = LongPolls(world, self.media)  # HTTP long polling shares the fan-out
+        self._media_esns: set[str] = set()  # ESNs some stream asked pre, thumb or video of
 
     # -- bookkeeping --------------------------------------------------------------------------
 
@@ -169,9 +177,11 @@ class StreamHub:
         self.connections.discard(connection)
         self._discard(self._by_session, connection.session_key, connection)
         self._discard(self._by_account, connection.account_id, connection)
-        for esn in connection.subscriptions:
-            self._discard(self._by_esn, esn, connection)
+        esns = list(connection.subscriptions)
         connection.subscriptions.clear()
+        for esn in esns:
+            self._discard(self._by_esn, esn, connection)
+            self._index_media(esn)
 
     def count_for_account(self, account_id: str) -> int:
         return len(self._by_account.get(account_id, ()))
@@ -199,17 +209,44 @@ class StreamHub:
     # -- world events -------------------------------------------------------------------------
 
     def publish_status(self, esn: str, status: int) -> None:
-        subscribers = self._by_esn.get(esn)
-        if not subscribers:
+        """Push a status word (a real change, or churn's noise: 0 or the invalid bit) in the
+        status resources each stream asked for."""
+        device = self.world.devices.get(esn)
+        if device is None:
             return
-        message = envelope({esn: {"status": status}})
-        for connection in subscribers:
-            if connection.subscriptions[esn].status:
-                connection.send(message)
+        self.media.observe(device, time.time())
+        self.polls.publish_status(device, status)
+        messages: dict[frozenset[str], bytes] = {}  # one message per distinct request
+        for connection in self._by_esn.get(esn, ()):
+            wanted = connection.subscriptions[esn].resources & STATUS_RESOURCES
+            if not wanted:
+                continue
+            message = messages.get(wanted)
+            if message is None:
+                values = status_values(self.world, device, status, wanted)
+                message = messages[wanted] = envelope({esn: values})
+            connection.send(message)
+
+    def tick_media(self, now: float) -> None:
+        """Push the pre, thumb and video values that moved since the last tick."""
+        self.polls.tick_media(now)
+        for esn in list(self._media_esns):
+            device = self.world.devices.get(esn)
+            if device is None:
+                continue
+            for connection in self._by_esn.get(esn, ()):
+                subscription = connection.subscriptions[esn]
+                values = self.media.values(device, subscription.resources, now)
+                sent = connection.media_sent.setdefault(esn, {})
+                changed = {k: v for k, v in values.items() if sent.get(k) != v}
+                if changed:
+                    sent.update(changed)
+                    connection.send(envelope({esn: changed}))
 
     def wants(self, esn: str, code: str) -> bool:
-        """Whether any stream asked for that event of that ESN."""
-        return any(code in c.subscriptions[esn].events for c in self._by_esn.get(esn, ()))
+        """Whether any stream or long poll asked for that event of that ESN."""
+        streams = any(code in c.subscriptions[esn].events for c in self._by_esn.get(esn, ()))
+        return streams or self.polls.wants(esn, code)
 
     def publish_events(self, esn: str, events: dict[str, dict[str, Any]]) -> dict[str, int]:
         """Push events of one ESN, in one message per stream holding the codes it asked for;
@@ -228,16 +265,23 @@ class StreamHub:
                 connection.send(envelope({esn: {"event": chosen}}))
             for code in chosen:
                 reached[code] += 1
+        for code, polls in self.polls.publish_events(esn, events).items():
+            reached[code] += polls
         return reached
 
     def forget_devices(self, esns: Iterable[str]) -> None:
         """Deleted devices: stop pushing them (the client finds out by re-listing)."""
+        esns = list(esns)
+        self.polls.forget(esns)
         for esn in esns:
+            self.media.forget(esn)
+            self._media_esns.discard(esn)
             for connection in self._by_esn.pop(esn, ()):
                 connection.subscriptions.pop(esn, None)
 
     def end_session(self, session_key: str) -> int:
         """The session is gone: every stream on it gets 412 "auth lost", then is closed."""
+        self.polls.end_session(session_key)
         connections = list(self._by_session.get(session_key, ()))
         for connection in connections:
             connection.send(envelope({}, 412, "auth lost"))
@@ -310,37 +354,66 @@ class StreamHub:
             connection.send(envelope(data))
 
     def _add(self, connection: StreamConnection, esn: str, spec: object) -> dict[str, Any] | None:
-        """Subscribe one entity; return its snapshot value or its per-entity error, or None
-        when it asked for events only (an event has no current value to send)."""
-        resources = spec.get("resource") if isinstance(spec, dict) else None
-        if not isinstance(resources, list) or not SUPPORTED_RESOURCES.intersection(resources):
-            return entity_error(400, "invalid resource")
-        codes: frozenset[str] = frozenset()
-        if "event" in resources:
-            assert isinstance(spec, dict)
-            listed = spec.get("event")
-            if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
-                return entity_error(400, "invalid event list")
-            codes = frozenset(listed)
-        device = self.world.devices.get(esn)
-        if device is None or device.account_id != connection.account_id:
+        """Subscribe one entity; return its current values (the resources that have one) or
+        its per-entity error, or None when none of its resources has a value to send yet."""
+        try:
+            subscription = parse_spec(spec)
+        except SpecError as exc:
+            return entity_error(400, str(exc))
+        if not resolves(self.world, connection.account_id, esn):
             return entity_error(404, "resolve invalid")
-        status = "status" in resources
-        connection.subscriptions[esn] = Subscription(status, codes)
+        connection.subscriptions[esn] = subscription
+        connection.media_sent.pop(esn, None)
         self._by_esn.setdefault(esn, set()).add(connection)
-        return {"status": device.status} if status else None
+        self._index_media(esn)
+        device = self.world.devices.get(esn)
+        if device is None:
+            return None  # an account: events only
+        values = status_values(self.world, device, device.status, subscription.resources)
+        media = self.media.values(device, subscription.resources, time.time())
+        connection.media_sent[esn] = dict(media)
+        return (values | media) or None
+
+    def _index_media(self, esn: str) -> None:
+        """Keep `esn` among the media ESNs while some stream asks pre, thumb or video of it."""
+        if any(c.subscriptions[esn].resources & MEDIA_RESOURCES for c in self._by_esn.get(esn, ())):
+            self._media_esns.add(esn)
+        else:
+            self._media_esns.discard(esn)
 
     def _drop(self, connection: StreamConnection, drop: object) -> None:
+        """Drop entities, or with `keys` only those resources of them (een-api.md §4.2, from
+        the wspoll-api-updates draft); an entity left with no resource is dropped whole."""
         esns = drop.get("cameras") if isinstance(drop, dict) else None
-        if not isinstance(esns, list) or not all(isinstance(esn, str) for esn in esns):
-            connection.send(envelope({}, 400, '"drop" must be {"cameras": [esn, ...]}'))
+        keys = drop.get("keys", []) if isinstance(drop, dict) else None
+        if (
+            not isinstance(esns, list)
+            or not all(isinstance(esn, str) for esn in esns)
+            or not isinstance(keys, list)
+            or not all(isinstance(key, str) for key in keys)
+        ):
+            message = '"drop" must be {"cameras": [esn, ...], "keys": [resource, ...]}'
+            connection.send(envelope({}, 400, message))
             return
-        for esn in esns:
-            connection.subscriptions.pop(esn, None)
-            self._discard(self._by_esn, esn, connection)
-        items = [(esn, entity_error(410, "dropped")) for esn in esns]
+        dropped = [esn for esn in esns if self._drop_one(connection, esn, frozenset(keys))]
+        items = [(esn, entity_error(410, "dropped")) for esn in dropped]
         for data in chunked(items, SNAPSHOT_CHUNK):
             connection.send(envelope(data))
+
+    def _drop_one(self, connection: StreamConnection, esn: str, keys: frozenset[str]) -> bool:
+        """Drop `keys` of one entity (all when empty); True when the entity is gone."""
+        subscription = connection.subscriptions.get(esn)
+        resources = subscription.resources - keys if subscription and keys else frozenset()
+        if subscription is not None and resources:
+            events = subscription.events if "event" in resources else frozenset()
+            connection.subscriptions[esn] = Subscription(resources, events)
+            self._index_media(esn)
+            return False
+        connection.subscriptions.pop(esn, None)
+        connection.media_sent.pop(esn, None)
+        self._discard(self._by_esn, esn, connection)
+        self._index_media(esn)
+        return True
 
 
 def new_protocol() -> ServerProtocol:

@@ -191,7 +191,7 @@ def test_an_event_only_subscription_gets_no_snapshot_and_no_statuses(
         ({"resource": ["event"]}, "invalid event list"),
         ({"resource": ["status", "event"], "event": "PRTH"}, "invalid event list"),
         ({"resource": ["event"], "event": ["PRTH", 7]}, "invalid event list"),
-        ({"resource": ["pre"], "event": ["PRTH"]}, "invalid resource"),
+        ({"resource": ["preview"], "event": ["PRTH"]}, "invalid resource"),
     ],
 )
 def test_bad_event_subscriptions_fail_alone(

@@ -49,3 +49,35 @@ def test_churn_follows_added_and_deleted_devices() -> None:
     account = next(a for a in world.accounts.values() if not a.is_master)
     added = world.add_device(account.id, DeviceType.CAMERA, "Late", status=Status.OFF)
     assert churn.next_transition() == (added.esn, Status.RECORDING)
+
+
+def test_noise_is_status_0_or_the_invalid_bit_at_the_given_share() -> None:
+    world = build_world(SPEC)
+    churn = Churn(world, SPEC.seed)
+    rolls = [churn.is_noise(0.25) for _ in range(4000)]
+    assert 0.2 < sum(rolls) / len(rolls) < 0.3
+    assert not any(churn.is_noise(0.0) for _ in range(100))
+    words = []
+    for _ in range(200):
+        noise = churn.next_noise()
+        assert noise is not None
+        _esn, word = noise
+        assert word == 0 or word & 0x010000
+        assert not word & 0x1E0000  # health bits cleared: taken at face value, it reads "off"
+        words.append(word)
+    assert 0 in words
+    assert any(words)
+
+
+def test_noise_leaves_the_sequence_of_real_changes_as_it_was() -> None:
+    world = build_world(SPEC)
+    churn = Churn(world, SPEC.seed)
+    transitions = []
+    for _ in range(300):
+        churn.is_noise(0.5)
+        churn.next_noise()
+        transition = churn.next_transition()
+        assert transition is not None
+        world.set_status(*transition)
+        transitions.append(transition)
+    assert transitions == run(300)
