@@ -10,6 +10,7 @@ from typing import Any
 from exporter.simulator.cloud import Cloud
 from exporter.simulator.events import een_timestamp
 from exporter.simulator.http import Request, Response
+from exporter.simulator.readings import DEFAULT_INACTIVE_MINUTES, minutes_json
 from exporter.simulator.sessions import Session
 from exporter.simulator.world import CLUSTER, Account, Bit, Device, DeviceType, World, overall
 
@@ -90,7 +91,7 @@ def authorize(request: Request, cloud: Cloud) -> Response:
             return Response.error(406, "wrong two-factor code")
     cloud.sessions.consume_token(value)
     session = cloud.open_session()
-    response = Response.json(user_object(cloud.world, session))
+    response = Response.json(user_object(cloud.world, session, cloud.readings.inactive_minutes))
     for name in cloud.session_cookies:
         response.headers.append(session_cookie(name, session.key))
     if two_factor:
@@ -98,7 +99,9 @@ def authorize(request: Request, cloud: Cloud) -> Response:
     return response
 
 
-def user_object(world: World, session: Session) -> dict[str, Any]:
+def user_object(
+    world: World, session: Session, inactive_minutes: float = DEFAULT_INACTIVE_MINUTES
+) -> dict[str, Any]:
     user = world.user
     owner = world.owner
     cameras = [
@@ -117,7 +120,7 @@ def user_object(world: World, session: Session) -> dict[str, Any]:
         "is_superuser": 0,
         "is_branded": 0,
         "active_brand_subdomain": CLUSTER,
-        "inactive_session_timeout": 15,
+        "inactive_session_timeout": minutes_json(inactive_minutes),
         "timezone": owner.timezone,
         "camera_access": cameras,
         "is_two_factor_authentication_enabled": 0,
@@ -141,7 +144,7 @@ def current_user(request: Request, cloud: Cloud, session: Session) -> Response:
     wanted = request.query.get("id")
     if wanted and wanted != cloud.world.user.id:
         return Response.error(404, "user not found")
-    return Response.json(user_object(cloud.world, session))
+    return Response.json(user_object(cloud.world, session, cloud.readings.inactive_minutes))
 
 
 def switch_account(request: Request, cloud: Cloud, session: Session) -> Response:
@@ -153,7 +156,7 @@ def switch_account(request: Request, cloud: Cloud, session: Session) -> Response
     if cloud.world.visible_account(account_id) is None:
         return Response.error(404, "account not found")
     session.active_account_id = account_id
-    return Response.json(user_object(cloud.world, session))
+    return Response.json(user_object(cloud.world, session, cloud.readings.inactive_minutes))
 
 
 # -- accounts ----------------------------------------------------------------------------------

@@ -71,6 +71,11 @@ class SimulatorControl:
         }
         self._call("PUT", "events", {k: v for k, v in rates.items() if v is not None})
 
+    def set_readings(self, **readings: str | int | float) -> None:
+        """Which reading of EEN's ambiguous docs to play from now on: any of snapshot,
+        session_loss, foreign_esn, inactive_minutes, activity (docs/simulator.md)."""
+        self._call("PUT", "readings", readings)
+
     def emit_event(self, esn: str, code: str, **fields: Any) -> dict[str, Any]:
         """Push one event (the simulator's fields for the code, updated by `fields`);
         returns {"event": the event object, "streams": how many streams it reached}."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable
 from typing import Any
 
 from exporter.simulator.cloud import Cloud
 from exporter.simulator.http import HttpError, Request, Response
+from exporter.simulator.readings import Activity, ForeignEsn, SessionLoss, Snapshot
 from exporter.simulator.world import Device, DeviceType, WorldError
 
 MAX_LATENCY_SECONDS = 60.0
 MAX_CHURN_RATE = 100_000.0
 MAX_EVENT_PERIOD = 86_400.0
 MAX_BRIDGE_BOOTS = 1_000_000.0
+MAX_INACTIVE_MINUTES = 7 * 24 * 60.0
 FOUR_CC = re.compile(r"[A-Z0-9]{4}")
 
 Handler = Callable[[Request, Cloud, dict[str, str]], Response]
@@ -99,6 +102,7 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
                 "bridge_boots_per_hour": cloud.events.bridge_boots_per_hour,
                 "delivered": dict(sorted(cloud.events.delivered.items())),
             },
+            "readings": cloud.readings.as_json(),
             "peak_concurrent_logins": cloud.logins.peak,
             "two_factor_code": cloud.credentials.last_two_factor_code,
             "faults": {
@@ -251,6 +255,41 @@ def delete_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Re
     return Response(204)
 
 
+def set_readings(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    """Where EEN's docs are ambiguous, which reading to play from now on (readings.py);
+    fields left out keep their value."""
+    body = request.json_body
+    choices: dict[str, type[enum.StrEnum]] = {
+        "snapshot": Snapshot,
+        "session_loss": SessionLoss,
+        "foreign_esn": ForeignEsn,
+        "activity": Activity,
+    }
+    known = {*choices, "inactive_minutes"}
+    if not body or body.keys() - known:
+        raise BadInput(f"give one or more of {', '.join(sorted(known))}")
+    values: dict[str, object] = {
+        name: _choice(body, name, kind) for name, kind in choices.items() if name in body
+    }
+    if "inactive_minutes" in body:
+        values["inactive_minutes"] = _number(body, "inactive_minutes", 0, MAX_INACTIVE_MINUTES)
+    for name, value in values.items():
+        setattr(cloud.readings, name, value)
+    return Response(204)
+
+
+def _choice(body: dict[str, Any], name: str, kind: type[enum.StrEnum]) -> enum.StrEnum:
+    """One of `kind`'s values; foreign_esn may come as the number 404 or 401 too."""
+    value = body.get(name)
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return kind(str(value))
+        except ValueError:
+            pass
+    allowed = ", ".join(f'"{member.value}"' for member in kind)
+    raise BadInput(f'"{name}" must be one of {allowed}')
+
+
 # -- faults ------------------------------------------------------------------------------------
 
 
@@ -309,6 +348,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", "state", state),
         ("PUT", "churn", set_churn),
         ("PUT", "events", set_event_rates),
+        ("PUT", "readings", set_readings),
         ("POST", f"devices/{_ESN}/events", emit_event),
         ("PUT", f"devices/{_ESN}/previews", set_previews),
         ("PUT", f"devices/{_ESN}/stream", set_stream),
