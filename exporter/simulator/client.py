@@ -111,6 +111,10 @@ class SimulatorControl:
     def rename_device(self, esn: str, name: str) -> None:
         self._call("PATCH", f"devices/{esn}", {"name": name})
 
+    def move_device(self, esn: str, account_id: str) -> None:
+        """Transfer a camera to another account (detached from its bridge)."""
+        self._call("POST", f"devices/{esn}/move", {"account_id": account_id})
+
     def delete_device(self, esn: str) -> None:
         self._call("DELETE", f"devices/{esn}")
 

@@ -159,6 +159,11 @@ class Cloud:
         self.world.delete_device(esn)
         self.hub.forget_devices([esn])
 
+    def move_camera(self, esn: str, account_id: str) -> None:
+        """Another account's camera now: the streams of its old account stop pushing it."""
+        self.world.move_camera(esn, account_id)
+        self.hub.forget_devices([esn])
+
     def delete_account(self, account_id: str) -> None:
         self.hub.forget_devices(self.world.delete_account(account_id))
         self.hub.close_account(account_id)

@@ -217,6 +217,17 @@ def update_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Res
     return Response(204)
 
 
+def move_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    esn = params["esn"]
+    _known_device(cloud, esn)
+    account_id = _text(request.json_body, "account_id")
+    try:
+        cloud.move_camera(esn, account_id)
+    except WorldError as exc:
+        raise BadInput(str(exc)) from None
+    return Response(204)
+
+
 def delete_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
     esn = params["esn"]
     _known_device(cloud, esn)
@@ -352,6 +363,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", f"devices/{_ESN}/events", emit_event),
         ("PUT", f"devices/{_ESN}/previews", set_previews),
         ("PUT", f"devices/{_ESN}/stream", set_stream),
+        ("POST", f"devices/{_ESN}/move", move_device),
         ("POST", "devices", add_device),
         ("PUT", f"devices/{_ESN}/status", set_status),
         ("PATCH", f"devices/{_ESN}", update_device),
