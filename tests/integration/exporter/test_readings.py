@@ -12,8 +12,11 @@ import requests
 
 from bench.soak import compare
 from exporter.app import Exporter
+from exporter.simulator import Simulator
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import StartExporter, scrape, sub_accounts, wait_ready
+from tests.integration.exporter.test_resilience import all_streams_up
+from tests.integration.hostile import HostileServer, forward
 from tests.support import series, wait_for
 
 OFF = 0x100025  # registered, camera off: a status every reading must deliver
@@ -90,6 +93,40 @@ def test_a_lost_session_is_replaced_whatever_the_stream_says(
         # One outage per stream, named as the stream told it: no second failed attempt.
         assert stream_down_reasons(log_lines, account["id"]) == [LOSS_REASONS[session_loss]]
     assert count(exporter, "een_login_failures_total") == 0
+
+
+# What the exporter logs when a stream is opened without a valid session, per reading.
+HANDSHAKE_REASONS = {
+    "http": "stream handshake refused: HTTP 401",
+    "message": "stream says 401 access denied",
+    "close": "closed by the server (1000)",
+}
+STALE_COOKIE = "auth_key=c001~" + "0" * 32  # a session key the cloud does not know
+
+
+@pytest.mark.parametrize("session_loss", ["http", "message", "close"])
+def test_a_stream_opened_without_a_valid_session(
+    start_exporter: StartExporter,
+    control: SimulatorControl,
+    sim: Simulator,
+    hostile: HostileServer,
+    log_lines: Callable[[], str],
+    session_loss: str,
+) -> None:
+    control.set_readings(session_loss=session_loss, inactive_minutes=0)
+    # The first handshake goes out with a key the cloud does not know, as when the session
+    # ends between the device list and the handshake.
+    stream_path = r"/api/v2/Device/[^/]+/Events"
+    hostile.on("GET", stream_path, forward(sim.url, Cookie=STALE_COOKIE), times=1)
+    exporter = start_exporter(url=hostile.url)
+    accounts = sub_accounts(control)
+    ids = [a["id"] for a in accounts]
+    wait_for(lambda: all_streams_up(exporter, ids), message="every stream up")
+    camera = first_camera(accounts[0])
+    control.set_status(camera["id"], OFF)
+    wait_agreement(exporter, control)
+    reasons = [reason for a in ids for reason in stream_down_reasons(log_lines, a)]
+    assert reasons == [HANDSHAKE_REASONS[session_loss]]
 
 
 @pytest.mark.parametrize(
