@@ -247,8 +247,9 @@ class AccountStream(threading.Thread):
         """Read until the stream ends; ping when quiet, give up after `timeout` of silence."""
         tuning = self._tuning
         # Set once: changing a socket's timeout costs a system call, and this loop runs per frame.
+        # A keep-alive is then at most a quarter of its interval late.
         keep_alive = self._session.keep_alive_interval() or MAX_WAIT
-        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh, keep_alive / 2, MAX_WAIT))
+        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh, keep_alive / 4, MAX_WAIT))
         if ws.sock is None:
             raise StreamEnded("connection lost")
         reader = FrameReader(ws.sock, tuning.timeout)
