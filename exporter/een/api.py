@@ -152,7 +152,8 @@ class EenSession:
         self._base = credentials.url.rstrip("/")
         self.cookie: SessionCookie | None = None
         self.user: User | None = None
-        self._used_at = 0.0  # monotonic time of the last call EEN answered, or keep-alive try
+        self._used_at = 0.0  # monotonic time of the last call EEN answered
+        self._kept_alive_at = 0.0  # and of the last keep-alive tried
 
     # --- login ------------------------------------------------------------------------------
 
@@ -257,13 +258,19 @@ class EenSession:
         return None if timeout is None else max(KEEP_ALIVE_MIN, timeout * KEEP_ALIVE_SHARE)
 
     def keep_alive_due(self) -> bool:
+        """Whether a keep-alive is due: an interval without an answered call, and a failed
+        keep-alive is tried again a quarter interval later (several tries before EEN's
+        timeout)."""
         interval = self.keep_alive_interval()
-        return interval is not None and time.monotonic() - self._used_at >= interval
+        if interval is None:
+            return False
+        now = time.monotonic()
+        return now - self._used_at >= interval and now - self._kept_alive_at >= interval / 4
 
     def keep_alive(self) -> None:
         """`GET /g/aaa/isauth`, the cheapest authenticated call; AuthError when the session
-        is gone. A failed try also waits a whole interval before the next."""
-        self._used_at = time.monotonic()
+        is gone."""
+        self._kept_alive_at = time.monotonic()
         self._call(Endpoint.ISAUTH, "GET", "/g/aaa/isauth", decode=False)
 
     # --- the poll stream ----------------------------------------------------------------------

@@ -166,6 +166,31 @@ def test_keep_alives_beat_the_inactivity_timeout(
     assert count(exporter, "een_api_request_failures_total", endpoint="isauth") == 0
 
 
+def test_a_failed_keep_alive_is_tried_again_in_time(
+    start_exporter: StartExporter, control: SimulatorControl, log_lines: Callable[[], str]
+) -> None:
+    control.set_readings(inactive_minutes=0.03, activity="requests")  # 1.8 s
+    exporter = start_exporter()
+    wait_ready(exporter)
+    accounts = sub_accounts(control)
+    control.http_fault(503, 1)  # the next REST call: one stream's first keep-alive
+    wait_for(
+        lambda: (
+            count(exporter, "een_api_requests_total", endpoint="isauth") >= 2 * len(accounts) + 1
+        ),
+        timeout=15,
+        message="two keep-alives per stream and the failed one",
+    )
+    assert count(exporter, "een_api_request_failures_total", endpoint="isauth") == 1
+    [line] = [line for line in log_lines().splitlines() if "session keep-alive failed" in line]
+    assert 'reason="isauth: HTTP 503 Service Unavailable"' in line
+    camera = first_camera(accounts[0])
+    control.set_status(camera["id"], OFF)
+    wait_agreement(exporter, control)
+    for account in accounts:  # the stream that met the 503 kept its session too
+        assert count(exporter, "een_stream_connects_total", account_id=account["id"]) == 1
+
+
 @pytest.mark.parametrize("foreign_esn", ["404", "401"])
 def test_a_camera_moved_away_before_the_subscription_fails_alone(
     start_exporter: StartExporter,
