@@ -173,7 +173,7 @@ class Simulator:
             return
         self._stop_requested = asyncio.Event()
         self._ready.set()
-        # Both idle while their rates are 0.
+        # Churn and events idle while their rates are 0, inactivity while its timeout is.
         tasks = [
             asyncio.create_task(self._churn()),
             asyncio.create_task(self._events()),
