@@ -461,6 +461,7 @@ class Bench:
                 f"--bridges={args.bridges}",
                 f"--cameras={args.cameras}",
                 f"--seed={args.seed}",
+                f"--snapshot={args.snapshot}",
                 f"--latency={args.latency}",
                 # No events before the events phase turns them on (PUT /_sim/events).
                 "--thumbnail-seconds=0",
@@ -1002,6 +1003,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--cameras", type=int, default=50, help="cameras per account (default 50)")
     add("--bridges", type=int, default=2, help="bridges per account (default 2)")
     add("--seed", type=int, default=1)
+    add(
+        "--snapshot",
+        choices=("per-camera", "batched"),
+        default="per-camera",
+        help="the simulator's snapshot reading (default per-camera, as EEN documents it; "
+        "figures before issue 14 were measured batched)",
+    )
     add("--login-concurrency", type=int, default=4, help="the exporter's (default 4)")
     add("--latency", type=float, default=0.005, help="simulator REST latency (default 0.005 s)")
     add("--churn-rate", type=float, default=200.0, help="status changes per second (default 200)")

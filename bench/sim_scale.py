@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
+from exporter.simulator.readings import Readings, Snapshot
 from exporter.simulator.world import Status, build_world
 
 LOGIN_THREADS = 8
@@ -126,6 +127,12 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=50)
     parser.add_argument("--streams", type=int, default=1000, help="<= --accounts")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--snapshot",
+        choices=[m.value for m in Snapshot],
+        default=Snapshot.PER_CAMERA.value,
+        help="the snapshot reading (default per-camera; figures before issue 14 were batched)",
+    )
     args = parser.parse_args()
     spec = WorldSpec(args.accounts, args.bridges, args.cameras, args.seed)
     print(
@@ -138,7 +145,7 @@ def main() -> None:
     report("build_world", f"{time.perf_counter() - started:.2f} s")
 
     started = time.perf_counter()
-    with Simulator(spec) as sim:
+    with Simulator(spec, readings=Readings(snapshot=Snapshot(args.snapshot))) as sim:
         report("Simulator.start() (world + listen)", f"{time.perf_counter() - started:.2f} s")
         report("process RSS with the world built", f"{rss_mib():.0f} MiB")
         with SimulatorControl(sim.url) as control:

@@ -303,6 +303,7 @@ class Soak:
                 f"--bridges={args.bridges}",
                 f"--cameras={args.cameras}",
                 f"--seed={args.seed}",
+                f"--snapshot={args.snapshot}",
                 f"--username={USERNAME}",
                 f"--password={PASSWORD}",
             ],
@@ -602,6 +603,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--cameras", type=int, default=10, help="cameras per account (default 10)")
     add("--bridges", type=int, default=1, help="bridges per account (default 1)")
     add("--seed", type=int, default=1)
+    add(
+        "--snapshot",
+        choices=("per-camera", "batched"),
+        default="per-camera",
+        help="the simulator's snapshot reading (default per-camera, as EEN documents it; "
+        "figures before issue 14 were measured batched)",
+    )
     add("--churn-rate", type=float, default=20.0, help="status changes per second (default 20)")
     add("--change-interval", type=float, default=5.0, help="seconds between world changes")
     add("--fault-interval", type=float, default=180.0, help="seconds between faults (180)")

@@ -45,6 +45,7 @@ class Endpoint(enum.Enum):
     ACCOUNT_LIST = "account_list"
     SWITCH_ACCOUNT = "switch_account"
     DEVICE_LIST = "device_list"
+    ISAUTH = "isauth"  # the keep-alive before EEN's inactivity timeout
     LOGOUT = "logout"
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -53,6 +55,10 @@ class RestLimits:
 
 
 LOGOUT_LIMITS = RestLimits(connect_timeout=2.0, read_timeout=2.0, deadline=4.0)
+# A keep-alive call once this share of the inactivity timeout passed without a REST call, and
+# never more often than KEEP_ALIVE_MIN seconds, whatever the user object says.
+KEEP_ALIVE_SHARE = 0.5
+KEEP_ALIVE_MIN = 1.0
 
 
 class ApiError(Exception):
@@ -100,6 +106,8 @@ class User:
     active_account_id: str
     is_master: bool
     brand_subdomain: str
+    # Seconds without a REST call after which EEN may end the session; None: not said.
+    inactive_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +158,8 @@ class EenSession:
         self._base = credentials.url.rstrip("/")
         self.cookie: SessionCookie | None = None
         self.user: User | None = None
+        self._used_at = 0.0  # monotonic time of the last call EEN answered
+        self._kept_alive_at = 0.0  # and of the last keep-alive tried
 
     # --- login ------------------------------------------------------------------------------
 
@@ -243,6 +253,33 @@ class EenSession:
         answer = self._call(Endpoint.DEVICE_LIST, "GET", "/g/device/list")
         return _parse(Endpoint.DEVICE_LIST, parse_devices, answer.payload)
 
+    # --- inactivity ---------------------------------------------------------------------------
+
+    def keep_alive_interval(self) -> float | None:
+        """Seconds without a call after which to keep the session alive; None: no need known.
+
+        Whether an open stream counts as activity is undocumented (een-api.md §1.7), so only
+        REST calls are taken to count.
+        """
+        timeout = self.user.inactive_timeout if self.user else None
+        return None if timeout is None else max(KEEP_ALIVE_MIN, timeout * KEEP_ALIVE_SHARE)
+
+    def keep_alive_due(self) -> bool:
+        """Whether a keep-alive is due: an interval without an answered call, and a failed
+        keep-alive is tried again a quarter interval later (several tries before EEN's
+        timeout)."""
+        interval = self.keep_alive_interval()
+        if interval is None:
+            return False
+        now = time.monotonic()
+        return now - self._used_at >= interval and now - self._kept_alive_at >= interval / 4
+
+    def keep_alive(self) -> None:
+        """`GET /g/aaa/isauth`, the cheapest authenticated call; AuthError when the session
+        is gone."""
+        self._kept_alive_at = time.monotonic()
+        self._call(Endpoint.ISAUTH, "GET", "/g/aaa/isauth", decode=False)
+
     # --- the poll stream ----------------------------------------------------------------------
 
     def stream_url(self, account_id: str) -> str:
@@ -278,6 +315,7 @@ class EenSession:
             raise
         if answer.cookie and self.cookie:
             self.cookie = answer.cookie
+        self._used_at = time.monotonic()
         return answer
 
     def _exchange(
@@ -413,7 +451,18 @@ def _user(answer: dict[str, Any]) -> User:
         active_account_id=text("active_account_id") or text("owner_account_id"),
         is_master=bool(answer.get("is_master")),
         brand_subdomain=text("active_brand_subdomain"),
+        inactive_timeout=_inactive_timeout(answer.get("inactive_session_timeout")),
     )
+
+
+def _inactive_timeout(minutes: object) -> float | None:
+    """`inactive_session_timeout` in seconds. Documented as seconds, but EEN's examples (15
+    on the user, 720 on the account) only make sense as minutes: 15 seconds would end a
+    session between two clicks (een-api.md §1.7). Not a positive number: None.
+    """
+    if not isinstance(minutes, int | float) or isinstance(minutes, bool):
+        return None
+    return minutes * 60.0 if 0 < minutes < math.inf else None
 
 
 def describe_network_error(exc: BaseException) -> str:

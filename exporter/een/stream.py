@@ -173,9 +173,7 @@ class AccountStream(threading.Thread):
         # reconnect at a steady pace instead of stampeding the API and the exporter's CPU
         # (websocket-client reads a handshake byte by byte: hundreds at once starve /metrics).
         with self._gate:
-            if not self._logged_in:
-                self._login()
-            self._resync()
+            self._log_in_and_resync()
             ws = websocket.WebSocket(skip_utf8_validation=True)
             self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
             if self._stopping.is_set():
@@ -211,6 +209,24 @@ class AccountStream(threading.Thread):
                     ) from None
                 raise
 
+    def _log_in_and_resync(self) -> None:
+        """Log in if needed, then resync; a session found gone by the resync is replaced at
+        once. A session can end while the stream is down without the stream saying so (a
+        bare close frame), and waiting for another failed attempt and backoff would only
+        prolong the outage."""
+        fresh = not self._logged_in
+        if fresh:
+            self._login()
+        try:
+            self._resync()
+        except AuthError:
+            if fresh:
+                raise
+            log.info("session lost; logging in again", extra={"account_id": self.account_id})
+            self._logged_in = False
+            self._login()
+            self._resync()
+
     def _login(self) -> None:
         user = self._session.login()
         if user.active_account_id != self.account_id:
@@ -231,7 +247,9 @@ class AccountStream(threading.Thread):
         """Read until the stream ends; ping when quiet, give up after `timeout` of silence."""
         tuning = self._tuning
         # Set once: changing a socket's timeout costs a system call, and this loop runs per frame.
-        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh, MAX_WAIT))
+        # A keep-alive is then at most a quarter of its interval late.
+        keep_alive = self._session.keep_alive_interval() or MAX_WAIT
+        ws.settimeout(min(tuning.ping_interval, tuning.device_refresh, keep_alive / 4, MAX_WAIT))
         if ws.sock is None:
             raise StreamEnded("connection lost")
         reader = FrameReader(ws.sock, tuning.timeout)
@@ -255,6 +273,21 @@ class AccountStream(threading.Thread):
             if now >= next_refresh:
                 self._refresh(ws)
                 next_refresh = time.monotonic() + tuning.device_refresh
+            if self._session.keep_alive_due():
+                self._keep_alive()
+
+    def _keep_alive(self) -> None:
+        """A cheap authenticated call before EEN's inactivity timeout can end the session: the
+        stream alone may not count as activity (een-api.md §1.7)."""
+        try:
+            self._session.keep_alive()
+        except AuthError as exc:
+            raise SessionLost(str(exc)) from None
+        except ApiError as exc:
+            log.warning(
+                "session keep-alive failed; the stream carries on",
+                extra={"account_id": self.account_id, "reason": str(exc)},
+            )
 
     def _on_message(self, raw: bytes) -> None:
         try:

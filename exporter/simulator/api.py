@@ -11,6 +11,7 @@ from typing import Any
 
 from exporter.simulator.cloud import Cloud
 from exporter.simulator.http import Request, Response
+from exporter.simulator.readings import minutes_json
 from exporter.simulator.resources import een_timestamp
 from exporter.simulator.sessions import Session
 from exporter.simulator.world import CLUSTER, Account, Bit, Device, DeviceType, World, overall
@@ -165,7 +166,7 @@ def user_object(cloud: Cloud, session: Session, *, authorize: bool = False) -> d
         "account_work_days": "1111100",
         "account_work_hours": ["0900", "1700"],
         "language": "en-us",
-        "inactive_session_timeout": 15,
+        "inactive_session_timeout": minutes_json(cloud.readings.inactive_minutes),
         "street": [],
         "city": None,
         "state": None,

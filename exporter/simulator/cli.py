@@ -14,6 +14,14 @@ from types import FrameType
 from exporter.simulator.churn import NOISE_SHARE
 from exporter.simulator.cloud import SESSION_COOKIES
 from exporter.simulator.longpoll import LONG_POLL_SECONDS
+from exporter.simulator.readings import (
+    SNAPSHOT_CHUNK,
+    Activity,
+    ForeignEsn,
+    Readings,
+    SessionLoss,
+    Snapshot,
+)
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
 from exporter.simulator.v3_tokens import V3Settings
 from exporter.simulator.world import WorldSpec
@@ -191,6 +199,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="debug, info, warning or error, in any case (default warning); debug logs each "
         "request's method, path and status",
     )
+    _add_reading_arguments(parser)
     _add_v3_arguments(parser)
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -200,6 +209,59 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.api_key == "":
         parser.error("--api-key must not be empty")
     return args
+
+
+def _add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where EEN's docs are ambiguous, which reading to play (docs/simulator.md)."""
+    defaults = Readings()
+    group = parser.add_argument_group("readings of ambiguous docs (changeable via /_sim/readings)")
+    group.add_argument(
+        "--snapshot",
+        choices=[m.value for m in Snapshot],
+        default=defaults.snapshot.value,
+        help="current values of new subscriptions: one message per camera, or batches of "
+        f"{SNAPSHOT_CHUNK} (default {defaults.snapshot.value})",
+    )
+    group.add_argument(
+        "--session-loss",
+        choices=[m.value for m in SessionLoss],
+        default=defaults.session_loss.value,
+        help="what a stream without a valid session meets: an HTTP 401 refusing the upgrade "
+        "(open streams: a 412 message and a close), a 401/412 stream message, or a bare close "
+        f"frame (default {defaults.session_loss.value})",
+    )
+    group.add_argument(
+        "--foreign-esn",
+        choices=[m.value for m in ForeignEsn],
+        default=defaults.foreign_esn.value,
+        help='the answer to subscribing another account\'s camera: 404 "resolve invalid" or '
+        f'401 "permission denied (invalid esn)" (default {defaults.foreign_esn.value})',
+    )
+    group.add_argument(
+        "--inactive-timeout",
+        type=non_negative_float,
+        default=defaults.inactive_minutes,
+        metavar="MINUTES",
+        help="end sessions inactive this long (fractions allowed); 0 = never (default "
+        f"{defaults.inactive_minutes:g}, the user object's inactive_session_timeout)",
+    )
+    group.add_argument(
+        "--inactive-activity",
+        choices=[m.value for m in Activity],
+        default=defaults.activity.value,
+        help="what counts as activity: authenticated requests only, or those and any open "
+        f"stream on the session (default {defaults.activity.value})",
+    )
+
+
+def readings(args: argparse.Namespace) -> Readings:
+    return Readings(
+        snapshot=Snapshot(args.snapshot),
+        session_loss=SessionLoss(args.session_loss),
+        foreign_esn=ForeignEsn(args.foreign_esn),
+        inactive_minutes=args.inactive_timeout,
+        activity=Activity(args.inactive_activity),
+    )
 
 
 def _add_v3_arguments(parser: argparse.ArgumentParser) -> None:
@@ -279,6 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls=tls,
         session_cookie=args.session_cookie,
         api_key=args.api_key,
+        readings=readings(args),
     )
     stop = threading.Event()
 
@@ -304,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  events:      a thumbnail every {args.thumbnail_seconds:g} s and stream statistics "
         f"every {args.stream_stats_seconds:g} s per streaming camera (0 = none), "
         f"{args.bridge_boots_per_hour:g} bridge boots per hour\n"
+        f"  readings:    snapshot {args.snapshot}, session loss {args.session_loss}, foreign "
+        f"ESN {args.foreign_esn}, inactive timeout {args.inactive_timeout:g} min "
+        f"({args.inactive_activity}; 0 = none)\n"
         f"  username:    {args.username}\n"
         f"  password:    {args.password}\n"
         f"  API key:     {'the one given by --api-key' if args.api_key else 'any or none'}\n"

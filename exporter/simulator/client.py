@@ -80,6 +80,11 @@ class SimulatorControl:
         }
         self._call("PUT", "events", {k: v for k, v in rates.items() if v is not None})
 
+    def set_readings(self, **readings: str | int | float) -> None:
+        """Which reading of EEN's ambiguous docs to play from now on: any of snapshot,
+        session_loss, foreign_esn, inactive_minutes, activity (docs/simulator.md)."""
+        self._call("PUT", "readings", readings)
+
     def emit_event(self, esn: str, code: str, **fields: Any) -> dict[str, Any]:
         """Push one event (the simulator's fields for the code, updated by `fields`);
         returns {"event": the event object, "streams": how many streams it reached}."""
@@ -114,6 +119,10 @@ class SimulatorControl:
 
     def rename_device(self, esn: str, name: str) -> None:
         self._call("PATCH", f"devices/{esn}", {"name": name})
+
+    def move_device(self, esn: str, account_id: str) -> None:
+        """Transfer a camera to another account (detached from its bridge)."""
+        self._call("POST", f"devices/{esn}/move", {"account_id": account_id})
 
     def delete_device(self, esn: str) -> None:
         self._call("DELETE", f"devices/{esn}")

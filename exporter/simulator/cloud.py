@@ -5,10 +5,11 @@ session closes its streams, ...). Lives on the simulator's event loop."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from exporter.simulator.events import EventSource
+from exporter.simulator.readings import Activity, Readings
 from exporter.simulator.sessions import Session, SessionStore
 from exporter.simulator.stream import StreamHub
 from exporter.simulator.world import World
@@ -87,6 +88,7 @@ class Cloud:
     sessions: SessionStore
     hub: StreamHub
     events: EventSource
+    readings: Readings
     session_cookies: tuple[str, ...] = SESSION_COOKIES["both"]
     faults: Faults = field(default_factory=Faults)
     logins: LoginMeter = field(default_factory=LoginMeter)
@@ -97,10 +99,17 @@ class Cloud:
 
     @classmethod
     def create(
-        cls, world: World, credentials: Credentials, sessions: SessionStore, seed: int = 1
+        cls,
+        world: World,
+        credentials: Credentials,
+        sessions: SessionStore,
+        seed: int = 1,
+        readings: Readings | None = None,
     ) -> Cloud:
-        hub = StreamHub(world)
-        return cls(world, credentials, sessions, hub, EventSource(world, hub, seed))
+        # One object, shared with the hub and changed in place (a copy: callers keep theirs).
+        readings = replace(readings) if readings else Readings()
+        hub = StreamHub(world, readings)
+        return cls(world, credentials, sessions, hub, EventSource(world, hub, seed), readings)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -120,6 +129,19 @@ class Cloud:
         self.sessions.end(key)
         self.hub.end_session(key)
 
+    def end_idle_sessions(self) -> None:
+        """End the sessions inactive for the readings' timeout (none when it is 0)."""
+        readings = self.readings
+        if not readings.inactive_minutes:
+            return
+        streams_count = readings.activity is Activity.STREAMS
+
+        def busy(session: Session) -> bool:
+            return streams_count and self.hub.has_session(session.key)
+
+        for key in self.sessions.idle(readings.inactive_seconds, busy):
+            self.end_session(key)
+
     def end_all_sessions(self) -> None:
         for session in self.sessions.end_all():
             self.end_session(session.key)
@@ -138,6 +160,11 @@ class Cloud:
 
     def delete_device(self, esn: str) -> None:
         self.world.delete_device(esn)
+        self.hub.forget_devices([esn])
+
+    def move_camera(self, esn: str, account_id: str) -> None:
+        """Another account's camera now: the streams of its old account stop pushing it."""
+        self.world.move_camera(esn, account_id)
         self.hub.forget_devices([esn])
 
     def delete_account(self, account_id: str) -> None:

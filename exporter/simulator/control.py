@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Any
 
 from exporter.simulator.cloud import Cloud
 from exporter.simulator.http import HttpError, Request, Response, Route, dispatch
+from exporter.simulator.readings import Activity, ForeignEsn, SessionLoss, Snapshot
 from exporter.simulator.world import Device, DeviceType, WorldError
 
 MAX_LATENCY_SECONDS = 60.0
 MAX_CHURN_RATE = 100_000.0
 MAX_EVENT_PERIOD = 86_400.0
 MAX_BRIDGE_BOOTS = 1_000_000.0
+MAX_INACTIVE_MINUTES = 7 * 24 * 60.0
 FOUR_CC = re.compile(r"[A-Z0-9]{4}")
 
 
@@ -104,6 +107,7 @@ def state(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
                 "bridge_boots_per_hour": cloud.events.bridge_boots_per_hour,
                 "delivered": dict(sorted(cloud.events.delivered.items())),
             },
+            "readings": cloud.readings.as_json(),
             "peak_concurrent_logins": cloud.logins.peak,
             "two_factor_code": cloud.credentials.last_two_factor_code,
             "faults": {
@@ -244,6 +248,17 @@ def update_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Res
     return Response(204)
 
 
+def move_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    esn = params["esn"]
+    _known_device(cloud, esn)
+    account_id = _text(request.json_body, "account_id")
+    try:
+        cloud.move_camera(esn, account_id)
+    except WorldError as exc:
+        raise BadInput(str(exc)) from None
+    return Response(204)
+
+
 def delete_device(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
     esn = params["esn"]
     _known_device(cloud, esn)
@@ -282,6 +297,41 @@ def delete_account(request: Request, cloud: Cloud, params: dict[str, str]) -> Re
     except WorldError as exc:
         raise HttpError(409, str(exc)) from None
     return Response(204)
+
+
+def set_readings(request: Request, cloud: Cloud, params: dict[str, str]) -> Response:
+    """Where EEN's docs are ambiguous, which reading to play from now on (readings.py);
+    fields left out keep their value."""
+    body = request.json_body
+    choices: dict[str, type[enum.StrEnum]] = {
+        "snapshot": Snapshot,
+        "session_loss": SessionLoss,
+        "foreign_esn": ForeignEsn,
+        "activity": Activity,
+    }
+    known = {*choices, "inactive_minutes"}
+    if not body or body.keys() - known:
+        raise BadInput(f"give one or more of {', '.join(sorted(known))}")
+    values: dict[str, object] = {
+        name: _choice(body, name, kind) for name, kind in choices.items() if name in body
+    }
+    if "inactive_minutes" in body:
+        values["inactive_minutes"] = _number(body, "inactive_minutes", 0, MAX_INACTIVE_MINUTES)
+    for name, value in values.items():
+        setattr(cloud.readings, name, value)
+    return Response(204)
+
+
+def _choice(body: dict[str, Any], name: str, kind: type[enum.StrEnum]) -> enum.StrEnum:
+    """One of `kind`'s values; foreign_esn may come as the number 404 or 401 too."""
+    value = body.get(name)
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return kind(str(value))
+        except ValueError:
+            pass
+    allowed = ", ".join(f'"{member.value}"' for member in kind)
+    raise BadInput(f'"{name}" must be one of {allowed}')
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -343,9 +393,11 @@ ROUTES: list[Route[Cloud]] = [
         ("PUT", "churn", set_churn),
         ("PUT", "poll", set_poll),
         ("PUT", "events", set_event_rates),
+        ("PUT", "readings", set_readings),
         ("POST", f"devices/{_ESN}/events", emit_event),
         ("PUT", f"devices/{_ESN}/previews", set_previews),
         ("PUT", f"devices/{_ESN}/stream", set_stream),
+        ("POST", f"devices/{_ESN}/move", move_device),
         ("POST", "devices", add_device),
         ("PUT", f"devices/{_ESN}/status", set_status),
         ("PATCH", f"devices/{_ESN}", update_device),

@@ -25,7 +25,8 @@ from exporter.simulator.cloud import SESSION_COOKIES, Cloud, Credentials
 from exporter.simulator.events import TICK
 from exporter.simulator.http import SERVER_NAME, HttpError, Request, Response, read_request
 from exporter.simulator.longpoll import LONG_POLL_SECONDS, POLL_PATH
-from exporter.simulator.sessions import TOKEN_SECONDS, SessionStore
+from exporter.simulator.readings import Readings, SessionLoss
+from exporter.simulator.sessions import TOKEN_SECONDS, Session, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
 from exporter.simulator.v3 import V3Cloud
 from exporter.simulator.v3_tokens import V3Settings
@@ -38,6 +39,7 @@ READ_LIMIT = 256 * 1024
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 2.0
 CHURN_TICK = 0.1
+INACTIVITY_TICK = 0.25  # how often idle sessions are looked for
 DEMO_USERNAME = "demo@example.com"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the simulator's documented demo login
 
@@ -75,6 +77,7 @@ class Simulator:
         tls: ssl.SSLContext | None = None,
         session_cookie: str = "both",
         api_key: str | None = None,
+        readings: Readings | None = None,
     ) -> None:
         if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
             raise ValueError("churn and latency must be >= 0, lifetimes > 0")
@@ -105,6 +108,7 @@ class Simulator:
         self.tls = tls
         self.session_cookie = session_cookie
         self._api_key = api_key
+        self.readings = readings
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -178,8 +182,12 @@ class Simulator:
             return
         self._stop_requested = asyncio.Event()
         self._ready.set()
-        # Both idle while their rates are 0.
-        tasks = [asyncio.create_task(self._churn()), asyncio.create_task(self._events())]
+        # Churn and events idle while their rates are 0, inactivity while its timeout is.
+        tasks = [
+            asyncio.create_task(self._churn()),
+            asyncio.create_task(self._events()),
+            asyncio.create_task(self._inactivity()),
+        ]
         try:
             await self._stop_requested.wait()
         finally:
@@ -189,7 +197,7 @@ class Simulator:
         world = build_world(self.spec, self.username)
         credentials = Credentials(self.username, self._password, self.two_factor, self._api_key)
         sessions = SessionStore(self.session_seconds, self.token_seconds)
-        self._cloud = Cloud.create(world, credentials, sessions, self.spec.seed)
+        self._cloud = Cloud.create(world, credentials, sessions, self.spec.seed, self.readings)
         self._cloud.faults.latency = self.latency
         self._cloud.session_cookies = SESSION_COOKIES[self.session_cookie]
         self._cloud.churn_rate = self.churn
@@ -250,6 +258,13 @@ class Simulator:
                 transition = churn.next_transition()
                 if transition is not None:
                     cloud.set_status(*transition)
+
+    async def _inactivity(self) -> None:
+        assert self._cloud is not None
+        cloud = self._cloud
+        while True:
+            await asyncio.sleep(INACTIVITY_TICK)
+            cloud.end_idle_sessions()
 
     async def _events(self) -> None:
         assert self._cloud is not None
@@ -374,7 +389,6 @@ class Simulator:
             writer.write(refusal.serialize(keep_alive=False))
             return
         session = cloud.sessions.get(request.session_key())
-        assert session is not None
         protocol = new_protocol()
         protocol.receive_data(request.raw_head)
         events = protocol.events_received()
@@ -390,13 +404,14 @@ class Simulator:
             response.headers["Set-Cookie"] = f"ee-ws-poll-ses={secrets.token_hex(12)}; Path=/"
             response.headers["x-een-lb-tried-proxies"] = f"{self.host}:{self.port}"
         protocol.send_response(response)
-        connection = StreamConnection(
-            cloud.hub, protocol, writer, session.key, session.active_account_id
-        )
+        key, account_id = _stream_owner(session, request)
+        connection = StreamConnection(cloud.hub, protocol, writer, key, account_id)
         connection.flush()
         if response.status_code != 101:
             return
         cloud.hub.register(connection)
+        if session is None:
+            cloud.hub.refuse_session(connection)
         try:
             await connection.run(reader)
         finally:
@@ -411,8 +426,21 @@ class Simulator:
         refusal = api.api_key_refusal(request, self._cloud)
         if refusal is not None:
             return refusal
-        if self._cloud.sessions.get(request.session_key()) is None:
+        if (
+            self._cloud.sessions.get(request.session_key()) is None
+            and self._cloud.readings.session_loss is SessionLoss.HTTP
+        ):
             return Response.error(401, "no valid session")
         if self._cloud.world.visible_account(match["account_id"]) is None:
             return Response.error(404, "unknown account")
         return None
+
+
+def _stream_owner(session: Session | None, request: Request) -> tuple[str, str]:
+    """The session key and account a stream is bound to; without a session (the message and
+    close readings), the account of the path and no key."""
+    if session is not None:
+        return session.key, session.active_account_id
+    match = STREAM_PATH.fullmatch(request.path)
+    assert match is not None  # _refuse_stream checked it
+    return "", match["account_id"]

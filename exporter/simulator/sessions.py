@@ -26,6 +26,7 @@ class Session:
     key: str
     active_account_id: str
     expires_at: float
+    last_active: float = 0.0  # when the session was last used (see SessionStore.idle)
 
 
 class SessionStore:
@@ -64,7 +65,8 @@ class SessionStore:
 
     def create(self, account_id: str) -> Session:
         key = f"{CLUSTER}~{secrets.token_hex(16)}"
-        session = Session(key, account_id, self._clock() + self.session_seconds)
+        now = self._clock()
+        session = Session(key, account_id, now + self.session_seconds, now)
         self._sessions[key] = session
         return session
 
@@ -75,10 +77,23 @@ class SessionStore:
         session = self._sessions.get(key)
         if session is None:
             return None
-        if session.expires_at <= self._clock():
+        now = self._clock()
+        if session.expires_at <= now:
             del self._sessions[key]
             return None
+        session.last_active = now  # every authenticated request is activity
         return session
+
+    def idle(self, seconds: float, busy: Callable[[Session], bool]) -> list[str]:
+        """The keys of sessions unused for `seconds`; a `busy` session counts as used now."""
+        now = self._clock()
+        idle = []
+        for session in self._sessions.values():
+            if busy(session):
+                session.last_active = now
+            elif now - session.last_active >= seconds:
+                idle.append(session.key)
+        return idle
 
     def end(self, key: str) -> Session | None:
         return self._sessions.pop(key, None)

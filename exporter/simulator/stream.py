@@ -19,6 +19,7 @@ from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
 
 from exporter.simulator.longpoll import LongPolls
+from exporter.simulator.readings import SNAPSHOT_CHUNK, Readings, SessionLoss
 from exporter.simulator.resources import (
     MEDIA_RESOURCES,
     STATUS_RESOURCES,
@@ -40,7 +41,6 @@ _protocol_log.setLevel(logging.WARNING)
 
 # A subscription naming every camera of a large account is big; allow 64 MiB messages.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-SNAPSHOT_CHUNK = 100  # ESNs per snapshot message: the real cloud spreads snapshots out too
 CLOSE_TIMEOUT = 2.0
 READ_CHUNK = 256 * 1024
 
@@ -72,6 +72,8 @@ class StreamConnection:
     stalled: bool = False
     answered: bool = False  # whether the handshake answer went out (a stall can hold it)
     _held: list[bytes] = field(default_factory=list)  # bytes received while stalled
+    # Once its session is gone (the `message` reading): the answer to every request.
+    lost: bytes | None = None
     _fragments: list[bytes] = field(default_factory=list)
     # The pre, thumb and video values last sent per ESN, so ticks push only what moved.
     media_sent: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -155,8 +157,9 @@ class StreamConnection:
 class StreamHub:
     """All open streams, indexed by ESN, session and account for O(subscribers) fan-out."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, readings: Readings | None = None) -> None:
         self.world = world
+        self.readings = readings or Readings()
         self.connections: set[StreamConnection] = set()
         self._by_esn: dict[str, set[StreamConnection]] = {}
         self._by_session: dict[str, set[StreamConnection]] = {}
@@ -280,12 +283,11 @@ class StreamHub:
                 connection.subscriptions.pop(esn, None)
 
     def end_session(self, session_key: str) -> int:
-        """The session is gone: every stream on it gets 412 "auth lost", then is closed."""
+        """The session is gone: every stream on it learns it as the session-loss reading says."""
         self.polls.end_session(session_key)
         connections = list(self._by_session.get(session_key, ()))
         for connection in connections:
-            connection.send(envelope({}, 412, "auth lost"))
-            connection.close(1008, "auth lost")
+            self._lose_session(connection)
         return len(connections)
 
     def close_account(self, account_id: str) -> None:
@@ -323,9 +325,45 @@ class StreamHub:
             connection.stalled = False
             connection.close(1001, "server shutting down")
 
+    # -- session loss (readings.py) -------------------------------------------------------------
+
+    def has_session(self, session_key: str) -> bool:
+        """Whether any stream is open on that session."""
+        return session_key in self._by_session
+
+    def _lose_session(self, connection: StreamConnection) -> None:
+        reading = self.readings.session_loss
+        if reading is SessionLoss.CLOSE:
+            connection.close(1000, "")  # a close that says nothing about why
+            return
+        lost = envelope({}, 412, "auth lost")
+        connection.send(lost)
+        if reading is SessionLoss.HTTP:
+            connection.close(1008, "auth lost")
+            return
+        # MESSAGE: the socket stays open but serves nothing; the client must act on the 412.
+        self._forget_subscriptions(connection)
+        connection.lost = lost
+
+    def refuse_session(self, connection: StreamConnection) -> None:
+        """A stream opened without a valid session, under the message or close reading."""
+        if self.readings.session_loss is SessionLoss.CLOSE:
+            connection.close(1000, "")
+            return
+        connection.lost = envelope({}, 401, "access denied")
+        connection.send(connection.lost)
+
+    def _forget_subscriptions(self, connection: StreamConnection) -> None:
+        for esn in connection.subscriptions:
+            self._discard(self._by_esn, esn, connection)
+        connection.subscriptions.clear()
+
     # -- client messages ----------------------------------------------------------------------
 
     def on_message(self, connection: StreamConnection, raw: bytes) -> None:
+        if connection.lost is not None:
+            connection.send(connection.lost)
+            return
         try:
             request = json.loads(raw)
         except ValueError:
@@ -350,7 +388,7 @@ class StreamHub:
             return
         answers = [(esn, self._add(connection, esn, spec)) for esn, spec in cameras.items()]
         items = [(esn, answer) for esn, answer in answers if answer is not None]
-        for data in chunked(items, SNAPSHOT_CHUNK):
+        for data in chunked(items, self.readings.snapshot_chunk):
             connection.send(envelope(data))
 
     def _add(self, connection: StreamConnection, esn: str, spec: object) -> dict[str, Any] | None:
@@ -361,7 +399,7 @@ class StreamHub:
         except SpecError as exc:
             return entity_error(400, str(exc))
         if not resolves(self.world, connection.account_id, esn):
-            return entity_error(404, "resolve invalid")
+            return self.readings.unresolved(foreign=esn in self.world.devices)
         connection.subscriptions[esn] = subscription
         connection.media_sent.pop(esn, None)
         self._by_esn.setdefault(esn, set()).add(connection)

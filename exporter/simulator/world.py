@@ -178,6 +178,24 @@ class World:
         self.generation += 1
         return device
 
+    def move_camera(self, esn: str, account_id: str) -> None:
+        """Transfer a camera to another account, detached from its bridge (which stays)."""
+        device = self.devices[esn]
+        account = self.accounts.get(account_id)
+        if account is None:
+            raise WorldError(f"unknown account {account_id}")
+        if device.type is not DeviceType.CAMERA:
+            raise WorldError(f"{esn} is a bridge; only cameras move between accounts")
+        if device.account_id == account_id:
+            return
+        del self.accounts[device.account_id].device_esns[esn]
+        if device.bridge_id is not None:
+            self.devices[device.bridge_id].camera_esns.remove(esn)
+            device.bridge_id = None
+        device.account_id = account_id
+        account.device_esns[esn] = None
+        self.generation += 1
+
     def delete_device(self, esn: str) -> None:
         device = self.devices.pop(esn)
         del self.accounts[device.account_id].device_esns[esn]

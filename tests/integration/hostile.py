@@ -273,6 +273,34 @@ def websocket(script: Callable[[Exchange], None]) -> Reply:
     return reply
 
 
+def forward(upstream: str, **headers: str) -> Reply:
+    """Pass the request on to `upstream` with these headers set (`Cookie="auth_key=…"`), as a
+    client that sent them would; a WebSocket upgrade is then piped both ways."""
+
+    def reply(exchange: Exchange) -> None:
+        request = exchange.request
+        lines = [f"{request.method} {request.path} HTTP/1.1"]
+        lines += [f"{name}: {value}" for name, value in request.headers.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        for name, value in headers.items():
+            head = _with_header(head, name, value)
+        address = urlsplit(upstream)
+        server = socket.create_connection((address.hostname, address.port), timeout=10)
+        try:
+            server.sendall(head + request.body)
+            server.settimeout(None)
+            exchange.sock.settimeout(None)
+            threading.Thread(
+                target=_pipe, args=(exchange.sock, server), name="hostile-pipe", daemon=True
+            ).start()
+            _pipe(server, exchange.sock)
+        finally:
+            _shut(server)
+            server.close()
+
+    return reply
+
+
 def hold(exchange: Exchange) -> None:
     """Keep the connection open, saying nothing, until the server stops or the client leaves."""
     exchange.sock.settimeout(0.05)

@@ -963,7 +963,12 @@ def command_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str], list[str]
     argv: list[str] = []
     for _ in range(draw(st.integers(0, 3))):
         flag = draw(st.sampled_from(FLAGS))
-        value = draw(st.just(api_key) if flag == "--een.api-key" else VALUES)
+        if flag == "--een.api-key":
+            # Only right after its flag: a bare key can become another flag's value (a file
+            # name, an account list), which an error rightly shows, being no key there.
+            argv += draw(st.sampled_from([[flag, api_key], [f"{flag}={api_key}"]]))
+            continue
+        value = draw(VALUES)
         forms = [[flag, value], [f"{flag}={value}"], [flag, value], [flag], [value]]
         argv += draw(st.sampled_from(forms))
     return argv, environ, [password, api_key]

@@ -24,6 +24,7 @@ from tests.integration.simulator.een import (
     login,
     open_stream,
     receive,
+    snapshot,
     sub_accounts,
 )
 from tests.support import wait_for
@@ -199,7 +200,7 @@ def test_bad_event_subscriptions_fail_alone(
 ) -> None:
     bad, good = [d["id"] for d in account["devices"] if d["type"] == CAMERA][:2]
     stream.send(json.dumps({"cameras": {bad: spec, good: {"resource": ["status"]}}}))
-    data = receive(stream)["data"]
+    data = snapshot(stream, [bad, good])
     assert data[bad] == {"error": [{"status_code": 400, "message": error}]}
     assert "status" in data[good]
 

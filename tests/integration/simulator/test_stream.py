@@ -11,6 +11,7 @@ import websocket
 
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
+from exporter.simulator.readings import Readings, Snapshot
 from tests.integration.conftest import MakeSimulator
 from tests.integration.simulator.een import (
     CAMERA,
@@ -123,21 +124,27 @@ def test_the_same_status_again_pushes_nothing(
     ws.close()
 
 
-def test_large_snapshots_come_in_several_messages(make_sim: MakeSimulator) -> None:
-    sim = make_sim(WorldSpec(accounts=1, bridges=1, cameras=250, seed=3))
+@pytest.mark.parametrize(
+    ("reading", "sizes"), [("batched", [100, 100, 51]), ("per-camera", [1] * 251)]
+)
+def test_snapshot_readings(make_sim: MakeSimulator, reading: str, sizes: list[int]) -> None:
+    # Started batched, then switched at run time: the control API sets each reading.
+    readings = Readings(snapshot=Snapshot.BATCHED)
+    sim = make_sim(WorldSpec(accounts=1, bridges=1, cameras=250, seed=3), readings=readings)
     with SimulatorControl(sim.url) as control:
+        control.set_readings(snapshot=reading)
         account = sub_accounts(control.state())[0]
     http = login(sim, account["id"])
     ws = open_stream(sim, http, account["id"])
     subscribe(ws, esns(account))
-    sizes = []
-    seen: set[str] = set()
-    while seen != set(esns(account)):
+    seen: list[str] = []
+    received = []
+    while len(seen) < len(esns(account)):
         data = receive(ws)["data"]
-        sizes.append(len(data))
-        seen.update(data)
-    assert len(sizes) >= 3
-    assert sum(sizes) == 251
+        received.append(len(data))
+        seen.extend(data)
+    assert sorted(seen) == sorted(esns(account))
+    assert received == sizes
     ws.close()
 
 
@@ -157,19 +164,29 @@ def test_later_subscriptions_add_esns(sim: Simulator, sim_control: SimulatorCont
     ws.close()
 
 
-def test_unknown_and_foreign_esns_fail_alone(sim: Simulator, sim_control: SimulatorControl) -> None:
+@pytest.mark.parametrize(
+    ("reading", "foreign_error"),
+    [
+        ("404", {"status_code": 404, "message": "resolve invalid"}),
+        ("401", {"status_code": 401, "message": "permission denied (invalid esn)"}),
+    ],
+)
+def test_unknown_and_foreign_esns_fail_alone(
+    sim: Simulator, sim_control: SimulatorControl, reading: str, foreign_error: dict[str, Any]
+) -> None:
+    sim_control.set_readings(foreign_esn=reading)
     mine, foreign = sub_accounts(sim_control.state())[:2]
     own = first_camera(mine)
     http = login(sim, mine["id"])
     ws = open_stream(sim, http, mine["id"])
     subscribe(ws, [own["id"], "09999999", foreign["devices"][0]["id"]])
-    message = receive(ws)
-    assert message["status_code"] == 200
-    resolve_invalid = {"error": [{"status_code": 404, "message": "resolve invalid"}]}
-    assert message["data"] == {
+    messages = [receive(ws) for _ in range(3)]  # per camera: one message each
+    assert all(m["status_code"] == 200 and len(m["data"]) == 1 for m in messages)
+    data = {esn: value for m in messages for esn, value in m["data"].items()}
+    assert data == {
         own["id"]: {"status": own["status"]},
-        "09999999": resolve_invalid,
-        foreign["devices"][0]["id"]: resolve_invalid,
+        "09999999": {"error": [{"status_code": 404, "message": "resolve invalid"}]},
+        foreign["devices"][0]["id"]: {"error": [foreign_error]},
     }
     ws.close()
 

@@ -53,3 +53,18 @@ def test_sessions_expire_and_end() -> None:
     store.create("2")
     assert len(store.end_all()) == 2
     assert len(store) == 0
+
+
+def test_idle_sessions_are_those_unused_for_long_enough() -> None:
+    clock = Clock()
+    store = SessionStore(session_seconds=3600, clock=clock)
+    used, unused, busy = (store.create("a") for _ in range(3))
+    clock.now += 50
+    assert store.get(used.key) is used  # a request: activity
+    clock.now += 20
+    streaming = {busy.key}
+    assert store.idle(60, lambda s: s.key in streaming) == [unused.key]
+    clock.now += 59
+    streaming.clear()
+    # `busy` counted as used at the last look, 59 s ago; `used` 79 s ago.
+    assert store.idle(60, lambda s: False) == [used.key, unused.key]
