@@ -30,6 +30,7 @@ class AccessToken:
     expires_at: float  # on the manager's clock
     api_hostname: str
     api_port: int
+    renew_at: float  # from then on, access_token() refreshes (the manager's clock)
 
 
 class TokenManager:
@@ -53,6 +54,12 @@ class TokenManager:
         self._margin = REFRESH_MARGIN_SECONDS
         self.refreshes = 0
         self.save_failures = 0
+        self.on_refresh: Callable[[bool], None] | None = None  # (succeeded), for self-metrics
+
+    @property
+    def client_id(self) -> str:
+        """The client the token file was written for."""
+        return self._stored.client_id
 
     @property
     def grant_expires_at(self) -> float:
@@ -82,17 +89,26 @@ class TokenManager:
         return lifetime_left <= self._margin
 
     def _refresh(self) -> AccessToken:
-        answer = self._client.refresh(self._stored.refresh_token)
+        try:
+            answer = self._client.refresh(self._stored.refresh_token)
+        except Exception:
+            if self.on_refresh is not None:
+                self.on_refresh(False)
+            raise
+        if self.on_refresh is not None:
+            self.on_refresh(True)
         register_secret(answer.refresh_token)
         register_secret(answer.access_token)
         self._save(answer)  # before anyone uses the new access token
         self.refreshes += 1
         self._margin = min(REFRESH_MARGIN_SECONDS, answer.expires_in * REFRESH_MARGIN_SHARE)
+        expires_at = self._clock() + answer.expires_in
         self._current = AccessToken(
             answer.access_token,
-            self._clock() + answer.expires_in,
+            expires_at,
             answer.api_hostname,
             answer.api_port,
+            expires_at - self._margin,
         )
         return self._current
 
