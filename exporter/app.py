@@ -14,7 +14,7 @@ from exporter.model import EventSelection
 from exporter.selfmetrics import SelfMetrics
 from exporter.store import StateStore
 from exporter.supervisor import AccountFilter, Supervisor, SupervisorTuning
-from exporter.v3.access import GrantAccess, Hosts
+from exporter.v3.access import Hosts
 from exporter.v3.api import TOKEN_ENDPOINT, V3_ENDPOINTS, V3Client
 from exporter.v3.discovery import V3Supervisor
 from exporter.v3.oauth import OAuthClient
@@ -82,7 +82,7 @@ def _v3_supervisor(
         )
     manager.on_refresh = lambda succeeded: count(TOKEN_ENDPOINT, succeeded)
     return V3Supervisor(
-        GrantAccess(manager, hosts, client),
+        manager,
         hosts,
         client,
         store,

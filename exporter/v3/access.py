@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from exporter.een.pacing import Backoff
 from exporter.logs import register_secret
 from exporter.v3.api import EEN_API_URL, ApiError, V3Client, api_base
-from exporter.v3.oauth import EEN_AUTH_URL
+from exporter.v3.oauth import EEN_AUTH_URL, Failure, OAuthError
 from exporter.v3.tokens import (
     REFRESH_MARGIN_SECONDS,
     REFRESH_MARGIN_SHARE,
@@ -26,6 +27,7 @@ from exporter.v3.tokens import (
 )
 
 V1_LOGIN_URL = "https://login.eagleeyenetworks.com"  # EEN_URL's default: means "EEN" in v3
+RELOGIN = "run `een-exporter login` again"
 
 
 @dataclass(frozen=True)
@@ -65,18 +67,45 @@ class AccountAccess(Protocol):
         """The API answered 401 to `credential`: the next get() asks for a new one."""
 
 
-class GrantAccess:
-    """The grant's own account: the TokenManager's token."""
+class GrantHealth(Protocol):
+    def refused(self, problem: str) -> None:
+        """EEN refuses the grant (why, and what to do); called once per refused try."""
 
-    def __init__(self, manager: TokenManager, hosts: Hosts, client: V3Client) -> None:
+    def accepted(self) -> None:
+        """A refresh or a reused token went through."""
+
+
+class GrantAccess:
+    """The grant's own account: the TokenManager's token.
+
+    Once EEN refuses the grant (the refresh token is dead, or the client credentials are
+    wrong), every caller gets that refusal without asking EEN again until the pause is over;
+    the next try re-reads the token file first, where `een-exporter login` may have put a
+    new grant meanwhile.
+    """
+
+    def __init__(
+        self,
+        manager: TokenManager,
+        hosts: Hosts,
+        client: V3Client,
+        health: GrantHealth,
+        pause: Backoff,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._manager = manager
         self._hosts = hosts
         self._client = client
+        self._health = health
+        self._pause = pause
+        self._clock = clock
         self._lock = threading.Lock()
         self._issued: dict[str, tuple[Credential, AccessToken]] = {}
+        self._refusal: OAuthError | None = None
+        self._refused_until = 0.0
 
     def get(self) -> Credential:
-        token = self._manager.access_token()
+        token = self._token()
         with self._lock:
             issued = self._issued.get(token.value)
             if issued is not None:
@@ -86,6 +115,34 @@ class GrantAccess:
         with self._lock:
             self._issued = {token.value: (credential, token)}  # older tokens are dead anyway
         return credential
+
+    def _token(self) -> AccessToken:
+        with self._lock:
+            refusal = self._refusal
+            if refusal is not None and self._clock() < self._refused_until:
+                raise refusal
+            if refusal is not None:
+                self._manager.reload()
+        try:
+            token = self._manager.access_token()
+        except OAuthError as exc:
+            if exc.failure is Failure.TRANSIENT:
+                raise
+            self._refused(exc)
+            raise
+        with self._lock:
+            refused, self._refusal = self._refusal, None
+        if refused is not None:
+            self._pause.reset()
+        self._health.accepted()
+        return token
+
+    def _refused(self, exc: OAuthError) -> None:
+        with self._lock:
+            self._refusal = exc
+            self._refused_until = self._clock() + self._pause.next_delay()
+        hint = RELOGIN if exc.failure is Failure.GRANT else "check EEN_CLIENT_ID and its secret"
+        self._health.refused(f"EEN refuses the grant: {exc}; {hint}")
 
     def invalidate(self, credential: Credential) -> None:
         with self._lock:

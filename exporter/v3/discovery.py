@@ -25,17 +25,17 @@ from exporter.v3.api import Account, ApiError, V3Client
 from exporter.v3.oauth import Failure, OAuthError
 from exporter.v3.stream import V3AccountStream
 from exporter.v3.tokenfile import TokenFileError
+from exporter.v3.tokens import TokenManager
 
 log = logging.getLogger(__name__)
 
 RESELLER = "reseller"
-RELOGIN = "run `een-exporter login` again"
 
 
 class V3Supervisor(threading.Thread):
     def __init__(
         self,
-        grant: GrantAccess,
+        manager: TokenManager,
         hosts: Hosts,
         client: V3Client,
         store: StateStore,
@@ -45,7 +45,9 @@ class V3Supervisor(threading.Thread):
         shard: Shard | None = None,
     ) -> None:
         super().__init__(name="een-discovery", daemon=True)
-        self._grant = grant
+        # After EEN refuses the grant: one try per period, doubling to the cap.
+        pause = Backoff(tuning.login_pause, tuning.login_pause_max, rng=lambda: 1.0)
+        self._grant = GrantAccess(manager, hosts, client, self, pause)
         self._hosts = hosts
         self._client = client
         self._store = store
@@ -54,9 +56,8 @@ class V3Supervisor(threading.Thread):
         self._tuning = tuning
         self._shard = shard or Shard()
         self._gate = LoginGate(tuning.login_concurrency)
-        # After EEN refuses the grant: one try per period, doubling to the cap.
-        self._pause = Backoff(tuning.login_pause, tuning.login_pause_max, rng=lambda: 1.0)
         self._refused = False
+        self._health_lock = threading.Lock()
         self._streams: dict[str, V3AccountStream] = {}
         self._lock = threading.Lock()  # guards _streams against stop() racing a reconcile
         self._stopping = threading.Event()
@@ -97,7 +98,6 @@ class V3Supervisor(threading.Thread):
             if exc.status == 401:
                 self._grant.invalidate(credential)
             raise
-        self._accepted()
         reseller = any(a.type == RESELLER for a in visible)
         if reseller and not self._client.devices(credential.base, credential.value):
             # A reseller's own account usually holds no devices; monitor it only if it does.
@@ -114,27 +114,33 @@ class V3Supervisor(threading.Thread):
             log.warning("no account to monitor", extra={"visible": len(visible)})
         return infos, {a.id: a for a in visible}, reseller
 
-    def _accepted(self) -> None:
-        if self._refused:
+    # --- GrantHealth: what GrantAccess reports, from whichever thread asked ----------------
+
+    def refused(self, problem: str) -> None:
+        with self._health_lock:
+            first, self._refused = not self._refused, True
+        self._metrics.credentials_refused.set(1)
+        self._metrics.login_failures.inc()
+        self._store.login_refused(problem)
+        # Once: the pause keeps every thread from asking again for a while.
+        log.log(logging.ERROR if first else logging.DEBUG, "EEN refuses the grant",
+                extra={"reason": problem})  # fmt: skip
+
+    def accepted(self) -> None:
+        with self._health_lock:
+            was, self._refused = self._refused, False
+        if was:
             log.info("EEN accepts the grant again")
-        self._refused = False
-        self._pause.reset()
-        self._metrics.credentials_refused.set(0)
-        self._store.login_refused("")
+            self._metrics.credentials_refused.set(0)
+            self._store.login_refused("")
 
     def _failed(self, exc: Exception, backoff: Backoff) -> float:
         """One log line and the wait before the next round."""
         delay = backoff.next_delay()
         level = logging.ERROR
         if isinstance(exc, OAuthError) and exc.failure is not Failure.TRANSIENT:
-            hint = RELOGIN if exc.failure is Failure.GRANT else "check EEN_CLIENT_ID and the secret"
-            problem = f"EEN refuses the grant: {exc}; {hint}"
-            self._metrics.credentials_refused.set(1)
-            self._metrics.login_failures.inc()
-            self._store.login_refused(problem)
-            delay = max(delay, self._pause.next_delay())
-            level = logging.ERROR if not self._refused else logging.DEBUG
-            self._refused = True
+            problem = str(exc)  # GrantAccess reported it, with the hint
+            level = logging.DEBUG
         elif isinstance(exc, OAuthError | ApiError | TokenFileError):
             problem = str(exc)
             delay = max(delay, getattr(exc, "retry_after", None) or 0.0)

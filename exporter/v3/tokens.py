@@ -78,6 +78,19 @@ class TokenManager:
                 return current
             return self._refresh()
 
+    def reload(self) -> None:
+        """Read the token file again (after EEN refused the grant, a person may have run
+        `een-exporter login`); keeps the current grant if the file cannot be read."""
+        try:
+            stored = self._file.load()
+        except TokenFileError as exc:
+            log.warning("cannot read the token file again", extra={"reason": str(exc)})
+            return
+        register_secret(stored.refresh_token)
+        with self._lock:
+            self._stored = stored
+            self._current = None
+
     def invalidate(self, token: AccessToken) -> None:
         """The API answered 401 to `token`: the next caller refreshes (once for all callers)."""
         with self._lock:
