@@ -276,6 +276,8 @@ def _interrupt(response: requests.Response) -> None:
     # urllib3 hands the socket to http.client's response (its connection's `sock` is None by
     # then): response.raw._fp is that http.client response, .fp its buffered socket file.
     with contextlib.suppress(Exception):  # internals: anything missing means nothing to wake
-        sock = response.raw._fp.fp.raw._sock
+        sock: object = response.raw
+        for name in ("_fp", "fp", "raw", "_sock"):
+            sock = getattr(sock, name)
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
