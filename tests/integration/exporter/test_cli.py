@@ -311,6 +311,7 @@ def test_demo_mode_with_api_v3_needs_no_browser(processes: list[Process]) -> Non
     assert 'een_camera_status{account_id="' in text
     assert 'status="bridgeOffline"' in text  # v3's values, not v1's
     assert "een_camera_streaming{" not in text  # v3 cannot tell: absent
+    assert "<li>deviceOffline: " in requests.get(url + "/", timeout=5).text  # landing page
     started = time.monotonic()
     assert exporter.terminate(timeout=10) == 0
     assert time.monotonic() - started < 5
@@ -386,3 +387,32 @@ def test_v3_secrets_never_reach_logs_metrics_or_pages(
         assert secret not in seen
         # Nor a recognisable part of one (a JWT's signature, the secret's tail).
         assert secret[-16:] not in seen
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        (None, "does not exist: run `een-exporter login` once to create it"),
+        (0o644, "is readable or writable by others (mode 0644)"),
+    ],
+)
+def test_a_token_file_that_cannot_be_used_exits_2_with_one_line(
+    processes: list[Process], tmp_path: Path, mode: int | None, reason: str
+) -> None:
+    token_file = tmp_path / "token.json"
+    if mode is not None:
+        token_file.write_text('{"version": 1, "refresh_token": "x"}')
+        token_file.chmod(mode)
+    env = {
+        "EEN_API": "v3",
+        "EEN_CLIENT_ID": "een-app-123",
+        "EEN_CLIENT_SECRET": V3_SECRET,
+        "EEN_TOKEN_FILE": str(token_file),
+    }
+    exporter = Process("--web.listen-address=127.0.0.1:0", env=env)
+    processes.append(exporter)
+    assert exporter.wait(10) == 2
+    assert len(exporter.lines) == 1, exporter.lines
+    assert exporter.lines[0].startswith("een-exporter: error: EEN_TOKEN_FILE / --een.token-file:")
+    assert reason in exporter.lines[0]
+    assert V3_SECRET not in exporter.log()
