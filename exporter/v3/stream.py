@@ -29,7 +29,7 @@ from exporter.store import DeviceChanges, StateStore
 from exporter.v3 import sse
 from exporter.v3.access import AccountAccess, Credential
 from exporter.v3.api import ApiError, Device, Subscription, V3Client
-from exporter.v3.oauth import OAuthError
+from exporter.v3.oauth import Failure, OAuthError
 from exporter.v3.tokenfile import TokenFileError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ class Renewal(Exception):
 class Ended:
     problem: str
     retry_after: float | None = None
-    planned: bool = False  # a renewal or a clean end after a healthy stream: no backoff
+    planned: bool = False  # a renewal: no backoff
+    quiet: bool = False  # a refused grant: logged once by discovery, not per account
 
 
 class V3AccountStream(threading.Thread):
@@ -103,7 +104,8 @@ class V3AccountStream(threading.Thread):
                     )
                     continue
                 delay = max(self._backoff.next_delay(), ended.retry_after or 0.0)
-                log.warning(
+                log.log(
+                    logging.DEBUG if ended.quiet else logging.WARNING,
                     "stream down",
                     extra={
                         "account_id": self.account_id,
@@ -151,7 +153,9 @@ class V3AccountStream(threading.Thread):
         status = getattr(exc, "status", None)
         if status == 401 and self._credential is not None:
             self._access.invalidate(self._credential)
-        return Ended(str(exc) or type(exc).__name__, getattr(exc, "retry_after", None))
+        refused = isinstance(exc, OAuthError) and exc.failure is not Failure.TRANSIENT
+        retry_after = getattr(exc, "retry_after", None)
+        return Ended(str(exc) or type(exc).__name__, retry_after, quiet=refused)
 
     def _open(self) -> requests.Response:
         """Token, resync, subscribe, connect: through the gate, so that many accounts dropped

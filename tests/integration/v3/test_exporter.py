@@ -4,8 +4,10 @@ arrive, and how it rides out token expiry, rotation, restarts, cut and stalled s
 
 from __future__ import annotations
 
+import logging
 import time
 
+import pytest
 import requests
 
 from exporter.simulator import Simulator
@@ -226,12 +228,13 @@ def test_429_retry_after_is_honoured(sim: Simulator, start_exporter: StartExport
 
 
 def test_a_dead_grant_is_reported_and_nothing_else_breaks(
-    sim: Simulator, start_exporter: StartExporter
+    sim: Simulator, start_exporter: StartExporter, caplog: pytest.LogCaptureFixture
 ) -> None:
     exporter = start_exporter()
     wait_ready(exporter)
     wait_matching(exporter, sim)
     known = expected(truth(sim))
+    caplog.set_level(logging.DEBUG)
     sim_post(sim, "/_sim/faults/v3/expire-tokens", {"refresh_tokens": True})
     wait_for(
         lambda: series(scrape(exporter), "een_credentials_refused") == 1,
@@ -242,3 +245,15 @@ def test_a_dead_grant_is_reported_and_nothing_else_breaks(
     assert "een-exporter login" in readyz.text
     # What was known is still served.
     assert shown(scrape(exporter)) == known
+    # One error line for it, whichever of the four threads met the refusal first; the
+    # streams' retries wait out the pause without asking EEN (or logging) again.
+    refusals = [r for r in caplog.records if r.getMessage() == "EEN refuses the grant"]
+    assert [r.levelname for r in refusals][:1] == ["ERROR"]
+    assert all(r.levelname == "DEBUG" for r in refusals[1:])
+    asked = series(scrape(exporter), "een_api_requests_total", endpoint="token")
+    wait_for(
+        lambda: sum(r.getMessage() == "stream down" and r.levelname == "DEBUG"
+                    for r in caplog.records) >= 3,
+        message="every stream waiting out the refusal",
+    )  # fmt: skip
+    assert series(scrape(exporter), "een_api_requests_total", endpoint="token") == asked
