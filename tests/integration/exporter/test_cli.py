@@ -349,6 +349,7 @@ def test_v3_secrets_never_reach_logs_metrics_or_pages(
             "EEN_TOKEN_FILE": str(token_file),
             "EEN_LOG_LEVEL": "debug",
             "EEN_STREAM_TIMEOUT_SECONDS": "5",
+            "EEN_BACKOFF_MAX_SECONDS": "1",
         }
         login = subprocess.run(
             [sys.executable, "-m", "exporter", "login", "--code", code],
@@ -376,7 +377,8 @@ def test_v3_secrets_never_reach_logs_metrics_or_pages(
         access_tokens |= set(sim._v3.tokens._access)  # type: ignore[union-attr]
         refresh_tokens.add(TokenFile(token_file).load().refresh_token)
         post(sim.url, "/_sim/faults/v3/expire-tokens", {"refresh_tokens": True})
-        wait_for(lambda: "EEN refuses the grant" in exporter.log(), message="the refusal")
+        wait_for(lambda: "EEN refuses the grant" in exporter.log(), timeout=20,
+                 message="the refusal")  # fmt: skip
         pages = "".join(requests.get(url + p, timeout=5).text for p in ("/", "/metrics", "/readyz"))
         assert exporter.terminate(timeout=10) == 0
     seen = exporter.log() + pages + login.stdout + login.stderr
