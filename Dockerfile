@@ -14,7 +14,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     GLIBC_TUNABLES=glibc.malloc.tcache_count=0
 COPY --from=build /install /usr/local
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin een
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin een \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/een-exporter
+# API v3's token file (EEN_TOKEN_FILE) goes here; a volume mounted here inherits the owner.
 USER 10001:10001
 EXPOSE 9877
 # slim has no curl: ask /healthz with Python, on the port of EEN_LISTEN_ADDRESS (default :9877).

@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 import resource
 
-from exporter.config import Settings
+from exporter.config import ApiVersion, ConfigError, Settings
 from exporter.een import events
 from exporter.een.api import Credentials
 from exporter.een.stream import StreamTuning
 from exporter.exposition import Exposition
+from exporter.model import EventSelection
 from exporter.selfmetrics import SelfMetrics
 from exporter.store import StateStore
 from exporter.supervisor import AccountFilter, Supervisor, SupervisorTuning
+from exporter.v3.access import Hosts
+from exporter.v3.api import TOKEN_ENDPOINT, V3_ENDPOINTS, V3Client
+from exporter.v3.discovery import V3Supervisor
+from exporter.v3.oauth import OAuthClient
+from exporter.v3.tokenfile import TokenFile, TokenFileError
+from exporter.v3.tokens import TokenManager
 from exporter.web import PATHS, WebServer
 from exporter.webconfig import WebConfigFile
 
@@ -49,6 +56,43 @@ def raise_open_file_limit() -> None:
     log.info("raised the open-file limit", extra={"from": soft, "to": hard})
 
 
+def _v3_supervisor(
+    settings: Settings, store: StateStore, metrics: SelfMetrics, tuning: SupervisorTuning
+) -> V3Supervisor:
+    """API v3's discovery and streams; ConfigError when the token file cannot be used."""
+    assert settings.token_file is not None  # load_settings requires it in v3 mode
+
+    def count(endpoint: str, succeeded: bool) -> None:
+        metrics.api_requests.labels(endpoint).inc()
+        if not succeeded:
+            metrics.api_failures.labels(endpoint).inc()
+
+    hosts = Hosts.from_url(settings.url)
+    client = V3Client(on_call=count)
+    oauth = OAuthClient(hosts.auth_url, settings.client_id, settings.client_secret)
+    label = "EEN_TOKEN_FILE / --een.token-file"
+    try:
+        manager = TokenManager(oauth, TokenFile(settings.token_file))
+    except TokenFileError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    if manager.client_id != settings.client_id:
+        raise ConfigError(
+            f"{label}: {settings.token_file} was written for client {manager.client_id}, not "
+            f"EEN_CLIENT_ID {settings.client_id}: run `een-exporter login` again"
+        )
+    manager.on_refresh = lambda succeeded: count(TOKEN_ENDPOINT, succeeded)
+    return V3Supervisor(
+        manager,
+        hosts,
+        client,
+        store,
+        metrics,
+        AccountFilter(settings.accounts, settings.accounts_exclude),
+        tuning,
+        settings.shard,
+    )
+
+
 class Exporter:
     def __init__(self, settings: Settings, tuning: SupervisorTuning | None = None) -> None:
         """Raises ConfigError for a web config file that does not load, OSError when the
@@ -57,20 +101,28 @@ class Exporter:
             WebConfigFile(settings.web_config_file, PATHS) if settings.web_config_file else None
         )
         raise_open_file_limit()  # before the HTTP server sizes its connection limit by it
-        self.store = StateStore(events.select(settings.events))
-        self.metrics = SelfMetrics(settings.shard)
+        tuning = tuning or tuning_for(settings)
+        self.supervisor: Supervisor | V3Supervisor
+        if settings.api is ApiVersion.V3:
+            # v3 has none of v1's poll-stream events: their families stay empty.
+            self.store = StateStore(EventSelection())
+            self.metrics = SelfMetrics(settings.shard, V3_ENDPOINTS)
+            self.supervisor = _v3_supervisor(settings, self.store, self.metrics, tuning)
+        else:
+            self.store = StateStore(events.select(settings.events))
+            self.metrics = SelfMetrics(settings.shard)
+            credentials = Credentials(
+                settings.url, settings.username, settings.password, settings.api_key
+            )
+            self.supervisor = Supervisor(
+                credentials,
+                self.store,
+                self.metrics,
+                AccountFilter(settings.accounts, settings.accounts_exclude),
+                tuning,
+                settings.shard,
+            )
         self.exposition = Exposition(self.store, self.metrics.render)
-        credentials = Credentials(
-            settings.url, settings.username, settings.password, settings.api_key
-        )
-        self.supervisor = Supervisor(
-            credentials,
-            self.store,
-            self.metrics,
-            AccountFilter(settings.accounts, settings.accounts_exclude),
-            tuning or tuning_for(settings),
-            settings.shard,
-        )
         self.web = WebServer(
             settings.listen_host, settings.listen_port, self.store, self.exposition, web_config
         )

@@ -6,21 +6,29 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from exporter import __version__
 from exporter.app import Exporter
 from exporter.config import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
+    ApiVersion,
     ConfigError,
     Settings,
     load_settings,
 )
 from exporter.logs import configure_logging, register_secret
+
+if TYPE_CHECKING:
+    from exporter.simulator import Simulator
 
 log = logging.getLogger("exporter")
 
@@ -45,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         register_secret(settings.password)
     if settings.api_key:
         register_secret(settings.api_key)
+    if settings.client_secret:
+        register_secret(settings.client_secret)
     for notice in settings.notices:
         log.log(notice.level, notice.message)
     stopping = threading.Event()
@@ -71,13 +81,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         log.info(
             "demo mode: using the simulated EEN cloud",
-            extra={"url": simulator.url, "username": DEMO_USERNAME},
+            extra={"url": simulator.url, "username": DEMO_USERNAME, "api": settings.api.value},
         )
-    try:
-        return _serve(settings, stopping)
-    finally:
-        if simulator is not None:
-            simulator.stop()
+    with tempfile.TemporaryDirectory(prefix="een-demo-") as directory:
+        try:
+            if simulator is not None and settings.api is ApiVersion.V3:
+                settings = demo_v3_login(simulator, settings, Path(directory))
+            return _serve(settings, stopping)
+        finally:
+            if simulator is not None:
+                simulator.stop()
+
+
+def demo_v3_login(simulator: Simulator, settings: Settings, directory: Path) -> Settings:
+    """What `een-exporter login` does, with the simulator's control API standing in for the
+    person at the browser: a code, exchanged for a token file in `directory`."""
+    import requests  # only the v3 demo needs these here
+
+    from exporter.v3.oauth import OAuthClient
+    from exporter.v3.tokenfile import TokenFile
+    from exporter.v3.tokens import first_token
+
+    client_id = simulator.v3_settings.client_id
+    client_secret = simulator.v3_settings.client_secret
+    answer = requests.post(f"{simulator.url}/_sim/v3/code", json={}, timeout=10)
+    answer.raise_for_status()
+    oauth = OAuthClient(simulator.url, client_id, client_secret)
+    tokens = oauth.exchange_code(str(answer.json()["code"]), "")
+    token_file = directory / "token.json"
+    TokenFile(token_file).save(first_token(client_id, tokens, time.time()))
+    log.info("demo mode: logged in to API v3", extra={"token_file": str(token_file)})
+    return replace(
+        settings, client_id=client_id, client_secret=client_secret, token_file=token_file
+    )
 
 
 def _serve(settings: Settings, stopping: threading.Event) -> int:

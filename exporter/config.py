@@ -34,6 +34,11 @@ ENV_FILE_LIMIT = 1024 * 1024  # bytes; a .env file of settings is a few hundred
 T = TypeVar("T")
 
 
+class ApiVersion(enum.Enum):
+    V1 = "v1"
+    V3 = "v3"
+
+
 class LogFormat(enum.Enum):
     LOGFMT = "logfmt"
     JSON = "json"
@@ -75,6 +80,10 @@ class Settings:
     web_config_file: Path | None = None
     notices: tuple[Notice, ...] = field(default=(), compare=False, repr=False)
     shard: Shard = field(default_factory=Shard)
+    api: ApiVersion = ApiVersion.V1
+    client_id: str = ""  # v3 only, like the two below
+    client_secret: str = field(default="", repr=False)
+    token_file: Path | None = None
 
 
 class _SecretValueError(ValueError):
@@ -206,6 +215,13 @@ def _log_format(value: str) -> LogFormat:
         return LogFormat(value.strip().lower())
     except ValueError:
         raise ValueError("must be logfmt or json") from None
+
+
+def _api_version(value: str) -> ApiVersion:
+    try:
+        return ApiVersion(value.strip().lower())
+    except ValueError:
+        raise ValueError("must be v1 or v3") from None
 
 
 def _shard_index(value: str) -> int | None:
@@ -417,9 +433,47 @@ SHARD_TOTAL = _Option(
     "1",
     _Count(1, 1024),
 )
+API = _Option(
+    "EEN_API",
+    "--een.api",
+    "v1|v3",
+    "which EEN API to use: v1 (user name and password) or v3 (OAuth client and a token file "
+    "from `een-exporter login`; see README: Using API v3)",
+    "v1",
+    _api_version,
+)
+CLIENT_ID = _Option(
+    "EEN_CLIENT_ID",
+    "--een.client-id",
+    "ID",
+    "API v3: the application's client id from EEN's developer portal",
+    "",
+    _text,
+)
+CLIENT_SECRET_FILE = _Option(
+    "EEN_CLIENT_SECRET_FILE",
+    "--een.client-secret-file",
+    "FILE",
+    "API v3: file holding the client secret; or put the secret itself in env EEN_CLIENT_SECRET",
+    "",
+    _text,
+)
+TOKEN_FILE = _Option(
+    "EEN_TOKEN_FILE",
+    "--een.token-file",
+    "FILE",
+    "API v3: the refresh-token file `een-exporter login` wrote; rewritten (mode 0600) whenever "
+    "EEN rotates the token, so its directory must be writable",
+    "",
+    _optional_path,
+)
 PASSWORD_ENV = "EEN_PASSWORD"  # noqa: S105 - a variable name, not a password
 # The password has no flag, so that it never shows in the process list: env and .env only.
 _PASSWORD = _Option(PASSWORD_ENV, "", "", "", "", _text, secret=True)
+CLIENT_SECRET_ENV = "EEN_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
+_CLIENT_SECRET = _Option(CLIENT_SECRET_ENV, "", "", "", "", _text, secret=True)
+V1_ONLY = (USERNAME, _PASSWORD, PASSWORD_FILE, API_KEY, API_KEY_FILE)
+V3_ONLY = (CLIENT_ID, _CLIENT_SECRET, CLIENT_SECRET_FILE, TOKEN_FILE)
 
 _OPTIONS: tuple[_Option[Any], ...] = (
     USERNAME,
@@ -442,10 +496,14 @@ _OPTIONS: tuple[_Option[Any], ...] = (
     DEMO,
     SHARD_INDEX,
     SHARD_TOTAL,
+    API,
+    CLIENT_ID,
+    CLIENT_SECRET_FILE,
+    TOKEN_FILE,
 )
 
-# Every environment variable the exporter reads: the options' and the password's.
-ENVIRONMENT_VARIABLES = (*(option.env for option in _OPTIONS), PASSWORD_ENV)
+# Every environment variable the exporter reads: the options' and the two secrets'.
+ENVIRONMENT_VARIABLES = (*(option.env for option in _OPTIONS), PASSWORD_ENV, CLIENT_SECRET_ENV)
 
 _EPILOG = f"""\
 Every setting can also come from its environment variable or from a .env file (--env-file,
@@ -456,7 +514,9 @@ empty value counts as unset.
 The password comes from {PASSWORD_ENV}, or from the file named by {PASSWORD_FILE.env} /
 {PASSWORD_FILE.flag}: a regular file of at most {SECRET_FILE_LIMIT} bytes, its trailing
 newline ignored. There is deliberately no password flag, so the password never shows in the
-process list; for the same reason prefer {API_KEY.env} or {API_KEY_FILE.flag} to {API_KEY.flag}."""
+process list; for the same reason prefer {API_KEY.env} or {API_KEY_FILE.flag} to {API_KEY.flag}.
+With {API.env}=v3 the client secret comes the same way from {CLIENT_SECRET_ENV} or
+{CLIENT_SECRET_FILE.env} / {CLIENT_SECRET_FILE.flag}; the v1 login settings are not used."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -757,12 +817,25 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     flags, env_file = _parse_flags(argv)
     sources, notices = _sources(flags, environ, env_file)
     demo = sources.resolve(DEMO)
-    username, password, url = _login(sources, demo, notices)
+    api = sources.resolve(API)
+    client_id, client_secret, token_file, api_key = "", "", None, None
+    if api is ApiVersion.V3:
+        _not_used(sources, V1_ONLY, api, notices)
+        username, password, url = "", "", sources.resolve(URL)
+        client_id, client_secret, token_file = _v3_client(sources, demo)
+    else:
+        _not_used(sources, V3_ONLY, api, notices)
+        username, password, url = _login(sources, demo, notices)
+        api_key = _api_key_setting(sources, notices)
     listen_host, listen_port = sources.resolve(LISTEN_ADDRESS)
     return Settings(
+        api=api,
+        client_id=client_id,
+        client_secret=client_secret,
+        token_file=token_file,
         username=username,
         password=password,
-        api_key=_api_key_setting(sources, notices),
+        api_key=api_key,
         url=url,
         accounts=sources.resolve(ACCOUNTS),
         accounts_exclude=sources.resolve(ACCOUNTS_EXCLUDE),
@@ -780,6 +853,48 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         notices=tuple(notices),
         shard=_shard(sources, environ),
     )
+
+
+def _not_used(
+    sources: _Sources, options: Sequence[_Option[Any]], api: ApiVersion, notices: list[Notice]
+) -> None:
+    """Settings of the other API are ignored, with one warning naming them (not their values)."""
+    names = [o.env for o in options if sources.origin(o.env, o.flag) is not None]
+    if names:
+        verb = "is" if len(names) == 1 else "are"
+        notices.append(
+            Notice(
+                logging.WARNING, f"{', '.join(names)} {verb} not used with {API.env}={api.value}"
+            )
+        )
+
+
+def _v3_client(sources: _Sources, demo: bool) -> tuple[str, str, Path | None]:
+    """(client id, client secret, token file) for API v3; demo mode brings its own."""
+    client_id = sources.resolve(CLIENT_ID)
+    secret = sources.secret(_CLIENT_SECRET, CLIENT_SECRET_FILE)
+    token_file = sources.resolve(TOKEN_FILE)
+    if demo:
+        return client_id, "", token_file
+    if not client_id:
+        raise ConfigError(f"{CLIENT_ID.label} is required with {API.env}=v3 (or run with --demo)")
+    if secret is None:
+        raise ConfigError(
+            f"a client secret is required with {API.env}=v3: set {CLIENT_SECRET_ENV}, or "
+            f"{CLIENT_SECRET_FILE.label}"
+        )
+    value = secret.value.strip()
+    if not value or not all(" " <= char <= "~" for char in value):
+        # Not quoted back: it is the secret.
+        raise ConfigError(
+            f"the client secret must be printable ASCII, not empty (from {secret.origin})"
+        )
+    if token_file is None:
+        raise ConfigError(
+            f"{TOKEN_FILE.label} is required with {API.env}=v3: run `{PROG} login` once to "
+            "create it (see README: Using API v3)"
+        )
+    return client_id, value, token_file
 
 
 def _shard(sources: _Sources, environ: Mapping[str, str]) -> Shard:

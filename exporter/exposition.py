@@ -24,8 +24,15 @@ from dataclasses import dataclass
 from functools import cache
 
 from exporter import gzipstream
-from exporter.model import DeviceKind, EventSelection
-from exporter.status import CameraStatus, decode_bridge, decode_camera, decoded_bits
+from exporter.model import DeviceKind, EventSelection, Status
+from exporter.status import (
+    CONNECTED,
+    CONNECTION_STATUSES,
+    CameraStatus,
+    decode_bridge,
+    decode_camera,
+    decoded_bits,
+)
 from exporter.store import AccountView, DeviceRow, EventRow, StateStore, Versions
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -79,7 +86,8 @@ FAMILIES = (
     Family(
         "een_camera_online",
         "gauge",
-        "1 when the camera is registered with the EEN cloud (status bit 20).",
+        "1 when the camera is registered with the EEN cloud (v1: status bit 20; v3: "
+        "connectionStatus online).",
     ),
     Family("een_camera_on", "gauge", "1 when the camera is switched on (status bit 17)."),
     Family(
@@ -91,7 +99,8 @@ FAMILIES = (
     Family(
         "een_camera_status",
         "gauge",
-        "1 for the camera's overall status as EEN shows it, 0 for the others.",
+        "1 for the camera's overall status as EEN shows it (v1: from the status bitmask; v3: "
+        "the connectionStatus), 0 for the others.",
     ),
     Family(
         "een_camera_last_update_timestamp_seconds",
@@ -102,7 +111,8 @@ FAMILIES = (
     Family(
         "een_bridge_online",
         "gauge",
-        "1 when the bridge is registered with the EEN cloud (status bit 20).",
+        "1 when the bridge is registered with the EEN cloud (v1: status bit 20; v3: "
+        "connectionStatus online).",
     ),
     Family(
         "een_camera_events_total",
@@ -191,6 +201,20 @@ def camera_values(bits: int) -> tuple[str, str, str, str, str] | None:
     return online, on, streaming, recording, status_lines
 
 
+@cache
+def connection_values(status: str) -> tuple[str, str]:
+    """(online, the seven een_camera_status lines) for a v3 connectionStatus.
+
+    An undocumented value (EEN may add some) is 0 in every documented line, not a new label
+    value from outside. Memoised: EEN sends few distinct values.
+    """
+    status_lines = "".join(
+        f'een_camera_status{{{LABELS},status="{value}"}} {int(value == status)}\n'
+        for value in CONNECTION_STATUSES
+    )
+    return str(int(status == CONNECTED)), status_lines
+
+
 # FAMILIES[:6] come from the account, [6:15] from its devices' statuses, the rest from their
 # events.
 ACCOUNT_FAMILIES = 6
@@ -234,13 +258,22 @@ def _camera_lines(
     esn: str,
     name: str,
     bridge_id: str,
-    status: int,
+    status: Status,
     updated_at: float,
 ) -> None:
     labels = f'{account},camera_id="{escape(esn)}"'
     blocks[6].append(
         f'een_camera_info{{{labels},name="{escape(name)}",bridge_id="{escape(bridge_id)}"}} 1\n'
     )
+    if isinstance(status, str):  # v3 has no on, streaming or recording flag: those stay absent
+        if status:
+            online_value, lines = connection_values(status)
+            blocks[7].append(f"een_camera_online{{{labels}}} {online_value}\n")
+            blocks[11].append(lines.replace(LABELS, labels))
+            blocks[12].append(
+                f"een_camera_last_update_timestamp_seconds{{{labels}}} {updated_at:.3f}\n"
+            )
+        return
     values = camera_values(decoded_bits(status))
     if values is None:
         return
@@ -253,10 +286,15 @@ def _camera_lines(
     blocks[12].append(f"een_camera_last_update_timestamp_seconds{{{labels}}} {updated_at:.3f}\n")
 
 
-def _bridge_lines(blocks: list[list[str]], account: str, esn: str, name: str, status: int) -> None:
+def _bridge_lines(
+    blocks: list[list[str]], account: str, esn: str, name: str, status: Status
+) -> None:
     labels = f'{account},bridge_id="{escape(esn)}"'
     blocks[13].append(f'een_bridge_info{{{labels},name="{escape(name)}"}} 1\n')
-    online = decode_bridge(status)
+    if isinstance(status, str):
+        online: bool | None = status == CONNECTED if status else None
+    else:
+        online = decode_bridge(status)
     if online is not None:
         blocks[14].append(f"een_bridge_online{{{labels}}} {int(online)}\n")
 

@@ -6,6 +6,10 @@ import enum
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+# A device's status: API v1's bitmask (0 = not known), or API v3's connectionStatus string
+# ("" = not known). One process speaks one API, so an account's devices all have one kind.
+Status = int | str
+
 
 class DeviceKind(enum.Enum):
     CAMERA = "camera"
@@ -20,13 +24,13 @@ class AccountInfo:
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
-    """A device as the device list describes it; `status` is the bitmask at listing time."""
+    """A device as the device list describes it; `status` is its Status at listing time."""
 
     id: str
     kind: DeviceKind
     name: str
     bridge_id: str  # the camera's bridge; "" for bridges and unattached cameras
-    status: int
+    status: Status
 
 
 # Event and StreamUpdate are built once per event and per stream message: not frozen, as
@@ -60,7 +64,7 @@ class EventSelection:
 class StreamUpdate:
     """What one poll-stream message tells the store."""
 
-    statuses: Mapping[str, int] = field(default_factory=dict)  # ESN -> status bitmask
+    statuses: Mapping[str, Status] = field(default_factory=dict)  # ESN -> status
     # ESNs the stream answered without a usable status (refused, or malformed): their
     # snapshot has come all the same.
     answered: Collection[str] = ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -57,7 +57,8 @@ class Thread(enum.Enum):
 
 
 class SelfMetrics:
-    def __init__(self, shard: Shard | None = None) -> None:
+    def __init__(self, shard: Shard | None = None, endpoints: Iterable[str] | None = None) -> None:
+        """`endpoints`: the `endpoint` label values (default v1's)."""
         self.registry = CollectorRegistry()
         self._shard = shard or Shard()
         self.api_requests = Counter(
@@ -110,9 +111,9 @@ class SelfMetrics:
             registry=self.registry,
         )
         self._ownership = _Ownership()
-        for endpoint in Endpoint:
-            self.api_requests.labels(endpoint.value)
-            self.api_failures.labels(endpoint.value)
+        for endpoint in endpoints or (e.value for e in Endpoint):
+            self.api_requests.labels(endpoint)
+            self.api_failures.labels(endpoint)
         for thread in Thread:
             self.unexpected_errors.labels(thread.value)
         self._process = CollectorRegistry()

@@ -1,4 +1,5 @@
-"""Decoding of the EEN device status bitmask (een-api.md §5).
+"""Decoding of the EEN device status: v1's bitmask (een-api.md §5), v3's connectionStatus
+(een-api-v3.md §4.3).
 
 >>> decode_camera(0x1E0037).status
 <CameraStatus.ONLINE: 'online'>
@@ -11,6 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from exporter.model import Status
+
 REGISTERED = 1 << 20  # "camera online": the device has a cloud connection
 RECORDING = 1 << 19
 STREAMING = 1 << 18
@@ -19,6 +22,19 @@ INVALID = 1 << 16  # status unknown: keep the previous one
 PASSWORD_NEEDED = 1 << 8
 DECODED = REGISTERED | RECORDING | STREAMING | ON | INVALID | PASSWORD_NEEDED  # what is read
 MAX_BITMASK = 2**64 - 1  # the widest status EEN sends is status64
+
+
+# API v3's documented connectionStatus values: een_camera_status's label values in v3 mode.
+CONNECTION_STATUSES = (
+    "online",
+    "deviceOffline",
+    "invalidCredentials",
+    "bridgeOffline",
+    "off",
+    "error",
+    "unknown",
+)
+CONNECTED = "online"
 
 
 class CameraStatus(enum.Enum):
@@ -56,6 +72,12 @@ def valid_bitmask(value: object) -> int | None:
 def is_informative(bitmask: int) -> bool:
     """False for the values EEN uses to mean "no change": 0 and anything with the invalid bit."""
     return bitmask != 0 and not bitmask & INVALID
+
+
+def is_known(status: Status) -> bool:
+    """Whether a status says something: a v3 value (any, "unknown" included) or an
+    informative v1 bitmask."""
+    return bool(status) if isinstance(status, str) else is_informative(status)
 
 
 def overall_status(bitmask: int) -> CameraStatus:

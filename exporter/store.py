@@ -21,9 +21,10 @@ from exporter.model import (
     DeviceKind,
     Event,
     EventSelection,
+    Status,
     StreamUpdate,
 )
-from exporter.status import INVALID, is_informative
+from exporter.status import INVALID, is_known
 
 STREAM_STATS = "CSSU"
 CLOUD_DISCONNECT = "CCLD"
@@ -41,7 +42,7 @@ class Device:
     kind: DeviceKind
     name: str
     bridge_id: str
-    status: int = 0  # last informative bitmask; 0 = not known yet
+    status: Status = 0  # last informative status (model.Status); 0 = not known yet
     updated_at: float = 0.0  # when that status was first received (Unix seconds)
     # Per subscribed event code of the device's kind (EventSelection order): how many came,
     # and the EEN timestamp of the last one (Unix ms; 0 = none yet).
@@ -70,7 +71,7 @@ class Account:
     events_version: int = 0  # the devices and their event counts
 
 
-DeviceRow = tuple[str, DeviceKind, str, str, int, float]  # id, kind, name, bridge_id, status, at
+DeviceRow = tuple[str, DeviceKind, str, str, Status, float]  # id, kind, name, bridge_id, status, at
 # id, kind, counts and last timestamps (per code of the kind), expected, received, disconnect
 EventRow = tuple[str, DeviceKind, tuple[int, ...], tuple[int, ...], int, int, float | None]
 Versions = tuple[int, int, int]  # health, devices, events
@@ -106,7 +107,7 @@ class AccountHealth:
     stream_up: bool
     readiness: Readiness
     problem: str
-    cameras_by_status: dict[int, int]  # bitmask -> count (0 = unknown)
+    cameras_by_status: dict[Status, int]  # status -> count (0 = unknown)
     bridges: int
 
 
@@ -280,8 +281,13 @@ class StateStore:
             devices = account.devices
             for esn, status in update.statuses.items():
                 device = devices.get(esn)
-                # is_informative, inlined; a snapshot repeating the status keeps "since when"
-                if device and status != device.status and status and not status & INVALID:
+                # is_known, inlined; a snapshot repeating the status keeps "since when"
+                if (
+                    device
+                    and status != device.status
+                    and status
+                    and (isinstance(status, str) or not status & INVALID)
+                ):
                     device.status = status
                     device.updated_at = now
                     account.devices_version += 1
@@ -345,9 +351,9 @@ class StateStore:
             return self._discovered, self._discovery_problem, accounts
 
 
-def _seed(device: Device, status: int, now: float) -> bool:
+def _seed(device: Device, status: Status, now: float) -> bool:
     """Take the device list's status if it says something new; whether it did."""
-    if status == device.status or not is_informative(status):
+    if status == device.status or not is_known(status):
         return False
     device.status = status
     device.updated_at = now
@@ -397,7 +403,7 @@ def _view(account: Account, with_devices: bool, with_events: bool) -> AccountVie
 
 
 def _health(account: Account) -> AccountHealth:
-    cameras: dict[int, int] = {}
+    cameras: dict[Status, int] = {}
     bridges = 0
     for device in account.devices.values():
         if device.kind is DeviceKind.BRIDGE:

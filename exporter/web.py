@@ -15,7 +15,7 @@ from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Exposition, utf8
 from exporter.httpserver import DEFAULT_LIMITS, HttpServer, Limits, Peer
 from exporter.logs import redact
-from exporter.status import CameraStatus, is_informative, overall_status
+from exporter.status import CONNECTION_STATUSES, CameraStatus, is_informative, overall_status
 from exporter.store import AccountHealth, Readiness, StateStore
 from exporter.webauth import BasicAuth, RateLimiter
 from exporter.webconfig import TlsSettings, WebConfig, WebConfigFile
@@ -52,12 +52,18 @@ def _listed(items: list[str]) -> str:
 
 
 def camera_counts(accounts: list[AccountHealth]) -> dict[str, int]:
-    """Cameras per overall status across accounts, plus "unknown" for no status yet."""
-    counts = {status.value: 0 for status in CameraStatus} | {"unknown": 0}
+    """Cameras per overall status across accounts, plus "unknown" for no status yet; in v3
+    mode, per connectionStatus."""
+    v3 = any(isinstance(status, str) for a in accounts for status in a.cameras_by_status)
+    names = CONNECTION_STATUSES if v3 else (*(status.value for status in CameraStatus), "unknown")
+    counts = dict.fromkeys(names, 0)
     for account in accounts:
-        for bitmask, count in account.cameras_by_status.items():
-            key = overall_status(bitmask).value if is_informative(bitmask) else "unknown"
-            counts[key] += count
+        for status, count in account.cameras_by_status.items():
+            if isinstance(status, str):
+                key = status or "unknown"
+            else:
+                key = overall_status(status).value if is_informative(status) else "unknown"
+            counts[key] = counts.get(key, 0) + count
     return counts
 
 

@@ -3,8 +3,10 @@ for an end-user account, and every camera and bridge with its connectionStatus."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -12,6 +14,21 @@ TIMEOUT_SECONDS = 30.0
 PAGE_SIZE = 500  # the OAS maximum; larger values are clamped anyway (§4.2)
 MAX_PAGES = 10_000  # a server that never stops paging is a bug, not a big account
 KINDS = ("cameras", "bridges")
+EEN_API_URL = "https://api.eagleeyenetworks.com"  # clientSettings' host (§2)
+STATUS_EVENT = "een.deviceCloudStatusUpdateEvent.v1"  # §5.1
+SSE_DELIVERY = "serverSentEvents.v1"
+# The `endpoint` label of een_api_requests_total in v3 mode, by the path's first part.
+ENDPOINTS = {
+    "accounts": "accounts",
+    "cameras": "cameras",
+    "bridges": "bridges",
+    "eventSubscriptions": "event_subscriptions",
+    "authorizationTokens": "authorization_tokens",
+    "clientSettings": "client_settings",
+}
+TOKEN_ENDPOINT = "token"  # noqa: S105 - a label value
+V3_ENDPOINTS = (TOKEN_ENDPOINT, *ENDPOINTS.values())
+OnCall = Callable[[str, bool], None]  # (endpoint, succeeded)
 
 
 class ApiError(Exception):
@@ -53,10 +70,66 @@ def api_base(hostname: str, port: int) -> str:
     return f"https://{host}/api/v3.0"
 
 
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    sse_url: str
+
+
 class V3Client:
-    def __init__(self, session: requests.Session | None = None, timeout: float = TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+        on_call: OnCall | None = None,
+    ):
         self._http = session or requests.Session()
         self._timeout = timeout
+        self._on_call = on_call
+
+    def client_settings(self, token: str, url: str = EEN_API_URL) -> tuple[str, int]:
+        """The account's API host (§2), for a token answer that did not name it."""
+        body = self._call("GET", f"{url}/api/v3.0/clientSettings", token)
+        base = body.get("httpsBaseUrl")
+        if not isinstance(base, dict) or not base.get("hostname"):
+            raise ApiError(200, "clientSettings answered without httpsBaseUrl")
+        try:
+            return str(base["hostname"]), int(base.get("port", 443))
+        except (TypeError, ValueError):
+            raise ApiError(200, "clientSettings answered a bad port") from None
+
+    def subscribe(self, base: str, token: str, actors: list[str]) -> Subscription:
+        """A temporary SSE subscription to status changes, one filter per device (§5.2: one
+        actor per filter satisfies both readings of EEN's documentation)."""
+        filters = [{"actors": [actor], "types": [{"id": STATUS_EVENT}]} for actor in actors]
+        body = self._call(
+            "POST",
+            f"{base}/eventSubscriptions",
+            token,
+            json={"deliveryConfig": {"type": SSE_DELIVERY}, "filters": filters},
+            expected=201,
+        )
+        delivery = body.get("deliveryConfig")
+        sse_url = delivery.get("sseUrl") if isinstance(delivery, dict) else None
+        if not isinstance(sse_url, str) or not isinstance(body.get("id"), str):
+            raise ApiError(201, "eventSubscriptions answered without an id and sseUrl")
+        if not _same_origin_or_https(sse_url, base):
+            # The access token goes there: not to another host over plain HTTP.
+            raise ApiError(201, "eventSubscriptions answered an sseUrl that is not safe to use")
+        return Subscription(body["id"], sse_url)
+
+    def add_filters(self, base: str, token: str, subscription_id: str, actors: list[str]) -> None:
+        for actor in actors:
+            self._call(
+                "POST",
+                f"{base}/eventSubscriptions/{subscription_id}/filters",
+                token,
+                json={"actors": [actor], "types": [{"id": STATUS_EVENT}]},
+                expected=201,
+            )
+
+    def delete_subscription(self, base: str, token: str, subscription_id: str) -> None:
+        self._call("DELETE", f"{base}/eventSubscriptions/{subscription_id}", token, expected=204)
 
     def accounts(self, base: str, token: str) -> list[Account]:
         return [
@@ -128,12 +201,17 @@ class V3Client:
         expected: int = 200,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        endpoint = _endpoint(url)
         try:
             response = self._http.request(
                 method, url, headers=headers, params=params, json=json, timeout=self._timeout
             )
         except requests.RequestException as exc:
+            self._count(endpoint, False)
             raise ApiError(0, f"{method} {_path(url)} failed: {type(exc).__name__}") from None
+        self._count(endpoint, response.status_code == expected)
+        if response.status_code == expected == 204:
+            return {}
         if response.status_code != expected:
             raise ApiError(
                 response.status_code,
@@ -147,6 +225,22 @@ class V3Client:
         if not isinstance(body, dict):
             raise ApiError(response.status_code, f"{_path(url)} answered no JSON object")
         return body
+
+    def _count(self, endpoint: str | None, succeeded: bool) -> None:
+        if self._on_call is not None and endpoint is not None:
+            self._on_call(endpoint, succeeded)
+
+
+def _endpoint(url: str) -> str | None:
+    _, _, rest = urlsplit(url).path.partition("/api/v3.0/")
+    return ENDPOINTS.get(rest.split("/", 1)[0])
+
+
+def _same_origin_or_https(url: str, base: str) -> bool:
+    parts, home = urlsplit(url), urlsplit(base)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return (parts.scheme, parts.netloc) == (home.scheme, home.netloc)
 
 
 def _path(url: str) -> str:

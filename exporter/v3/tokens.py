@@ -30,6 +30,7 @@ class AccessToken:
     expires_at: float  # on the manager's clock
     api_hostname: str
     api_port: int
+    renew_at: float  # from then on, access_token() refreshes (the manager's clock)
 
 
 class TokenManager:
@@ -53,6 +54,12 @@ class TokenManager:
         self._margin = REFRESH_MARGIN_SECONDS
         self.refreshes = 0
         self.save_failures = 0
+        self.on_refresh: Callable[[bool], None] | None = None  # (succeeded), for self-metrics
+
+    @property
+    def client_id(self) -> str:
+        """The client the token file was written for."""
+        return self._stored.client_id
 
     @property
     def grant_expires_at(self) -> float:
@@ -71,6 +78,19 @@ class TokenManager:
                 return current
             return self._refresh()
 
+    def reload(self) -> None:
+        """Read the token file again (after EEN refused the grant, a person may have run
+        `een-exporter login`); keeps the current grant if the file cannot be read."""
+        try:
+            stored = self._file.load()
+        except TokenFileError as exc:
+            log.warning("cannot read the token file again", extra={"reason": str(exc)})
+            return
+        register_secret(stored.refresh_token)
+        with self._lock:
+            self._stored = stored
+            self._current = None
+
     def invalidate(self, token: AccessToken) -> None:
         """The API answered 401 to `token`: the next caller refreshes (once for all callers)."""
         with self._lock:
@@ -82,17 +102,26 @@ class TokenManager:
         return lifetime_left <= self._margin
 
     def _refresh(self) -> AccessToken:
-        answer = self._client.refresh(self._stored.refresh_token)
+        try:
+            answer = self._client.refresh(self._stored.refresh_token)
+        except Exception:
+            if self.on_refresh is not None:
+                self.on_refresh(False)
+            raise
+        if self.on_refresh is not None:
+            self.on_refresh(True)
         register_secret(answer.refresh_token)
         register_secret(answer.access_token)
         self._save(answer)  # before anyone uses the new access token
         self.refreshes += 1
         self._margin = min(REFRESH_MARGIN_SECONDS, answer.expires_in * REFRESH_MARGIN_SHARE)
+        expires_at = self._clock() + answer.expires_in
         self._current = AccessToken(
             answer.access_token,
-            self._clock() + answer.expires_in,
+            expires_at,
             answer.api_hostname,
             answer.api_port,
+            expires_at - self._margin,
         )
         return self._current
 

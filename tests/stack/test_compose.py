@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.config import ENVIRONMENT_VARIABLES, ConfigError, Settings, load_settings
+from exporter.config import (
+    ENVIRONMENT_VARIABLES,
+    ApiVersion,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from tests.stack.tools import REPO, output, run
 
 SIMULATOR_URL = "http://simulator:9878"
@@ -19,7 +25,11 @@ REAL_URL = "https://login.eagleeyenetworks.com"
 # Set by docker-compose.yml itself, not from .env: the container's port and the simulator.
 FIXED = {"EEN_LISTEN_ADDRESS": ":9877", "EEN_SIMULATOR_URL": SIMULATOR_URL}
 # Names of files on the host in .env, mounted as these secrets.
-SECRET_FILES = {"EEN_PASSWORD_FILE": "een_password", "EEN_API_KEY_FILE": "een_api_key"}
+SECRET_FILES = {
+    "EEN_PASSWORD_FILE": "een_password",
+    "EEN_API_KEY_FILE": "een_api_key",
+    "EEN_CLIENT_SECRET_FILE": "een_client_secret",
+}
 
 
 def resolved(compose: str, tmp_path: Path, env_file_text: str = "") -> dict[str, Any]:
@@ -168,6 +178,9 @@ GIVEN = {
     "EEN_SHARD_INDEX": "1",
     "EEN_SHARD_TOTAL": "3",
     "EEN_WEB_CONFIG_FILE": "/etc/een-exporter/web-config.yml",
+    "EEN_API": "v1",
+    "EEN_CLIENT_ID": "een-app-123",
+    "EEN_TOKEN_FILE": "/var/lib/een-exporter/token.json",
 }
 
 
@@ -179,8 +192,16 @@ def test_every_setting_in_env_reaches_the_exporter(
     password_file.write_text("from-the-file\n")
     key_file = tmp_path / "een_api_key"
     key_file.write_text("key-from-the-file\n")
-    given = {**GIVEN, "EEN_PASSWORD_FILE": str(password_file), "EEN_API_KEY_FILE": str(key_file)}
-    assert set(given) | {"EEN_PASSWORD", "EEN_API_KEY"} | set(FIXED) == set(ENVIRONMENT_VARIABLES)
+    client_secret_file = tmp_path / "een_client_secret"
+    client_secret_file.write_text("client-secret-from-the-file\n")
+    given = {
+        **GIVEN,
+        "EEN_PASSWORD_FILE": str(password_file),
+        "EEN_API_KEY_FILE": str(key_file),
+        "EEN_CLIENT_SECRET_FILE": str(client_secret_file),
+    }
+    secrets = {"EEN_PASSWORD", "EEN_API_KEY", "EEN_CLIENT_SECRET"}
+    assert set(given) | secrets | set(FIXED) == set(ENVIRONMENT_VARIABLES)
     text = "".join(f"{name}={value}\n" for name, value in given.items())
     config = resolved(compose, tmp_path, text)
     environment = config["services"]["exporter"]["environment"]
@@ -200,6 +221,18 @@ def test_every_setting_in_env_reaches_the_exporter(
     assert (settings.login_concurrency, settings.device_refresh_seconds) == (2, 120.0)
     assert settings.web_config_file == Path("/etc/een-exporter/web-config.yml")
     assert settings.events == ("PRTH", "CCLC")
+    assert environment["EEN_CLIENT_SECRET_FILE"] == "/run/secrets/een_client_secret"
+    assert config["secrets"]["een_client_secret"]["file"] == str(client_secret_file)
+    # The same .env switched to API v3: its settings reach the exporter too.
+    v3_text = text.replace("EEN_API=v1\n", "EEN_API=v3\n")
+    v3 = exporter_settings(compose, tmp_path, monkeypatch, v3_text)
+    assert (v3.api, v3.client_id, v3.client_secret, v3.token_file) == (
+        ApiVersion.V3,
+        "een-app-123",
+        "client-secret-from-the-file",
+        Path("/var/lib/een-exporter/token.json"),
+    )
+    assert (v3.username, v3.password, v3.api_key) == ("", "", None)  # v1's login: not used
 
 
 def test_a_real_login_without_een_url_goes_to_een(

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from exporter import __version__
 from exporter.config import (
     ENVIRONMENT_VARIABLES,
+    ApiVersion,
     ConfigError,
     LogFormat,
     Notice,
@@ -49,6 +50,11 @@ ALL_ENV_VARS = (
     "EEN_SHARD_INDEX",
     "EEN_SHARD_TOTAL",
     "EEN_WEB_CONFIG_FILE",
+    "EEN_API",
+    "EEN_CLIENT_ID",
+    "EEN_CLIENT_SECRET",
+    "EEN_CLIENT_SECRET_FILE",
+    "EEN_TOKEN_FILE",
 )
 
 
@@ -1006,3 +1012,94 @@ def test_any_file_name_is_read_or_refused(setting: str, name: str) -> None:
     environ.update({} if argv else {setting: name})
     with contextlib.suppress(ConfigError):
         load_settings(argv, environ)
+
+
+# --- API v3 -------------------------------------------------------------------------------------
+
+CLIENT_SECRET = "v3-client-s3cret"
+V3 = {
+    "EEN_API": "v3",
+    "EEN_CLIENT_ID": "een-app-123",
+    "EEN_CLIENT_SECRET": CLIENT_SECRET,
+    "EEN_TOKEN_FILE": "/var/lib/een-exporter/token.json",
+}
+
+
+def test_api_defaults_to_v1() -> None:
+    settings = load_settings([], CREDENTIALS)
+    assert settings.api is ApiVersion.V1
+    assert (settings.client_id, settings.client_secret, settings.token_file) == ("", "", None)
+
+
+def test_api_v3_settings_from_env_and_flags() -> None:
+    settings = load_settings([], V3)
+    assert settings.api is ApiVersion.V3
+    assert settings.client_id == "een-app-123"
+    assert settings.client_secret == CLIENT_SECRET
+    assert settings.token_file == Path("/var/lib/een-exporter/token.json")
+    assert (settings.username, settings.password, settings.api_key) == ("", "", None)
+    flags = load_settings(
+        ["--een.api=V3", "--een.client-id=other", "--een.token-file=/tmp/t.json"],
+        {"EEN_CLIENT_SECRET": CLIENT_SECRET},
+    )
+    assert (flags.api, flags.client_id, flags.token_file) == (
+        ApiVersion.V3,
+        "other",
+        Path("/tmp/t.json"),
+    )
+    assert CLIENT_SECRET not in repr(settings)
+
+
+def test_the_client_secret_from_a_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(CLIENT_SECRET + "\n")
+    env = {**V3, "EEN_CLIENT_SECRET_FILE": str(secret_file)}
+    del env["EEN_CLIENT_SECRET"]
+    assert load_settings([], env).client_secret == CLIENT_SECRET
+    with pytest.raises(ConfigError, match="are both set in the environment; set only one"):
+        load_settings([], {**env, "EEN_CLIENT_SECRET": CLIENT_SECRET})
+
+
+def test_a_bad_api_value_names_the_setting() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(["--een.api", "v2"], CREDENTIALS)
+    assert str(caught.value) == "EEN_API / --een.api must be v1 or v3; got 'v2' (from --een.api)"
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("EEN_CLIENT_ID", "EEN_CLIENT_ID / --een.client-id is required with EEN_API=v3"),
+        ("EEN_CLIENT_SECRET", "a client secret is required with EEN_API=v3"),
+        ("EEN_TOKEN_FILE", "EEN_TOKEN_FILE / --een.token-file is required with EEN_API=v3"),
+    ],
+)
+def test_api_v3_needs_its_three_settings(missing: str, message: str) -> None:
+    env = {name: value for name, value in V3.items() if name != missing}
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings([], env)
+    assert CLIENT_SECRET not in str(caught.value)
+
+
+def test_a_client_secret_that_is_not_ascii_is_refused_without_echo() -> None:
+    with pytest.raises(ConfigError, match="printable ASCII") as caught:
+        load_settings([], {**V3, "EEN_CLIENT_SECRET": "sécret\x01"})
+    assert "sécret" not in str(caught.value)
+
+
+def test_demo_with_api_v3_needs_no_v3_settings() -> None:
+    settings = load_settings(["--demo", "--een.api=v3"], {})
+    assert (settings.demo, settings.api) == (True, ApiVersion.V3)
+
+
+def test_the_other_apis_settings_are_named_in_one_warning_without_values() -> None:
+    v3 = load_settings([], {**V3, **CREDENTIALS})
+    warnings = [n.message for n in v3.notices if n.level == logging.WARNING]
+    assert warnings == ["EEN_USERNAME, EEN_PASSWORD are not used with EEN_API=v3"]
+    assert (v3.username, v3.password) == ("", "")
+    v1 = load_settings([], {**CREDENTIALS, "EEN_CLIENT_ID": "een-app-123"})
+    warnings = [n.message for n in v1.notices if n.level == logging.WARNING]
+    assert warnings == ["EEN_CLIENT_ID is not used with EEN_API=v1"]
+    assert v1.client_id == ""
+    assert all(CLIENT_SECRET not in n.message and PASSWORD not in n.message
+               for n in (*v1.notices, *v3.notices))  # fmt: skip

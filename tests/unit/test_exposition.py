@@ -12,7 +12,7 @@ from exporter.een.rows import parse_accounts, parse_devices
 from exporter.exposition import LABEL_LIMIT, Exposition, camera_values
 from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
 from exporter.store import StateStore
-from tests.support import fuzz, parse_exposition, require_binary, series
+from tests.support import Sample, fuzz, parse_exposition, require_binary, series
 
 CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
 RECORDING, PASSWORD_NEEDED, BRIDGE_UP = 0x1E0037, 0x120120, 1179649
@@ -300,3 +300,71 @@ def test_label_values_are_cleaned_and_cut() -> None:
     samples = parse_exposition(text(Exposition(store, lambda: b"")))
     assert series(samples, "een_account_info", name="Acme\ufffd\nEast\ufffd\ufffd\ufffd") == 1
     assert series(samples, "een_camera_info", name=long_name[:255] + "…") == 1
+
+
+# --- API v3: a connectionStatus instead of a bitmask ---------------------------------------------
+
+
+def make_v3_store() -> StateStore:
+    store = StateStore()
+    store.sync_accounts([AccountInfo("00000003", "Gamma")])
+    store.set_devices(
+        "00000003",
+        [
+            DeviceInfo("c1", CAM, "Lobby", "b1", "online"),
+            DeviceInfo("c2", CAM, "Dock", "b1", "bridgeOffline"),
+            DeviceInfo("c3", CAM, "New", "b1", ""),  # not known yet
+            DeviceInfo("c4", CAM, "Future", "b1", "someDayNewValue"),  # undocumented
+            DeviceInfo("b1", BRIDGE, "Main bridge", "", "deviceOffline"),
+        ],
+        seed_status=True,
+        now=1700000000.25,
+    )
+    return store
+
+
+def one_hot(samples: dict[Sample, float], esn: str) -> dict[str, float]:
+    return {
+        dict(labels)["status"]: value
+        for (name, labels), value in samples.items()
+        if name == "een_camera_status" and ("camera_id", esn) in labels
+    }
+
+
+def test_v3_status_fills_online_and_status_and_nothing_it_cannot_tell() -> None:
+    store = make_v3_store()
+    samples = parse_exposition(text(Exposition(store, lambda: b"")))
+    documented = {"online", "deviceOffline", "invalidCredentials", "bridgeOffline", "off",
+                  "error", "unknown"}  # fmt: skip
+    assert one_hot(samples, "c2") == {s: int(s == "bridgeOffline") for s in documented}
+    assert series(samples, "een_camera_online", camera_id="c1") == 1
+    assert series(samples, "een_camera_online", camera_id="c2") == 0
+    assert series(samples, "een_camera_last_update_timestamp_seconds", camera_id="c2") == (
+        1700000000.25
+    )
+    assert series(samples, "een_bridge_online", bridge_id="b1") == 0
+    # Not known yet: only the info series, as in v1.
+    c3 = [name for (name, labels), _ in samples.items() if ("camera_id", "c3") in labels]
+    assert c3 == ["een_camera_info"]
+    # An undocumented value is no new label value, and not online.
+    assert one_hot(samples, "c4") == dict.fromkeys(documented, 0)
+    assert series(samples, "een_camera_online", camera_id="c4") == 0
+    # v3 has no on, streaming or recording flag: those families have no series.
+    names = {name for name, _ in samples}
+    assert not names & {"een_camera_on", "een_camera_streaming", "een_camera_recording"}
+    # A change through the stream shows, and "since when" moves with it.
+    store.apply("00000003", StreamUpdate({"c2": "online"}), 1700000100.0)
+    samples = parse_exposition(text(Exposition(store, lambda: b"")))
+    assert one_hot(samples, "c2")["online"] == 1
+    assert series(samples, "een_camera_last_update_timestamp_seconds", camera_id="c2") == (
+        1700000100.0
+    )
+
+
+def test_promtool_accepts_the_v3_exposition() -> None:
+    promtool = require_binary("promtool", "apt-get install prometheus")
+    body = text(Exposition(make_v3_store(), lambda: b""))
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

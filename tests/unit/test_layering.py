@@ -1,4 +1,5 @@
-"""Imports run one way: transport (exporter.een) -> model <- state store and renderer."""
+"""Imports run one way: transport (exporter.een, exporter.v3) -> model <- state store and
+renderer."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ def imported_modules(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("module", STATE_MODULES)
 def test_state_modules_do_not_import_the_transport(module: str) -> None:
-    transport = {
-        name for name in imported_modules(PACKAGE / module) if name.startswith("exporter.een")
-    }
+    transports = ("exporter.een", "exporter.v3")
+    transport = {name for name in imported_modules(PACKAGE / module) if name.startswith(transports)}
     assert not transport, f"exporter/{module} imports {sorted(transport)}"

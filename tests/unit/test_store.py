@@ -1,4 +1,4 @@
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
+from exporter.model import AccountInfo, DeviceInfo, DeviceKind, Status, StreamUpdate
 from exporter.store import Readiness, StateStore
 
 CAM = DeviceKind.CAMERA
@@ -12,7 +12,7 @@ def store_with(*devices: DeviceInfo) -> StateStore:
     return store
 
 
-def device_status(store: StateStore, esn: str) -> tuple[int, float]:
+def device_status(store: StateStore, esn: str) -> tuple[Status, float]:
     _, [view] = store.views({})
     assert view.devices is not None
     [row] = [row for row in view.devices if row[0] == esn]
@@ -157,3 +157,19 @@ def test_a_shard_whose_share_is_empty_is_ready_but_no_account_at_all_is_not() ->
     store.sync_accounts([])
     assert ready(store)[0] is False
     assert ready(store)[1].startswith("no account to monitor")
+
+
+def test_v3_statuses_are_kept_and_an_empty_one_changes_nothing() -> None:
+    store = StateStore()
+    store.sync_accounts([AccountInfo("00000001", "Acme")])
+    camera = DeviceInfo("c1", DeviceKind.CAMERA, "Lobby", "b1", "online")
+    store.set_devices("00000001", [camera], seed_status=True, now=100.0)
+    assert device_status(store, "c1") == ("online", 100.0)
+    store.apply("00000001", StreamUpdate({"c1": "unknown"}), 200.0)  # a documented value
+    assert device_status(store, "c1") == ("unknown", 200.0)
+    store.apply("00000001", StreamUpdate({"c1": ""}), 300.0)  # says nothing
+    assert device_status(store, "c1") == ("unknown", 200.0)
+    store.apply("00000001", StreamUpdate({"c1": "unknown"}), 400.0)  # a repeat keeps "since"
+    assert device_status(store, "c1") == ("unknown", 200.0)
+    [health] = store.health()[2]
+    assert health.cameras_by_status == {"unknown": 1}

@@ -18,8 +18,10 @@ import requests
 
 from exporter.simulator import Simulator
 from exporter.simulator.client import SimulatorControl
+from exporter.simulator.v3_tokens import V3Settings
+from exporter.v3.tokenfile import TokenFile
 from tests.integration.exporter.conftest import PASSWORD, USERNAME
-from tests.support import wait_for
+from tests.support import parse_exposition, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 API_KEY = "key-0123456789abcdef"
@@ -291,3 +293,128 @@ def test_a_real_login_is_refused_for_the_simulator_url(processes: list[Process])
     [line] = exporter.lines
     assert line.startswith("een-exporter: error: EEN_URL / --een.url is the simulator's")
     assert PASSWORD not in line
+
+
+# --- API v3 ------------------------------------------------------------------------------------
+
+
+def test_demo_mode_with_api_v3_needs_no_browser(processes: list[Process]) -> None:
+    exporter = Process("--demo", "--een.api=v3", "--web.listen-address=127.0.0.1:0")
+    processes.append(exporter)
+    url = exporter.url()
+    assert "demo mode: logged in to API v3" in exporter.log()
+    wait_for(
+        lambda: requests.get(url + "/readyz", timeout=5).status_code == 200,
+        message="the v3 demo exporter ready",
+    )
+    text = requests.get(url + "/metrics", timeout=5).text
+    assert 'een_camera_status{account_id="' in text
+    assert 'status="bridgeOffline"' in text  # v3's values, not v1's
+    assert "een_camera_streaming{" not in text  # v3 cannot tell: absent
+    assert "<li>deviceOffline: " in requests.get(url + "/", timeout=5).text  # landing page
+    started = time.monotonic()
+    assert exporter.terminate(timeout=10) == 0
+    assert time.monotonic() - started < 5
+    assert "did not stop" not in exporter.log()
+
+
+V3_SECRET = "client-s3cret-0123456789"
+
+
+def reconnected(url: str) -> bool:
+    """Every stream up again, after a second connection."""
+    samples = parse_exposition(requests.get(url + "/metrics", timeout=5).text)
+    up = [v for (name, _), v in samples.items() if name == "een_stream_up"]
+    connects = [v for (name, _), v in samples.items() if name == "een_stream_connects_total"]
+    return bool(up) and all(up) and all(count >= 2 for count in connects)
+
+
+def post(url: str, path: str, body: dict[str, object]) -> None:
+    requests.post(url + path, json=body, timeout=10).raise_for_status()
+
+
+def test_v3_secrets_never_reach_logs_metrics_or_pages(
+    processes: list[Process], tmp_path: Path
+) -> None:
+    """The client secret, and every access and refresh token the simulator issued."""
+    settings = V3Settings(client_secret=V3_SECRET, sse_keepalive_seconds=0.2)
+    with Simulator(v3=settings) as sim:
+        token_file = tmp_path / "token.json"
+        code = requests.post(f"{sim.url}/_sim/v3/code", json={}, timeout=10).json()["code"]
+        env = {
+            "EEN_API": "v3",
+            "EEN_URL": sim.url,
+            "EEN_CLIENT_ID": settings.client_id,
+            "EEN_CLIENT_SECRET": V3_SECRET,
+            "EEN_TOKEN_FILE": str(token_file),
+            "EEN_LOG_LEVEL": "debug",
+            "EEN_STREAM_TIMEOUT_SECONDS": "5",
+            "EEN_BACKOFF_MAX_SECONDS": "1",
+        }
+        login = subprocess.run(
+            [sys.executable, "-m", "exporter", "login", "--code", code],
+            cwd=ROOT,
+            env={"PATH": os.environ["PATH"], **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert login.returncode == 0, login.stderr
+        refresh_tokens = {TokenFile(token_file).load().refresh_token}
+        exporter = Process("--web.listen-address=127.0.0.1:0", env=env)
+        processes.append(exporter)
+        url = exporter.url()
+        wait_for(lambda: requests.get(url + "/readyz", timeout=5).status_code == 200,
+                 message="ready")  # fmt: skip
+        access_tokens = set(sim._v3.tokens._access)  # type: ignore[union-attr]
+        # Every path that logs: 401s, cut streams, a 429, then a grant EEN refuses.
+        post(sim.url, "/_sim/faults/v3/expire-tokens", {})
+        wait_for(lambda: "stream down" in exporter.log(), message="a stream-down line")
+        post(sim.url, "/_sim/faults/v3/http", {"status": 429, "count": 2, "retry_after": 1})
+        post(sim.url, "/_sim/faults/v3/drop-sse", {})
+        wait_for(lambda: reconnected(url), timeout=15, message="every stream back")
+        access_tokens |= set(sim._v3.tokens._access)  # type: ignore[union-attr]
+        refresh_tokens.add(TokenFile(token_file).load().refresh_token)
+        post(sim.url, "/_sim/faults/v3/expire-tokens", {"refresh_tokens": True})
+        wait_for(lambda: "EEN refuses the grant" in exporter.log(), timeout=20,
+                 message="the refusal")  # fmt: skip
+        pages = "".join(requests.get(url + p, timeout=5).text for p in ("/", "/metrics", "/readyz"))
+        assert exporter.terminate(timeout=10) == 0
+    seen = exporter.log() + pages + login.stdout + login.stderr
+    assert "een-exporter login" in pages  # /readyz says what to do...
+    assert len(access_tokens) >= 8
+    assert len(refresh_tokens) == 2
+    for secret in (V3_SECRET, *access_tokens, *refresh_tokens):  # ...and shows no secret
+        assert secret not in seen
+        # Nor a recognisable part of one (a JWT's signature, the secret's tail).
+        assert secret[-16:] not in seen
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        (None, "does not exist: run `een-exporter login` once to create it"),
+        (0o644, "is readable or writable by others (mode 0644)"),
+    ],
+)
+def test_a_token_file_that_cannot_be_used_exits_2_with_one_line(
+    processes: list[Process], tmp_path: Path, mode: int | None, reason: str
+) -> None:
+    token_file = tmp_path / "token.json"
+    if mode is not None:
+        token_file.write_text('{"version": 1, "refresh_token": "x"}')
+        token_file.chmod(mode)
+    env = {
+        "EEN_API": "v3",
+        "EEN_CLIENT_ID": "een-app-123",
+        "EEN_CLIENT_SECRET": V3_SECRET,
+        "EEN_TOKEN_FILE": str(token_file),
+    }
+    exporter = Process("--web.listen-address=127.0.0.1:0", env=env)
+    processes.append(exporter)
+    assert exporter.wait(10) == 2
+    assert len(exporter.lines) == 1, exporter.lines
+    assert exporter.lines[0].startswith("een-exporter: error: EEN_TOKEN_FILE / --een.token-file:")
+    assert reason in exporter.lines[0]
+    assert V3_SECRET not in exporter.log()

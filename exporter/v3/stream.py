@@ -1,0 +1,287 @@
+"""One account's API v3 watch: list, subscribe, stream server-sent events, on its own thread.
+
+One attempt: an access token for the account, every camera and bridge with its status (the
+resync: the listing is the snapshot), a new temporary event subscription with a filter per
+device, and its SSE stream until it ends. Between attempts: exponential backoff with full
+jitter, at least a 429's Retry-After. Before the access token is due for renewal the stream is
+left on purpose and the next attempt starts at once: EEN ends a stream whose token dies, and
+each attempt re-lists, so no change is lost in the gap. Whatever goes wrong in an attempt,
+even a bug, ends only that attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+
+from exporter.een.pacing import Backoff, LoginGate, wait
+from exporter.een.stream import StreamTuning
+from exporter.model import DeviceInfo, DeviceKind, StreamUpdate
+from exporter.selfmetrics import SelfMetrics, Thread
+from exporter.status import CONNECTION_STATUSES
+from exporter.store import DeviceChanges, StateStore
+from exporter.v3 import sse
+from exporter.v3.access import AccountAccess, Credential
+from exporter.v3.api import ApiError, Device, Subscription, V3Client
+from exporter.v3.oauth import Failure, OAuthError
+from exporter.v3.tokenfile import TokenFileError
+
+log = logging.getLogger(__name__)
+
+NOTHING = StreamUpdate()
+KINDS = {"camera": DeviceKind.CAMERA, "bridge": DeviceKind.BRIDGE}
+# What ends one attempt (and is retried after a backoff), as opposed to a bug.
+STREAM_ERRORS = (ApiError, OAuthError, TokenFileError, sse.StreamCut, sse.StreamStalled)
+
+
+class Renewal(Exception):
+    """The access token is due for renewal: reconnect now, with a fresh one."""
+
+
+@dataclass(frozen=True)
+class Ended:
+    problem: str
+    retry_after: float | None = None
+    planned: bool = False  # a renewal: no backoff
+    quiet: bool = False  # a refused grant: logged once by discovery, not per account
+
+
+class V3AccountStream(threading.Thread):
+    def __init__(
+        self,
+        account_id: str,
+        access: AccountAccess,
+        client: V3Client,
+        store: StateStore,
+        metrics: SelfMetrics,
+        gate: LoginGate,
+        tuning: StreamTuning,
+        start_delay: float = 0.0,
+    ) -> None:
+        super().__init__(name=f"een-stream-{account_id}", daemon=True)
+        self.account_id = account_id
+        self._access = access
+        self._client = client
+        self._store = store
+        self._metrics = metrics
+        self._gate = gate
+        self._tuning = tuning
+        self._start_delay = start_delay
+        self._http = requests.Session()
+        self._response: requests.Response | None = None
+        self._credential: Credential | None = None
+        self._subscription: Subscription | None = None
+        self._synced = False
+        self._undocumented: set[str] = set()
+        self._stopping = threading.Event()
+        self._backoff = Backoff(tuning.backoff_base, tuning.backoff_max)
+
+    def stop(self) -> None:
+        """Ask the thread to end; wakes it from a wait or a blocking read."""
+        self._stopping.set()
+        response = self._response
+        if response is not None:
+            _interrupt(response)
+
+    def run(self) -> None:
+        if wait(self._stopping, self._start_delay):
+            return
+        try:
+            while not self._stopping.is_set():
+                ended = self._attempt()
+                if self._stopping.is_set():
+                    break
+                if ended.planned:
+                    log.info(
+                        "stream renewed",
+                        extra={"account_id": self.account_id, "reason": ended.problem},
+                    )
+                    continue
+                delay = max(self._backoff.next_delay(), ended.retry_after or 0.0)
+                log.log(
+                    logging.DEBUG if ended.quiet else logging.WARNING,
+                    "stream down",
+                    extra={
+                        "account_id": self.account_id,
+                        "reason": ended.problem,
+                        "retry_in": round(delay, 3),
+                    },
+                )
+                wait(self._stopping, delay)
+        finally:
+            self._http.close()
+
+    # --- one attempt ------------------------------------------------------------------------
+
+    def _attempt(self) -> Ended:
+        try:
+            response = self._open()
+        except Exception as exc:  # noqa: BLE001 (the thread's boundary: see _failure)
+            self._close()
+            ended = self._failure(exc)
+            self._store.account_failing(self.account_id, ended.problem)
+            return ended
+        connected_at = time.monotonic()
+        ended = Ended("exporter stopping")
+        try:
+            self._read(response)
+            if not self._stopping.is_set():
+                ended = Ended("the server ended the stream")
+        except Renewal as exc:
+            ended = Ended(str(exc), planned=True)
+        except Exception as exc:  # noqa: BLE001
+            ended = self._failure(exc)
+        finally:
+            self._close()
+            self._store.stream_closed(self.account_id, ended.problem)
+        if time.monotonic() - connected_at >= min(30.0, self._tuning.timeout):
+            self._backoff.reset()  # it was healthy: the next reconnect should be quick
+        return ended
+
+    def _failure(self, exc: Exception) -> Ended:
+        """Why an attempt failed; a 401 makes the next attempt use a new token."""
+        if not isinstance(exc, STREAM_ERRORS):
+            self._metrics.unexpected_errors.labels(Thread.STREAM.value).inc()
+            log.debug("unexpected error in a stream", exc_info=True)
+            return Ended(f"unexpected error: {type(exc).__name__}: {exc}")
+        status = getattr(exc, "status", None)
+        if status == 401 and self._credential is not None:
+            self._access.invalidate(self._credential)
+        refused = isinstance(exc, OAuthError) and exc.failure is not Failure.TRANSIENT
+        retry_after = getattr(exc, "retry_after", None)
+        return Ended(str(exc) or type(exc).__name__, retry_after, quiet=refused)
+
+    def _open(self) -> requests.Response:
+        """Token, resync, subscribe, connect: through the gate, so that many accounts dropped
+        at once come back at a steady pace."""
+        with self._gate:
+            credential = self._credential = self._access.get()
+            devices = self._client.devices(credential.base, credential.value)
+            self._resync(devices)
+            actors = [f"{device.kind}:{device.id}" for device in devices]
+            subscription = self._client.subscribe(credential.base, credential.value, actors)
+            self._subscription = subscription
+            if self._stopping.is_set():
+                raise sse.StreamCut("exporter stopping")
+            response = sse.open_stream(
+                subscription.sse_url, credential.value, self._tuning.timeout, self._http
+            )
+            self._response = response
+            self._store.stream_connected(self.account_id)
+        # The listing was the snapshot: ready at once.
+        self._store.stream_subscribed(self.account_id, ())
+        log.info("stream up", extra={"account_id": self.account_id, "devices": len(devices)})
+        return response
+
+    def _resync(self, devices: list[Device]) -> None:
+        changes = self._store.set_devices(
+            self.account_id, [_info(device) for device in devices], True, time.time()
+        )
+        if self._synced:
+            self._log_changes(changes)
+        self._synced = True
+
+    def _close(self) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            response.close()
+        subscription, self._subscription = self._subscription, None
+        credential = self._credential
+        if subscription is None or credential is None or self._stopping.is_set():
+            return
+        # Temporary subscriptions expire by themselves; deleting is only tidier.
+        with contextlib.suppress(ApiError):
+            self._client.delete_subscription(credential.base, credential.value, subscription.id)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _read(self, response: requests.Response) -> None:
+        """Apply events until the stream ends; re-list every device_refresh; leave on purpose
+        when the token is due for renewal."""
+        credential = self._credential
+        assert credential is not None
+        next_refresh = time.monotonic() + self._tuning.device_refresh
+        for event in sse.events(response):
+            if self._stopping.is_set():
+                return
+            if event is not None:
+                self._on_event(event)
+            now = time.monotonic()
+            if now >= credential.renew_at:
+                raise Renewal("access token renewal")
+            if now >= next_refresh:
+                self._refresh(credential)
+                next_refresh = time.monotonic() + self._tuning.device_refresh
+
+    def _on_event(self, event: dict[str, object]) -> None:
+        change = sse.status_change(event)
+        if change is None:
+            self._store.apply(self.account_id, NOTHING, time.time())
+            return
+        if change.status not in CONNECTION_STATUSES and change.status not in self._undocumented:
+            self._undocumented.add(change.status)
+            log.warning(
+                "undocumented connectionStatus: shown as 0 in every documented status",
+                extra={"account_id": self.account_id, "status": change.status[:64]},
+            )
+        update = StreamUpdate({change.actor_id: change.status})
+        self._store.apply(self.account_id, update, time.time())
+
+    def _refresh(self, credential: Credential) -> None:
+        """Re-list (the one fallback that alone guarantees correct status, §5.2) and add a
+        filter for each new device."""
+        try:
+            devices = self._client.devices(credential.base, credential.value)
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            log.warning(
+                "device refresh failed; keeping the current list",
+                extra={"account_id": self.account_id, "reason": str(exc)},
+            )
+            return
+        changes = self._store.set_devices(
+            self.account_id, [_info(device) for device in devices], True, time.time()
+        )
+        subscription = self._subscription
+        if changes.added and subscription is not None:
+            kinds = {device.id: device.kind for device in devices}
+            actors = [f"{kinds[esn]}:{esn}" for esn in changes.added]
+            self._client.add_filters(credential.base, credential.value, subscription.id, actors)
+        self._log_changes(changes)
+
+    def _log_changes(self, changes: DeviceChanges) -> None:
+        if changes.added or changes.removed or changes.renamed:
+            log.info(
+                "devices changed",
+                extra={
+                    "account_id": self.account_id,
+                    "added": ",".join(changes.added),
+                    "removed": ",".join(changes.removed),
+                    "renamed": ",".join(changes.renamed),
+                },
+            )
+
+
+def _info(device: Device) -> DeviceInfo:
+    return DeviceInfo(
+        device.id, KINDS[device.kind], device.name, device.bridge_id or "", device.status
+    )
+
+
+def _interrupt(response: requests.Response) -> None:
+    """Wake a thread blocked reading `response` by shutting its socket down."""
+    # urllib3 hands the socket to http.client's response (its connection's `sock` is None by
+    # then): response.raw._fp is that http.client response, .fp its buffered socket file.
+    with contextlib.suppress(Exception):  # internals: anything missing means nothing to wake
+        sock: object = response.raw
+        for name in ("_fp", "fp", "raw", "_sock"):
+            sock = getattr(sock, name)
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
