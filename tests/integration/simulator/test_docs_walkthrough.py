@@ -27,10 +27,11 @@ def test_docs_walkthrough(sim: Simulator) -> None:
     base = sim.url
     http = requests.Session()
 
-    # _api_aaa.md: authenticate (here with a form body), then authorize; auth_key cookie.
+    # _api_aaa.md: authenticate, then authorize; auth_key cookie. The body is multipart, as
+    # EEN's PHP sample (mcotton/EE-API-examples een.php) sends it through curl.
     token = http.post(
         base + "/g/aaa/authenticate",
-        data={"username": "demo@example.com", "password": "demo"},
+        files={"username": (None, "demo@example.com"), "password": (None, "demo")},
         timeout=TIMEOUT,
     ).json()["token"]
     user = http.post(base + "/g/aaa/authorize", json={"token": token}, timeout=TIMEOUT).json()
