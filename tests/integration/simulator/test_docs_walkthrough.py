@@ -1,7 +1,7 @@
 """A third-party client written from EEN's v1 docs alone (EENCloud/api-docs
 `source/includes/_api_aaa.md`, `_api_account.md`, `_api_camera.md`, `_api_poll.md`), with
-`requests` and `websocket-client` and none of the simulator's helpers: log in with a form
-body, long polling round trip, a WebSocket subscription to every stream resource in mixed
+`requests` and `websocket-client` and none of the simulator's helpers: log in with a
+multipart body, long polling round trip, a WebSocket subscription to every stream resource in mixed
 lists, and one status change seen on both."""
 
 from __future__ import annotations
