@@ -62,7 +62,11 @@ class Process:
 
     def wait(self, timeout: float) -> int:
         """The exit code, once every line it wrote has been read."""
-        code = self.popen.wait(timeout)
+        try:
+            code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # Where it hung is in its log: a failure should say so, not only "timed out".
+            pytest.fail(f"still running {timeout:g} s after the signal; its log:\n{self.log()}")
         self._reader.join(2)
         return code
 

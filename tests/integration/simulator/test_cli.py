@@ -156,7 +156,10 @@ def test_een_sim_v3_flags_and_no_v3_secrets_in_the_debug_log(start_een_sim: Star
     )  # fmt: skip
     url = sim_url(process)
     assert process.stdout is not None
-    banner = [process.stdout.readline() for _ in range(8)]
+    banner: list[str] = []
+    while not banner or "control API:" not in banner[-1]:  # the banner's last line
+        banner.append(process.stdout.readline())
+        assert banner[-1], "the banner ended without its control API line"
     assert any(f"v3 client:   {client_id}" in line for line in banner)
     code = requests.post(f"{url}/_sim/v3/code", json={}, timeout=TIMEOUT).json()["code"]
     # The code in the query string, as EagleEyev3 sends it: the log must still not show it.
