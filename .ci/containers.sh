@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What the container tests (tests/container) need: podman with runc, netavark and
-# aardvark-dns (compose services find each other by name), mmdebstrap; then the base image,
+# aardvark-dns (compose services find each other by name), iptables (netavark runs it to set
+# up every network; podman only *suggests* it, so a new machine lacks it), mmdebstrap; then
+# the base image,
 # made once and cached (container/base-image.sh). Prints how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +13,7 @@ step() {
     echo "containers: $* took $((SECONDS - started)) s" >&2
 }
 
-PACKAGES=(podman runc netavark aardvark-dns mmdebstrap)
+PACKAGES=(podman runc netavark aardvark-dns iptables mmdebstrap)
 
 install_packages() {
     local package
