@@ -34,6 +34,11 @@ log = logging.getLogger("exporter")
 
 DEMO_CHURN = 0.5  # status changes per second, so demo dashboards move
 STOP_TIMEOUT = 4.5  # seconds; SIGTERM to exit stays within 5 s
+# How often the main thread wakes while serving. CPython runs a signal's Python handler only
+# in the main thread, and only once that thread runs bytecode again; the kernel may deliver
+# the process's SIGTERM to any thread, and then nothing else would wake a main thread blocked
+# without a timeout: the signal would wait for ever (and Kubernetes would SIGKILL).
+SIGNAL_CHECK_SECONDS = 0.25
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +144,8 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
             "basic_auth": exporter.web.basic_auth,
         },
     )
-    stopping.wait()
+    while not stopping.wait(SIGNAL_CHECK_SECONDS):
+        pass
     log.info("stopping")
     stuck = exporter.stop(STOP_TIMEOUT)
     if stuck:

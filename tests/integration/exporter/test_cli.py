@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
@@ -260,6 +261,32 @@ def test_demo_ignores_dot_env_and_says_so(processes: list[Process], tmp_path: Pa
     assert requests.get(url + "/readyz", timeout=5).text.startswith("ready: 3 accounts")
     assert 'msg="demo mode ignores .env (pass --env-file .env to use it)"' in exporter.log()
     assert exporter.terminate(timeout=10) == 0
+
+
+def _signal_thread(pid: int, tid: int, signum: int) -> None:
+    """tgkill(2): a signal to one thread of another process, as the kernel may pick one."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.tgkill(pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+
+
+@pytest.mark.parametrize("api", ["v1", "v3"])
+def test_sigterm_delivered_to_a_worker_thread_stops_the_exporter(
+    processes: list[Process], api: str
+) -> None:
+    # The kernel hands a process's signal to any thread that does not block it; CPython runs
+    # the handler in the main thread only, so the main thread must wake to see it.
+    exporter = Process("--demo", f"--een.api={api}", "--web.listen-address=127.0.0.1:0")
+    processes.append(exporter)
+    url = exporter.url()
+    wait_for(lambda: requests.get(url + "/readyz", timeout=5).status_code == 200,
+             message="ready")  # fmt: skip
+    pid = exporter.popen.pid
+    workers = sorted(int(task) for task in os.listdir(f"/proc/{pid}/task") if int(task) != pid)
+    assert workers, "the exporter runs worker threads"
+    _signal_thread(pid, workers[-1], signal.SIGTERM)
+    assert exporter.wait(10) == 0
+    assert 'msg="signal received" signal=SIGTERM' in exporter.log()
 
 
 def test_the_api_key_flag_still_works_and_is_deprecated(processes: list[Process]) -> None:
