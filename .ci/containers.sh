@@ -2,8 +2,8 @@
 # What the container tests (tests/container) need: podman with runc, netavark and
 # aardvark-dns (compose services find each other by name), iptables (netavark runs it to set
 # up every network; podman only *suggests* it, so a new machine lacks it), mmdebstrap; then
-# the base image,
-# made once and cached (container/base-image.sh). Prints how long each step took.
+# the base image, made once and cached (container/base-image.sh). Prints how long each step
+# took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
