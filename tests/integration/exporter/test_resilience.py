@@ -88,6 +88,9 @@ def test_http_errors_are_retried_with_backoff(
     control.http_fault(429, 2)
     control.drop_streams()
     accounts = [a["id"] for a in sub_accounts(control)]
+    # The streams must be seen to drop first: right after drop_streams they may still show up.
+    for account in accounts:
+        wait_disconnects(exporter, account, at_least=1, timeout=10)
     wait_for(lambda: all_streams_up(exporter, accounts), message="streams back after 429s")
     samples = scrape(exporter)
     failures = sum(v for (n, _), v in samples.items() if n == "een_api_request_failures_total")
