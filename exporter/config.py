@@ -21,7 +21,7 @@ from dotenv.parser import parse_stream
 
 from exporter import __version__
 from exporter.een import events
-from exporter.sharding import AUTO, Shard, index_from_pod_name
+from exporter.sharding import AUTO, MAX_SHARDS, Shard, index_from_pod_name
 
 PROG = "een-exporter"
 DEFAULT_URL = "https://login.eagleeyenetworks.com"
@@ -149,7 +149,7 @@ def _listen_address(value: str) -> tuple[str, int]:
             raise ValueError(_LISTEN_EXPECTED)
     elif ":" in host:
         raise ValueError(f"{_LISTEN_EXPECTED}; an IPv6 host needs brackets")
-    if not colon or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+    if not colon or not _digits(port, 65535):
         raise ValueError(_LISTEN_EXPECTED)
     if any(char.isspace() for char in host):
         raise ValueError(_LISTEN_EXPECTED)
@@ -185,13 +185,10 @@ class _Count:
         return f"{self.low} to {self.high}"
 
     def __call__(self, value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = self.low - 1
-        if not self.low <= number <= self.high:
+        word = value.strip()
+        if not _digits(word, self.high) or int(word) < self.low:
             raise ValueError(f"must be a whole number from {self.low} to {self.high}")
-        return number
+        return int(word)
 
 
 _LOG_LEVELS = {
@@ -225,13 +222,30 @@ def _api_version(value: str) -> ApiVersion:
 
 
 def _shard_index(value: str) -> int | None:
-    """A whole number from 0, or None for `auto` (the StatefulSet pod's ordinal)."""
+    """A whole number from 0 to MAX_SHARDS - 1, or None for `auto` (the StatefulSet pod's
+    ordinal). Its digits are counted before int(): past 4,300, int() fails with Python's own
+    advice (`use sys.set_int_max_str_digits()`)."""
     word = value.strip().lower()
     if word == AUTO:
         return None
-    if not (word.isascii() and word.isdigit()):
-        raise ValueError(f"must be a whole number from 0, or {AUTO}")
+    if not _digits(word, MAX_SHARDS - 1):
+        raise ValueError(f"must be a whole number from 0 to {MAX_SHARDS - 1}, or {AUTO}")
     return int(word)
+
+
+def _digits(word: str, high: int) -> bool:
+    """Whether `word` is ASCII digits of a number no larger than `high`; counted before
+    int(), which fails past 4,300 digits.
+
+    >>> _digits("007", 1023), _digits("1024", 1023), _digits("9" * 5000, 1023), _digits("+1", 9)
+    (True, False, False, False)
+    """
+    return (
+        word.isascii()
+        and word.isdigit()
+        and len(word.lstrip("0")) <= len(str(high))
+        and int(word) <= high
+    )
 
 
 def _event_codes(value: str) -> tuple[str, ...]:
@@ -431,7 +445,7 @@ SHARD_TOTAL = _Option(
     "N",
     "how many replicas share the accounts; each monitors those whose id hashes to its index",
     "1",
-    _Count(1, 1024),
+    _Count(1, MAX_SHARDS),
 )
 API = _Option(
     "EEN_API",
@@ -704,9 +718,23 @@ def _parse(option: _Option[T], value: str, origin: str) -> T:
         shown = (
             ""
             if option.secret or isinstance(exc, _SecretValueError)
-            else f"; got {value.strip()!r}"
+            else f"; got {shown_value(value.strip())}"
         )
         raise ConfigError(f"{option.label} {exc}{shown} (from {origin})") from None
+
+
+SHOWN_LIMIT = 60  # characters of a bad value an error message repeats
+
+
+def shown_value(value: str) -> str:
+    """A bad value for an error message: quoted, and cut short when long.
+
+    >>> shown_value("9877"), shown_value("9" * 5000)[-20:]
+    ("'9877'", "'… (5000 characters)")
+    """
+    if len(value) <= SHOWN_LIMIT:
+        return repr(value)
+    return f"{value[:SHOWN_LIMIT]!r}… ({len(value)} characters)"
 
 
 def _read_secret_file(path: Path, option: _Option[Any], origin: str) -> str:

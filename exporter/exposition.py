@@ -179,6 +179,23 @@ def escape(value: str) -> str:
     return value
 
 
+# repr's spelling of the values that are not finite, and the text format's.
+_NOT_FINITE = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+
+
+def sample_value(value: float) -> str:
+    """A float sample exactly: the shortest text that reads back as the same float64 (repr,
+    as prometheus_client writes it), with +Inf, -Inf and NaN spelled as text format 0.0.4 does.
+
+    `{:g}` kept 6 significant digits: a 2^53 s duration came out as 9.0072e+15.
+
+    >>> sample_value(2.0**53), sample_value(0.1), sample_value(float("-inf")), sample_value(7)
+    ('9007199254740992.0', '0.1', '-Inf', '7')
+    """
+    text = repr(value)
+    return _NOT_FINITE.get(text, text)
+
+
 LABELS = "\x00"  # where a camera's labels go in the memoised status lines
 
 
@@ -235,7 +252,8 @@ def render_account(view: AccountView) -> list[bytes]:
         f"een_stream_connects_total{{{account}}} {view.connects}\n",
         f"een_stream_disconnects_total{{{account}}} {view.disconnects}\n",
         f"een_stream_messages_total{{{account}}} {view.messages}\n",
-        f"een_stream_last_message_timestamp_seconds{{{account}}} {view.last_message_at:.3f}\n",
+        f"een_stream_last_message_timestamp_seconds{{{account}}} "
+        f"{sample_value(view.last_message_at)}\n",
     )
     return [utf8(line) for line in lines]
 
@@ -271,7 +289,7 @@ def _camera_lines(
             blocks[7].append(f"een_camera_online{{{labels}}} {online_value}\n")
             blocks[11].append(lines.replace(LABELS, labels))
             blocks[12].append(
-                f"een_camera_last_update_timestamp_seconds{{{labels}}} {updated_at:.3f}\n"
+                f"een_camera_last_update_timestamp_seconds{{{labels}}} {sample_value(updated_at)}\n"
             )
         return
     values = camera_values(decoded_bits(status))
@@ -283,7 +301,9 @@ def _camera_lines(
     blocks[9].append(f"een_camera_streaming{{{labels}}} {streaming}\n")
     blocks[10].append(f"een_camera_recording{{{labels}}} {recording}\n")
     blocks[11].append(status_lines.replace(LABELS, labels))
-    blocks[12].append(f"een_camera_last_update_timestamp_seconds{{{labels}}} {updated_at:.3f}\n")
+    blocks[12].append(
+        f"een_camera_last_update_timestamp_seconds{{{labels}}} {sample_value(updated_at)}\n"
+    )
 
 
 def _bridge_lines(
@@ -331,7 +351,8 @@ def render_events(
             blocks[index].append(f"{FAMILIES[index].name}{{{labels}}} {count}\n")
         if disconnect is not None:
             blocks[DISCONNECT_DURATION].append(
-                f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} {disconnect:g}\n"
+                f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} "
+                f"{sample_value(disconnect)}\n"
             )
     return [utf8("".join(lines)) for lines in blocks[DEVICE_FAMILIES:]]
 

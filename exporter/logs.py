@@ -1,4 +1,12 @@
-"""One logfmt or JSON line per log record, with every registered secret redacted."""
+"""One logfmt or JSON line per log record, with every registered secret redacted.
+
+A line has a length cap: a field's value keeps its first VALUE_LIMIT characters, a whole line
+at most LINE_LIMIT, the rest cut with a marker that says how long the value was. Warnings and
+errors of one cause (logger and message) for one account (`account_id`) are rate-limited:
+RATE_BURST lines per RATE_WINDOW seconds, the others only counted and reported in one line,
+`repeated log lines suppressed`, when the window has ended. Hostile input (a stream frame
+with ten thousand bad events) so costs a few lines, not megabytes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,8 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
 
 from exporter.config import LogFormat
@@ -22,6 +32,18 @@ _QUIET_LOGGERS = ("urllib3", "websocket", "websockets")
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _LOGFMT_NEEDS_QUOTES = re.compile(r'[\s="\\\x00-\x1f\x7f]')
 _KEY_INVALID = re.compile(r"[^\w.\-]")
+# Characters of one field's value (the traceback's: LINE_LIMIT), and of one whole line.
+VALUE_LIMIT = 1024
+LINE_LIMIT = 16 * 1024
+CUT_MARK = "…[cut, {} characters]"
+_CUT_MARK = re.compile(r"…\[cut, (\d+) characters\]$")
+# Warnings and errors of one logger, message and account: RATE_BURST lines per RATE_WINDOW
+# seconds; the rest are counted, and the count logged once the window has ended.
+RATE_WINDOW = 60.0
+RATE_BURST = 10
+RATE_KEYS = 100_000  # windows tracked at once; beyond, new causes pass unlimited
+SUPPRESSED = "repeated log lines suppressed"
+_INT_BITS = 256  # ints logged as numbers: up to 77 digits
 
 
 class SecretRegistry:
@@ -76,13 +98,17 @@ class SecretRegistry:
     def __len__(self) -> int:
         return len(self._pinned) + len(self._recent)
 
-    def redact(self, text: str) -> str:
+    def redact(self, text: str, limit: int | None = None) -> str:
+        """`text` with every secret replaced by REDACTED; with `limit`, only its first `limit`
+        characters, read and redacted (a secret that starts before the cut goes whole), so a
+        long text costs only what is kept."""
+        end = len(text) if limit is None else min(limit, len(text))
         by_prefix = self._by_prefix
         if not by_prefix:
-            return text
+            return text if end == len(text) else text[:end]
         pieces: list[str] = []
         start = position = 0
-        last_start = len(text) - MIN_SECRET_LENGTH
+        last_start = min(len(text) - MIN_SECRET_LENGTH, end - 1)
         while position <= last_start:
             bucket = by_prefix.get(text[position : position + MIN_SECRET_LENGTH])
             secret = bucket and next((s for s in bucket if text.startswith(s, position)), None)
@@ -92,8 +118,9 @@ class SecretRegistry:
             else:
                 position += 1
         if not pieces:
-            return text
-        pieces.append(text[start:])
+            return text if end == len(text) else text[:end]
+        if start < end:
+            pieces.append(text[start:end])
         return "".join(pieces)
 
 
@@ -126,22 +153,40 @@ def _rounded(value: float) -> float:
     return float(f"{value:.3g}")
 
 
-def _field_value(value: object) -> Field:
+def _cut(text: str, limit: int) -> str:
+    """`text` redacted and, beyond `limit` characters, cut: its start and a marker.
+
+    >>> _cut("abcdefgh", 3)
+    'abc…[cut, 8 characters]'
+    """
+    if len(text) <= limit:
+        return redact(text)
+    return f"{_secrets.redact(text, limit)}{CUT_MARK.format(len(text))}"
+
+
+def _field_value(value: object, limit: int = VALUE_LIMIT) -> Field:
     if isinstance(value, str):
-        return redact(value)
+        return _cut(value, limit)
     if value is None or isinstance(value, int):
+        # str() of an int past 4,300 digits fails; one of 1,000 digits says nothing either.
+        if isinstance(value, int) and value.bit_length() > _INT_BITS:
+            return f"an integer of more than {len(str(1 << _INT_BITS)) - 1} digits"
         return value
     if isinstance(value, float) and math.isfinite(value):
         return _rounded(value)
-    return redact(str(value))
+    try:
+        text = str(value)
+    except ValueError:
+        text = f"a {type(value).__name__} that cannot be shown"
+    return _cut(text, limit)
 
 
-def _add(fields: dict[str, Field], key: str, value: object) -> None:
+def _add(fields: dict[str, Field], key: str, value: object, limit: int = VALUE_LIMIT) -> None:
     """Add a field; a key already taken gets a trailing underscore rather than losing a value."""
-    key = _KEY_INVALID.sub("_", key) or "_"
+    key = _KEY_INVALID.sub("_", key[:VALUE_LIMIT]) or "_"
     while key in fields:
         key += "_"
-    fields[key] = _field_value(value)
+    fields[key] = _field_value(value, limit)
 
 
 def _message(record: logging.LogRecord) -> str:
@@ -171,7 +216,7 @@ def record_fields(record: logging.LogRecord) -> dict[str, Field]:
     if record.stack_info:
         stack.append(record.stack_info)
     if stack:
-        _add(fields, "stack", "\n".join(stack))
+        _add(fields, "stack", "\n".join(stack), LINE_LIMIT)
     return fields
 
 
@@ -203,22 +248,147 @@ class LineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         # Values were redacted before escaping; the whole line is checked again for the rest.
-        return redact(self._render(record_fields(record)))
+        return redact(fit(record_fields(record), self._render))
+
+
+def fit(fields: dict[str, Field], render: Callable[[dict[str, Field]], str]) -> str:
+    """`fields` rendered; while the line is longer than LINE_LIMIT, its longest value is cut
+    further (each value is VALUE_LIMIT characters at most, but escaping can grow it 6-fold:
+    `\\u0001`)."""
+    line = render(fields)
+    while len(line) > LINE_LIMIT:
+        values = {k: v for k, v in fields.items() if isinstance(v, str) and _head(v)}
+        if not values:
+            break
+        key = max(values, key=lambda k: len(values[k]))
+        value = values[key]
+        marked = _CUT_MARK.search(value)
+        total = int(marked[1]) if marked else len(value)
+        head = _head(value)
+        keep = max(0, len(head) - (len(line) - LINE_LIMIT) - len(CUT_MARK.format(total)))
+        fields[key] = head[:keep] + CUT_MARK.format(total)
+        line = render(fields)
+    return line
+
+
+def _head(value: str) -> str:
+    """A value without its cut marker."""
+    marked = _CUT_MARK.search(value)
+    return value[: marked.start()] if marked else value
+
+
+@dataclass(slots=True)
+class _Window:
+    """One cause's rate-limit window: when it ends, lines passed and lines suppressed."""
+
+    ends: float
+    passed: int
+    suppressed: int
+    logger: str
+    level: int
+    like: str
+    account_id: str | None
+
+
+_Cause = tuple[str, str, str | None]  # logger, message (unformatted), account_id
+
+
+class RateLimit:
+    """Warnings and errors: `burst` lines per `window` seconds of one cause (logger, message
+    and account_id), the rest counted; the count is reported in one line (SUPPRESSED) by the
+    first record handled after the window ended. Lower levels pass untouched."""
+
+    def __init__(
+        self,
+        window: float = RATE_WINDOW,
+        burst: int = RATE_BURST,
+        keys: int = RATE_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._window = window
+        self._burst = burst
+        self._keys = keys
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Opened in time order, all as long: the first to end is the first in the dict.
+        self._windows: OrderedDict[_Cause, _Window] = OrderedDict()
+
+    def admit(self, record: logging.LogRecord) -> tuple[bool, list[logging.LogRecord]]:
+        """Whether to write `record`, and the summaries of windows that ended before it."""
+        if record.levelno < logging.WARNING:
+            if not self._windows:
+                return True, []
+            with self._lock:
+                return True, self._ended(self._clock())
+        account = getattr(record, "account_id", None)
+        cause = (
+            record.name,
+            str(record.msg)[:VALUE_LIMIT],
+            None if account is None else str(account)[:VALUE_LIMIT],
+        )
+        with self._lock:
+            now = self._clock()
+            summaries = self._ended(now)
+            window = self._windows.get(cause)
+            if window is None:
+                if len(self._windows) < self._keys:
+                    self._windows[cause] = _Window(
+                        now + self._window, 1, 0, record.name, record.levelno, *cause[1:]
+                    )
+                return True, summaries
+            if window.passed < self._burst:
+                window.passed += 1
+                return True, summaries
+            window.suppressed += 1
+            return False, summaries
+
+    def _ended(self, now: float) -> list[logging.LogRecord]:
+        summaries: list[logging.LogRecord] = []
+        windows = self._windows
+        while windows:
+            cause, window = next(iter(windows.items()))
+            if window.ends > now:
+                break
+            del windows[cause]
+            if window.suppressed:
+                summaries.append(self._summary(window))
+        return summaries
+
+    def _summary(self, window: _Window) -> logging.LogRecord:
+        record = logging.LogRecord(window.logger, window.level, "", 0, SUPPRESSED, None, None)
+        record.like = window.like
+        if window.account_id is not None:
+            record.account_id = window.account_id
+        record.suppressed = window.suppressed
+        record.seconds = self._window
+        return record
 
 
 class _LineHandler(logging.StreamHandler[TextIO]):
     """Ours, so configure_logging can replace it and leave other handlers alone."""
 
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._rate_limit = RateLimit()
+
     def handle(self, record: logging.LogRecord) -> bool:
-        # Format before taking the lock and hold it only for the write: when a thousand
-        # streams drop at once they all log, and must not queue behind each other's formatting.
         if not self.filter(record):
             return False
+        admitted, summaries = self._rate_limit.admit(record)
+        for summary in summaries:
+            self._write(summary)
+        if admitted:
+            self._write(record)
+        return admitted
+
+    def _write(self, record: logging.LogRecord) -> None:
+        # Format before taking the lock and hold it only for the write: when a thousand
+        # streams drop at once they all log, and must not queue behind each other's formatting.
         try:
             line = self.format(record) + self.terminator
         except Exception:  # noqa: BLE001 (logging must never raise into the caller)
             self.handleError(record)
-            return True
+            return
         self.acquire()
         try:
             self.stream.write(line)
@@ -227,7 +397,6 @@ class _LineHandler(logging.StreamHandler[TextIO]):
             self.handleError(record)
         finally:
             self.release()
-        return True
 
 
 def configure_logging(level: str, fmt: LogFormat, stream: TextIO | None = None) -> None:

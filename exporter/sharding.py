@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from exporter.model import AccountInfo
 
 AUTO = "auto"
+MAX_SHARDS = 1024  # the largest --shard.total; an index is below it
 # Where `--shard.index=auto` reads the StatefulSet pod name (`een-exporter-2` -> 2).
 POD_NAME_VARIABLES = ("POD_NAME", "HOSTNAME")
-_ORDINAL = re.compile(r"-(\d+)$")
+# An ordinal of more digits than any index has is none (int() fails past 4,300 digits).
+_ORDINAL = re.compile(rf"-(\d{{1,{len(str(MAX_SHARDS))}}})$")
+_SHOWN_LIMIT = 60  # characters of a pod name an error message repeats
 
 _MASK = (1 << 64) - 1
 _JUMP_MULTIPLIER = 2862933555777941757
@@ -71,10 +74,11 @@ class Shard:
 
 
 def ordinal(pod_name: str) -> int | None:
-    """The StatefulSet ordinal at the end of a pod name, or None.
+    """The StatefulSet ordinal at the end of a pod name, or None (also for one of more digits
+    than an index has).
 
-    >>> ordinal("een-exporter-12"), ordinal("een-exporter"), ordinal("web-1-x")
-    (12, None, None)
+    >>> ordinal("een-exporter-12"), ordinal("een-exporter"), ordinal("web-1-x"), ordinal("x-12345")
+    (12, None, None, None)
     """
     match = _ORDINAL.search(pod_name.strip())
     return int(match.group(1)) if match else None
@@ -91,9 +95,12 @@ def index_from_pod_name(environ: Mapping[str, str]) -> int:
             continue
         found = ordinal(name)
         if found is None:
+            shown = repr(name[:_SHOWN_LIMIT])
+            if len(name) > _SHOWN_LIMIT:
+                shown += f"… ({len(name)} characters)"
             raise ValueError(
-                f"is auto, but the pod name does not end in -N (a StatefulSet ordinal); "
-                f"got {name!r} from {variable}"
+                f"is auto, but the pod name does not end in -N (a StatefulSet ordinal, "
+                f"0 to {MAX_SHARDS - 1}); got {shown} from {variable}"
             )
         return found
     raise ValueError(

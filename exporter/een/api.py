@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
@@ -283,10 +283,11 @@ class EenSession:
     # --- the poll stream ----------------------------------------------------------------------
 
     def stream_url(self, account_id: str) -> str:
-        """`ws(s)://<host>/api/v2/Device/<account>/Events`, on the host REST calls go to."""
+        """`ws(s)://<host>/api/v2/Device/<account>/Events`, on the host REST calls go to; the
+        id percent-encoded (a `/`, `?` or `#` in it would change the path)."""
         parts = urlsplit(self._base)
         scheme = "wss" if parts.scheme == "https" else "ws"
-        return f"{scheme}://{parts.netloc}/api/v2/Device/{account_id}/Events"
+        return f"{scheme}://{parts.netloc}/api/v2/Device/{quote(account_id, safe='')}/Events"
 
     def stream_headers(self) -> list[str]:
         headers = [f"Cookie: {self.cookie.header}"] if self.cookie else []

@@ -11,6 +11,7 @@ Event(device_id='1000f60d', code='PRTH', at_ms=1709251199999, expected=0, receiv
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
@@ -60,6 +61,13 @@ STREAM_STATS = "CSSU"
 CLOUD_DISCONNECT = "CCLD"
 # Counts and durations must be exact in a float64 sample.
 MAX_COUNT = 2**53
+# EEN's timestamps are UTC, from its cloud and the bridges. One more than a day ahead of this
+# machine's clock (a day covers any time-zone mix-up and ordinary clock skew) comes from a
+# broken clock or a hostile endpoint, and is refused: taken, a year-9999 event would be the
+# camera's last event, and `time() - een_camera_last_event_timestamp_seconds` negative, until
+# the next one. Earlier times are taken back to 1970: a bridge sends events late after an
+# outage.
+MAX_AHEAD_MS = 86_400_000
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
@@ -89,8 +97,9 @@ def parse_event(esn: str, code: str, body: object) -> Event:
     return Event(esn, code, at_ms)
 
 
-def parse_timestamp(value: object) -> int:
-    """EEN's `YYYYMMDDhhmmss.xxx` (UTC) as Unix milliseconds, exactly; raises BadEvent.
+def parse_timestamp(value: object, now: float | None = None) -> int:
+    """EEN's `YYYYMMDDhhmmss.xxx` (UTC) as Unix milliseconds, exactly; raises BadEvent, also
+    for a time more than a day after `now` (Unix seconds; default: this machine's clock).
 
     >>> parse_timestamp("19700101000000.001"), parse_timestamp("20161128063213.516")
     (1, 1480314733516)
@@ -107,7 +116,10 @@ def parse_timestamp(value: object) -> int:
         minute = _minute(value[:12])
     except ValueError as exc:
         raise BadEvent(f"timestamp {value} {exc}") from None
-    return minute + int(seconds) * 1000 + int(millis)
+    at_ms = minute + int(seconds) * 1000 + int(millis)
+    if at_ms > (time.time() if now is None else now) * 1000 + MAX_AHEAD_MS:
+        raise BadEvent(f"timestamp {value} is more than a day ahead of this machine's clock")
+    return at_ms
 
 
 @lru_cache(maxsize=64)

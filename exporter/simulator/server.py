@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 from types import TracebackType
+from urllib.parse import unquote, urlsplit
 
 from websockets.http11 import Request as HandshakeRequest
 
@@ -344,7 +345,7 @@ class Simulator:
         except Exception:
             log.exception("simulator handler for %s %s failed", request.method, path)
             return Response.error(500)
-        if STREAM_PATH.fullmatch(path):
+        if stream_account(request) is not None:
             response = Response.error(426, "this endpoint only speaks WebSocket")
             response.headers.append(("Upgrade", "websocket"))
             return response
@@ -420,8 +421,8 @@ class Simulator:
     def _refuse_stream(self, request: Request) -> Response | None:
         """The HTTP answer for a handshake that must not become a stream, else None."""
         assert self._cloud is not None
-        match = STREAM_PATH.fullmatch(request.path)
-        if match is None:
+        account_id = stream_account(request)
+        if account_id is None:
             return Response.error(404, "no such endpoint")
         refusal = api.api_key_refusal(request, self._cloud)
         if refusal is not None:
@@ -431,7 +432,7 @@ class Simulator:
             and self._cloud.readings.session_loss is SessionLoss.HTTP
         ):
             return Response.error(401, "no valid session")
-        if self._cloud.world.visible_account(match["account_id"]) is None:
+        if self._cloud.world.visible_account(account_id) is None:
             return Response.error(404, "unknown account")
         return None
 
@@ -441,6 +442,17 @@ def _stream_owner(session: Session | None, request: Request) -> tuple[str, str]:
     close readings), the account of the path and no key."""
     if session is not None:
         return session.key, session.active_account_id
-    match = STREAM_PATH.fullmatch(request.path)
-    assert match is not None  # _refuse_stream checked it
-    return "", match["account_id"]
+    account_id = stream_account(request)
+    assert account_id is not None  # _refuse_stream checked it
+    return "", account_id
+
+
+def stream_account(request: Request) -> str | None:
+    """The account of a poll-stream path, `/api/v2/Device/<account>/Events`, percent-decoded;
+    None for any other path. Matched before decoding: the id may hold an encoded `/`.
+
+    >>> stream_account(Request("GET", "/api/v2/Device/a%2Fb%3Fc%23d/Events", "", {}, b"", ""))
+    'a/b?c#d'
+    """
+    match = STREAM_PATH.fullmatch(urlsplit(request.target).path)
+    return None if match is None else unquote(match["account_id"])

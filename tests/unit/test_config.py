@@ -402,6 +402,27 @@ def test_bad_listen_address(address: str) -> None:
     assert f"got {address.strip()!r}" in message
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "--web.listen-address=:" + "9" * 5000,
+        "--een.login-concurrency=" + "9" * 5000,
+        "--een.backoff-max=" + "9" * 5000,
+        "--shard.total=" + "9" * 4000,
+    ],
+)
+def test_a_number_of_thousands_of_digits_gets_the_usual_error_shown_short(value: str) -> None:
+    # Issue 19 item 15: int() of more than 4,300 digits raised Python's own message
+    # ("Exceeds the limit (4300 digits) ... use sys.set_int_max_str_digits()"), and every
+    # error repeated the value whole.
+    message = config_error([value], CREDENTIALS)
+    assert "must be" in message
+    assert "4300" not in message
+    assert "set_int_max_str_digits" not in message
+    assert len(message) < 300
+    assert f" characters) (from {value.split('=')[0]})" in message
+
+
 DURATIONS = [
     # env, flag, lowest, highest
     ("EEN_DEVICE_REFRESH_SECONDS", "--een.device-refresh", "10", "86400"),

@@ -111,6 +111,42 @@ def test_timestamps_are_rendered_to_the_millisecond() -> None:
     assert f"{line} 1480314733.516\n" in body
 
 
+# Durations EEN may send (up to 2^53 s) and wall-clock times with sub-millisecond digits.
+EXACT = (2.0**53, 2.0**53 - 1, 0.1, 1 / 3, 123_456.789, 1e-7, 42.0)
+
+
+def test_every_float_sample_prints_exactly() -> None:
+    # Issue 19 item 13: `{:g}` printed 2^53 as 9.0072e+15 (6 significant digits), and the
+    # timestamps kept 3 decimals.
+    for seconds in EXACT:
+        store = make_store()
+        now = 1_700_000_000.123_456_7
+        store.apply(ACCOUNT, events(Event("b1", "CCLD", T0, seconds=seconds)), now=now)
+        store.apply(ACCOUNT, StreamUpdate({"c1": 0x1E0027}), now=now)
+        found = samples(store)
+        duration = series(found, "een_bridge_last_cloud_disconnect_duration_seconds")
+        assert duration == seconds
+        assert series(found, "een_stream_last_message_timestamp_seconds") == now
+        assert series(found, "een_camera_last_update_timestamp_seconds", camera_id="c1") == now
+    body = b"".join(Exposition(store, lambda: b"").render(gzip=False)).decode()
+    assert 'bridge_id="b1"} 42.0\n' in body
+    store.apply(ACCOUNT, events(Event("b1", "CCLD", T0, seconds=2.0**53)), now=now)
+    body = b"".join(Exposition(store, lambda: b"").render(gzip=False)).decode()
+    assert 'bridge_id="b1"} 9007199254740992.0\n' in body
+    assert "e+15" not in body
+
+
+def test_promtool_accepts_exact_floats() -> None:
+    promtool = require_binary("promtool", "apt-get install prometheus")
+    store = make_store()
+    store.apply(ACCOUNT, events(Event("b1", "CCLD", T0, seconds=2.0**53)), now=1 / 3)
+    body = b"".join(Exposition(store, lambda: b"").render(gzip=False)).decode()
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_only_configured_codes_of_the_devices_kind_are_counted() -> None:
     store = make_store(EventSelection(("PRTH",), ("BBOO",)))
     store.apply(

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.een.rows import parse_accounts, parse_devices
-from exporter.exposition import LABEL_LIMIT, Exposition, camera_values
+from exporter.exposition import LABEL_LIMIT, Exposition, camera_values, sample_value
 from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
 from exporter.store import StateStore
 from tests.support import Sample, fuzz, parse_exposition, require_binary, series
@@ -163,6 +163,14 @@ def test_promtool_accepts_the_exposition() -> None:
         [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_any_float_sample_reads_back_as_the_same_float(value: float) -> None:
+    text = sample_value(value)
+    [(key, read)] = parse_exposition(f"# TYPE x gauge\nx {text}\n").items()
+    assert key == ("x", frozenset())
+    assert read == value or (value != value and read != read)
 
 
 def test_text_that_utf8_cannot_encode_becomes_replacement_characters() -> None:

@@ -14,9 +14,16 @@ import pytest
 
 from exporter.config import LogFormat
 from exporter.logs import (
+    LINE_LIMIT,
+    RATE_BURST,
+    RATE_WINDOW,
     REDACTED,
+    SUPPRESSED,
+    VALUE_LIMIT,
     LineFormatter,
+    RateLimit,
     SecretRegistry,
+    _LineHandler,
     configure_logging,
     redact,
     register_secret,
@@ -350,6 +357,150 @@ def test_registry_holds_many_secrets() -> None:
     assert len(registry) == 10_016
     assert registry.redact(f"a {keys[-1]} b {keys[0]} c") == f"a {REDACTED} b {REDACTED} c"
     assert registry.redact(f"{keys[20]}") == keys[20]
+
+
+# --- length cap (issue 19 item 14: one malformed-status line was 660 KB) -----------------------
+
+
+@pytest.mark.parametrize("fmt", list(LogFormat))
+def test_a_long_value_keeps_its_start_and_says_how_long_it_was(fmt: LogFormat) -> None:
+    statuses = ",".join(["9" * 38 + "..."] * 20_000)  # 860,000 characters
+    line = LineFormatter(fmt).format(record("malformed", statuses=statuses, devices="a,b"))
+    assert len(line) < VALUE_LIMIT + 200
+    shown = json.loads(line)["statuses"] if fmt is LogFormat.JSON else line
+    assert statuses[:VALUE_LIMIT] in shown
+    assert f"…[cut, {len(statuses)} characters]" in shown
+    assert "devices" in line  # the other fields stay
+
+
+@pytest.mark.parametrize("fmt", list(LogFormat))
+def test_a_line_is_capped_however_its_values_escape(fmt: LogFormat) -> None:
+    # Each value within VALUE_LIMIT, but a control character is 6 once escaped (\u0001).
+    fields = {f"field{i}": "\x01" * 5000 for i in range(20)}
+    line = LineFormatter(fmt).format(record("hostile", **fields))
+    assert len(line) <= LINE_LIMIT
+    if fmt is LogFormat.JSON:
+        parsed = json.loads(line)  # still one valid object, with every field
+        assert all(f"field{i}" in parsed for i in range(20))
+        assert parsed["msg"] == "hostile"
+
+
+def test_a_long_message_and_a_long_error_are_cut(stream: io.StringIO) -> None:
+    configure_logging("info", LogFormat.LOGFMT, stream)
+    try:
+        raise ValueError("x" * 100_000)
+    except ValueError:
+        logging.getLogger("exporter.test").exception("y" * 100_000)
+    written = one_line(stream)
+    assert len(written) <= LINE_LIMIT
+    assert "…[cut, 100000 characters]" in written
+    assert 'error="ValueError: xxx' in written
+
+
+def test_an_integer_too_long_to_print_is_described(stream: io.StringIO) -> None:
+    configure_logging("info", LogFormat.JSON, stream)
+    logging.getLogger("exporter.test").warning("odd", extra={"status": int("9" * 4300) ** 2})
+    assert json.loads(one_line(stream))["status"] == "an integer of more than 77 digits"
+
+
+def test_a_cut_leaves_no_part_of_a_secret() -> None:
+    password = secret()
+    register_secret(password)
+    for before in range(VALUE_LIMIT - len(password), VALUE_LIMIT + 1):
+        value = "x" * before + password + "y" * VALUE_LIMIT
+        line = LineFormatter(LogFormat.LOGFMT).format(record(reason=value))
+        kept = line.split("reason=")[1]
+        assert password[:4] not in kept, before  # not even its start
+        assert ("x" * before)[:VALUE_LIMIT] in kept
+
+
+def test_redact_with_a_limit_reads_only_what_it_keeps() -> None:
+    registry = SecretRegistry()
+    registry.add("abcd1234")
+    assert registry.redact("xxabcd1234yy", 4) == f"xx{REDACTED}"
+    assert registry.redact("xxabcd1234yy", 2) == "xx"
+    assert registry.redact("xxabcd1234yy", 100) == f"xx{REDACTED}yy"
+    assert SecretRegistry().redact("abcdef", 3) == "abc"
+
+
+# --- rate limit (issue 19 item 14: five hostile frames made 40,000 lines, 9.2 MB) ----------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def warning(message: str = "malformed event ignored", **extra: object) -> logging.LogRecord:
+    made = record(message, **extra)
+    made.levelno, made.levelname = logging.WARNING, "WARNING"
+    return made
+
+
+def test_repeated_warnings_of_one_cause_and_account_pass_a_burst_then_are_counted() -> None:
+    clock = Clock()
+    limit = RateLimit(clock=clock)
+    passed = [limit.admit(warning(account_id="a1", device_id=str(i))) for i in range(1000)]
+    assert [admitted for admitted, _ in passed] == [True] * RATE_BURST + [False] * (
+        1000 - RATE_BURST
+    )
+    assert all(summaries == [] for _, summaries in passed)
+    # Another account, another cause, and lower levels have their own allowance.
+    assert limit.admit(warning(account_id="a2"))[0]
+    assert limit.admit(warning("device refused by the stream", account_id="a1"))[0]
+    assert all(limit.admit(record("devices changed", account_id="a1"))[0] for _ in range(100))
+    # The window ends: the next record, of any cause, brings the count first.
+    clock.now += RATE_WINDOW
+    admitted, [summary] = limit.admit(record("stream up", account_id="a9"))
+    assert admitted
+    assert summary.levelno == logging.WARNING
+    assert summary.name == "exporter.stream"
+    assert summary.getMessage() == SUPPRESSED
+    fields = {"like": "malformed event ignored", "account_id": "a1",
+              "suppressed": 1000 - RATE_BURST, "seconds": RATE_WINDOW}  # fmt: skip
+    assert vars(summary) | fields == vars(summary)
+    # And the cause starts over.
+    assert limit.admit(warning(account_id="a1"))[0]
+
+
+def test_a_count_is_reported_once_and_only_when_lines_were_suppressed() -> None:
+    clock = Clock()
+    limit = RateLimit(clock=clock)
+    for _ in range(RATE_BURST):
+        assert limit.admit(warning(account_id="a1")) == (True, [])
+    clock.now += RATE_WINDOW
+    assert limit.admit(warning(account_id="a1")) == (True, [])  # none suppressed: no summary
+    limit.admit(warning(account_id="a1"))
+    for _ in range(RATE_BURST + 5):
+        limit.admit(warning(account_id="a1"))
+    clock.now += RATE_WINDOW
+    _, summaries = limit.admit(warning("other"))
+    assert [s.suppressed for s in summaries] == [7]  # type: ignore[attr-defined]
+    clock.now += RATE_WINDOW
+    assert limit.admit(warning("other")) == (True, [])
+
+
+def test_the_handler_writes_the_burst_and_later_the_count(stream: io.StringIO) -> None:
+    configure_logging("info", LogFormat.LOGFMT, stream)
+    clock = Clock()
+    [handler] = [h for h in logging.getLogger().handlers if isinstance(h, _LineHandler)]
+    handler._rate_limit = RateLimit(clock=clock)
+    log = logging.getLogger("exporter.een.stream")
+    for i in range(10_000):
+        log.warning("malformed event ignored", extra={"account_id": "a1", "device_id": str(i)})
+    assert len(lines(stream)) == RATE_BURST
+    clock.now += RATE_WINDOW
+    log.info("stream up", extra={"account_id": "a1"})
+    *_, summary, last = lines(stream)
+    assert summary.split(" ", 1)[1] == (
+        f'level=warning logger=exporter.een.stream msg="{SUPPRESSED}" '
+        f'like="malformed event ignored" account_id=a1 suppressed={10_000 - RATE_BURST} '
+        f"seconds={RATE_WINDOW}"
+    )
+    assert 'msg="stream up"' in last
 
 
 # --- configure_logging ------------------------------------------------------------------------

@@ -144,6 +144,9 @@ def test_auto_index_from_the_statefulset_pod_name() -> None:
     )
 
 
+NINES = "'" + "9" * 60 + "'"  # how an error message shows the start of a long value
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
@@ -168,14 +171,15 @@ def test_auto_index_from_the_statefulset_pod_name() -> None:
         (
             [],
             {"EEN_SHARD_INDEX": "-1"},
-            "EEN_SHARD_INDEX / --shard.index must be a whole number from 0, or auto; got '-1' "
+            "EEN_SHARD_INDEX / --shard.index must be a whole number from 0 to 1023, or auto; "
+            "got '-1' "
             "(from EEN_SHARD_INDEX)",
         ),
         (
             ["--shard.index=auto", "--shard.total=3"],
             {"HOSTNAME": "3f9a2c7d1b4e"},
             "EEN_SHARD_INDEX / --shard.index is auto, but the pod name does not end in -N "
-            "(a StatefulSet ordinal); got '3f9a2c7d1b4e' from HOSTNAME",
+            "(a StatefulSet ordinal, 0 to 1023); got '3f9a2c7d1b4e' from HOSTNAME",
         ),
         (
             ["--shard.index=auto", "--shard.total=3"],
@@ -188,6 +192,40 @@ def test_auto_index_from_the_statefulset_pod_name() -> None:
             {"POD_NAME": "een-exporter-3"},
             "EEN_SHARD_INDEX / --shard.index must be less than EEN_SHARD_TOTAL / "
             "--shard.total (3); got 3 (the pod name's ordinal)",
+        ),
+        # Issue 19 item 15: a 5,000-digit index printed Python's int-conversion message
+        # ("Exceeds the limit (4300 digits) ... use sys.set_int_max_str_digits()") and the
+        # value whole; a 4,000-digit one came back whole as "got 999...".
+        (
+            ["--shard.index=" + "9" * 5000],
+            {},
+            "EEN_SHARD_INDEX / --shard.index must be a whole number from 0 to 1023, or auto; "
+            "got " + NINES + "… (5000 characters) (from --shard.index)",
+        ),
+        (
+            ["--shard.index=" + "9" * 4000, "--shard.total=3"],
+            {},
+            "EEN_SHARD_INDEX / --shard.index must be a whole number from 0 to 1023, or auto; "
+            "got " + NINES + "… (4000 characters) (from --shard.index)",
+        ),
+        (
+            ["--shard.index=1024", "--shard.total=3"],
+            {},
+            "EEN_SHARD_INDEX / --shard.index must be a whole number from 0 to 1023, or auto; "
+            "got '1024' (from --shard.index)",
+        ),
+        (
+            ["--shard.total=" + "9" * 5000],
+            {},
+            "EEN_SHARD_TOTAL / --shard.total must be a whole number from 1 to 1024; "
+            "got " + NINES + "… (5000 characters) (from --shard.total)",
+        ),
+        (
+            ["--shard.index=auto", "--shard.total=3"],
+            {"POD_NAME": "een-exporter-" + "9" * 5000},
+            "EEN_SHARD_INDEX / --shard.index is auto, but the pod name does not end in -N "
+            "(a StatefulSet ordinal, 0 to 1023); got 'een-exporter-" + "9" * 47 + "'… "
+            "(5013 characters) from POD_NAME",
         ),
     ],
 )

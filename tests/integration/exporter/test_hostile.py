@@ -4,21 +4,25 @@ anywhere else, and keeps what it knows."""
 from __future__ import annotations
 
 import gzip
+import io
 import itertools
 import json
+import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.app import Exporter
+from exporter.config import LogFormat
 from exporter.een.api import RestLimits
 from exporter.een.frames import PING, TEXT
 from exporter.een.stream import StreamTuning
-from exporter.logs import redact
+from exporter.logs import LINE_LIMIT, RATE_BURST, LineFormatter, configure_logging, redact
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import (
     PASSWORD,
@@ -405,3 +409,78 @@ def test_random_bad_messages_leave_the_stream_and_the_other_accounts_alone(
             if device["type"] == "camera":
                 on = series(samples, "een_camera_on", camera_id=device["id"])
                 assert on == bool(device["status"] & ON), device
+
+
+# --- issue 19 item 14: hostile frames cost a few log lines, not megabytes ---------------------
+
+
+def hostile_frames(devices: int = 10_000) -> list[bytes]:
+    """Five frames, each asking for one warning per device or one enormous line: they made
+    30,002 lines (8.9 MB), one of them 1 MB and the malformed-status one 510 KB."""
+    ids = [f"{i:08x}" for i in range(devices)]
+    bad_stats = {"timestamp": "20250101120000.000", "delta_expected": 1, "delta_rcvd": -1}
+    refused = [{"status_code": 404, "message": "resolve invalid " + "x" * 200}]
+    frames = [
+        {"status_code": 200, "data": {esn: {"event": {"CSSU": bad_stats}} for esn in ids}},
+        {"status_code": 200, "data": {esn: {"event": []} for esn in ids}},
+        {"status_code": 200, "data": {esn: {"error": refused} for esn in ids}},
+        {"status_code": 200, "data": {esn: {"status": "x" * 100} for esn in ids}},
+        {"status_code": 500, "message": "y" * 1_000_000},
+    ]
+    return [json.dumps(f).encode() for f in frames]
+
+
+@pytest.fixture
+def written_log() -> Iterator[io.StringIO]:
+    """The exporter's log as it writes it (rate limit included), into a buffer."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    buffer = io.StringIO()
+    configure_logging("info", LogFormat.LOGFMT, buffer)
+    try:
+        yield buffer
+    finally:
+        for handler in list(root.handlers):
+            if isinstance(handler.formatter, LineFormatter) and handler not in saved_handlers:
+                root.removeHandler(handler)
+        root.setLevel(saved_level)
+
+
+def test_five_hostile_frames_cost_a_few_short_log_lines(
+    start_exporter: StartExporter,
+    hostile: HostileServer,
+    control: SimulatorControl,
+    written_log: io.StringIO,
+) -> None:
+    frames = hostile_frames()
+    cameras = {
+        a["id"]: next(d["id"] for d in a["devices"] if d["type"] == "camera")
+        for a in sub_accounts(control)
+    }
+
+    def script(exchange: Exchange) -> None:
+        camera = cameras[exchange.request.path.split("/")[4]]
+        marker = {"status_code": 200, "data": {camera: {"status": 0x100025}}}
+        exchange.send(b"".join(frame(TEXT, f) for f in [*frames, json.dumps(marker).encode()]))
+        hold(exchange)
+
+    hostile.on("GET", EVENTS, websocket(script), times=1)
+    exporter = start_exporter(url=hostile.url)
+    account = streamed_account(hostile)
+    wait_for(
+        lambda: metric(exporter, "een_stream_messages_total", account_id=account) == 6,
+        message="the five frames and the marker read",
+    )
+    assert metric(exporter, "een_camera_status", camera_id=cameras[account], status="off") == 1
+    assert metric(exporter, "een_stream_disconnects_total", account_id=account) == 0
+    stream_lines = [
+        line for line in written_log.getvalue().splitlines()
+        if "logger=exporter.een.stream" in line and "level=warning" in line
+    ]  # fmt: skip
+    # Four causes: bad events, refused devices, malformed statuses, the stream error.
+    assert len(stream_lines) <= 2 * RATE_BURST + 2, len(stream_lines)
+    assert sum(len(line) + 1 for line in stream_lines) < 32 * 1024
+    assert max(len(line) for line in stream_lines) <= LINE_LIMIT
+    [status_line] = [line for line in stream_lines if "malformed device status" in line]
+    assert len(status_line) < 4096
+    assert "…[cut, " in status_line

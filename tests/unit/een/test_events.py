@@ -14,11 +14,34 @@ from exporter.model import Event, EventSelection
         ("19700101000000.000", 0),
         ("20161128063213.516", calendar.timegm((2016, 11, 28, 6, 32, 13)) * 1000 + 516),
         ("20240229235959.999", calendar.timegm((2024, 2, 29, 23, 59, 59)) * 1000 + 999),
-        ("99991231235959.999", calendar.timegm((9999, 12, 31, 23, 59, 59)) * 1000 + 999),
     ],
 )
 def test_timestamps_are_exact_milliseconds(text: str, expected: int) -> None:
     assert parse_timestamp(text) == expected
+
+
+NOW = calendar.timegm((2025, 1, 1, 12, 0, 0))  # Unix seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "99991231235959.999",  # issue 19 item 15: was accepted, as 253402300799.999
+        "21000101000000.000",
+        "20250102120000.001",  # a day and a millisecond ahead
+    ],
+)
+def test_timestamps_more_than_a_day_ahead_are_refused(text: str) -> None:
+    with pytest.raises(BadEvent, match=f"timestamp {text} is more than a day ahead"):
+        parse_timestamp(text, now=NOW)
+
+
+def test_a_day_ahead_is_still_taken_and_the_default_clock_is_this_machines() -> None:
+    # A bridge's clock may be off, or a time zone mixed up: up to a day ahead is EEN's time.
+    assert parse_timestamp("20250102120000.000", now=NOW) == (NOW + 86_400) * 1000
+    with pytest.raises(BadEvent, match="more than a day ahead"):
+        parse_timestamp("99991231235959.999")
+    assert parse_timestamp("20161128063213.516") == 1480314733516
 
 
 @pytest.mark.parametrize(
@@ -158,6 +181,34 @@ def test_a_malformed_event_is_skipped_alone() -> None:
         RefusedEvent("1000f60d", "PRTH", "timestamp 'yesterday' is not YYYYMMDDhhmmss.xxx"),
         RefusedEvent("1000f60e", "", "event is not an object"),
         RefusedEvent("1000f60f", "CSSU", "delta_rcvd -5 is not a count from 0 to 2^53"),
+    ]
+
+
+def test_a_future_timestamp_loses_nothing_else_in_its_message() -> None:
+    message = parse_message(
+        envelope(
+            {
+                "1000f60d": {
+                    "status": 0x1E0037,
+                    "event": {
+                        "PRTH": {"timestamp": "99991231235959.999"},
+                        "COBC": {"timestamp": "20250101120000.000"},
+                        "CSSU": cssu(timestamp="99991231235959.999"),
+                    },
+                },
+                "1000f60e": {"status": 0x100025, "event": {"CSSU": cssu()}},
+            }
+        )
+    )
+    assert message.statuses == {"1000f60d": 0x1E0037, "1000f60e": 0x100025}
+    assert [(e.device_id, e.code) for e in message.events] == [
+        ("1000f60d", "COBC"),
+        ("1000f60e", "CSSU"),
+    ]
+    reason = "timestamp 99991231235959.999 is more than a day ahead of this machine's clock"
+    assert message.bad_events == [
+        RefusedEvent("1000f60d", "PRTH", reason),
+        RefusedEvent("1000f60d", "CSSU", reason),
     ]
 
 
