@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 from typing import Any
 
@@ -15,7 +13,13 @@ from exporter.simulator.v3_status import connection_status
 from exporter.simulator.v3_tokens import V3Settings
 from exporter.simulator.world import DeviceType
 from exporter.v3.api import ApiError, V3Client, api_base
-from exporter.v3.sse import StreamCut, StreamStalled, events, open_stream, status_change
+from exporter.v3.sse import (
+    ConnectionClosed,
+    Stalled,
+    events,
+    open_stream,
+    status_change,
+)
 from tests.integration.conftest import MakeSimulator
 from tests.support import wait_for
 
@@ -118,7 +122,7 @@ class Consumer:
     """Runs the SSE reader on a thread; records what it saw and how it ended."""
 
     def __init__(self, url: str, token: str, deadline: float) -> None:
-        self.response = open_stream(url, token, deadline)
+        self.reader = open_stream(url, token, deadline)
         self.items: list[dict[str, Any] | None] = []
         self.ending: BaseException | str | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -126,21 +130,17 @@ class Consumer:
 
     def stop(self) -> None:
         """Hang up from this thread: shut the socket down (closing the response under a
-        reading thread races inside http.client), then wait for the reader to finish."""
-        buffered = getattr(getattr(self.response.raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(buffered, "raw", None), "_sock", None)
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        reading thread races), then wait for the reader to finish."""
+        self.reader.interrupt()
         self.thread.join(5)
-        self.response.close()
+        self.reader.close()
 
     def _run(self) -> None:
         try:
-            for item in events(self.response):
+            for item in events(self.reader):
                 self.items.append(item)
             self.ending = "clean"
-        except (StreamCut, StreamStalled) as exc:
+        except (ConnectionClosed, Stalled) as exc:
             self.ending = exc
 
 
@@ -173,13 +173,13 @@ def test_a_cut_a_stall_and_a_clean_end_are_told_apart(sse_sim: Simulator) -> Non
     wait_for(lambda: cut.items, timeout=5)
     requests.post(f"{sse_sim.url}/_sim/faults/v3/drop-sse", json={}, timeout=10)
     cut.thread.join(5)
-    assert isinstance(cut.ending, StreamCut)
+    assert isinstance(cut.ending, ConnectionClosed)
 
     stalled = Consumer(url, token, deadline=0.8)
     wait_for(lambda: stalled.items, timeout=5)
     requests.post(f"{sse_sim.url}/_sim/faults/v3/stall-sse", json={}, timeout=10)
     stalled.thread.join(5)
-    assert isinstance(stalled.ending, StreamStalled)
+    assert isinstance(stalled.ending, Stalled)
     requests.post(f"{sse_sim.url}/_sim/faults/reset", json={}, timeout=10)
     stalled.stop()
     wait_for(
