@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
@@ -23,7 +25,7 @@ from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
 from exporter.een.stream import StreamTuning
 from exporter.model import DeviceInfo, DeviceKind, StreamUpdate
 from exporter.selfmetrics import SelfMetrics, Thread
-from exporter.status import CONNECTION_STATUSES
+from exporter.status import UNDOCUMENTED, documented
 from exporter.store import DeviceChanges, StateStore
 from exporter.v3 import sse
 from exporter.v3.access import AccountAccess, Credential
@@ -77,7 +79,7 @@ class V3AccountStream(threading.Thread):
         self._credential: Credential | None = None
         self._subscription: Subscription | None = None
         self._synced = False
-        self._undocumented: set[str] = set()
+        self._undocumented = Undocumented(account_id)
         self._stopping = threading.Event()
         self._backoff = Backoff(tuning.backoff_base, tuning.backoff_max)
 
@@ -139,6 +141,7 @@ class V3AccountStream(threading.Thread):
         finally:
             self._close()
             self._store.stream_closed(self.account_id, ended.problem)
+            self._undocumented.flush()
         if time.monotonic() - connected_at >= min(30.0, self._tuning.timeout):
             self._backoff.reset()  # it was healthy: the next reconnect should be quick
         return ended
@@ -191,7 +194,7 @@ class V3AccountStream(threading.Thread):
 
     def _resync(self, devices: list[Device]) -> None:
         changes = self._store.set_devices(
-            self.account_id, [_info(device) for device in devices], True, time.time()
+            self.account_id, [self._info(device) for device in devices], True, time.time()
         )
         if self._synced:
             self._log_changes(changes)
@@ -241,13 +244,10 @@ class V3AccountStream(threading.Thread):
         if change is None:
             self._store.apply(self.account_id, NOTHING, time.time())
             return
-        if change.status not in CONNECTION_STATUSES and change.status not in self._undocumented:
-            self._undocumented.add(change.status)
-            log.warning(
-                "undocumented connectionStatus: shown as 0 in every documented status",
-                extra={"account_id": self.account_id, "status": change.status[:64]},
-            )
-        update = StreamUpdate({change.actor_id: change.status})
+        status = documented(change.status)
+        if status is UNDOCUMENTED:
+            self._undocumented.met(change.status)
+        update = StreamUpdate({change.actor_id: status})
         self._store.apply(self.account_id, update, time.time())
 
     def _refresh(self, credential: Credential) -> None:
@@ -264,7 +264,7 @@ class V3AccountStream(threading.Thread):
             )
             return
         changes = self._store.set_devices(
-            self.account_id, [_info(device) for device in devices], True, time.time()
+            self.account_id, [self._info(device) for device in devices], True, time.time()
         )
         subscription = self._subscription
         if changes.added and subscription is not None:
@@ -272,6 +272,14 @@ class V3AccountStream(threading.Thread):
             actors = [f"{kinds[esn]}:{esn}" for esn in changes.added]
             self._client.add_filters(credential.base, credential.value, subscription.id, actors)
         self._log_changes(changes)
+
+    def _info(self, device: Device) -> DeviceInfo:
+        status = documented(device.status)
+        if status is UNDOCUMENTED:
+            self._undocumented.met(device.status)
+        return DeviceInfo(
+            device.id, KINDS[device.kind], device.name, device.bridge_id or "", status
+        )
 
     def _log_changes(self, changes: DeviceChanges) -> None:
         if changes.added or changes.removed or changes.renamed:
@@ -286,7 +294,48 @@ class V3AccountStream(threading.Thread):
             )
 
 
-def _info(device: Device) -> DeviceInfo:
-    return DeviceInfo(
-        device.id, KINDS[device.kind], device.name, device.bridge_id or "", device.status
-    )
+class Undocumented:
+    """The undocumented connectionStatus values one account's stream met, at a bounded cost.
+
+    Each of the first REMEMBERED distinct values is logged once. Past them, values not
+    remembered are counted and logged at most once per LOG_INTERVAL with the count, so a server
+    sending endless distinct values costs neither memory nor log lines.
+    """
+
+    REMEMBERED = 16
+    LOG_INTERVAL = 60.0
+    SHOWN = 64  # characters of a value kept and logged
+
+    def __init__(self, account_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._account_id = account_id
+        self._clock = clock
+        self._remembered: set[str] = set()
+        self._unlogged = 0  # values met past the remembered ones, since the last line
+        self._example = ""  # the last of those
+        self._logged_at = -math.inf
+
+    def met(self, status: str) -> None:
+        shown = status[: self.SHOWN]
+        if shown in self._remembered:
+            return
+        if len(self._remembered) < self.REMEMBERED:
+            self._remembered.add(shown)
+            self._log(shown, 1)
+            return
+        self._unlogged += 1
+        self._example = shown
+        if self._clock() - self._logged_at >= self.LOG_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        """Log the values counted but not logged yet, if any (when a stream attempt ends)."""
+        if self._unlogged:
+            self._log(self._example, self._unlogged)
+            self._unlogged = 0
+
+    def _log(self, shown: str, count: int) -> None:
+        self._logged_at = self._clock()
+        log.warning(
+            "undocumented connectionStatus: shown as 0 in every documented status",
+            extra={"account_id": self._account_id, "status": shown, "count": count},
+        )
