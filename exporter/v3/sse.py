@@ -170,7 +170,8 @@ class EventReader(UnitReader):
             raise ConnectionClosed("the SSE answer has no body")
         sock = buffered_file.raw._sock
         # The head was read through a buffered file, which may hold the body's first bytes.
-        sock.settimeout(0.0)
+        sock.settimeout(0.0)  # what it holds, without waiting (TLS: SSLWantReadError if none)
+        buffered = b""
         try:
             with contextlib.suppress(BlockingIOError, OSError):
                 buffered = buffered_file.read1(1 << 20) or b""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from exporter.v3.sse import (
     status_change,
 )
 from tests.integration.conftest import MakeSimulator
+from tests.pki import Authority
 from tests.support import wait_for
 
 CLIENT = ("demo-client", "demo-secret")
@@ -195,3 +198,36 @@ def test_a_cut_a_stall_and_a_clean_end_are_told_apart(sse_sim: Simulator) -> Non
     with pytest.raises(ApiError) as refused:
         open_stream(url, token, 5)
     assert refused.value.status == 401
+
+
+def test_the_reader_reads_off_a_tls_socket(
+    make_sim: MakeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EEN serves SSE over HTTPS: the reader takes the TLS socket over from requests, and
+    whatever requests' buffered file had already read of the body comes first."""
+    authority = Authority(tmp_path / "pki")
+    server = authority.server()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.cert, server.key)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.cert))
+    sim = make_sim(
+        WorldSpec(accounts=1, bridges=1, cameras=3),
+        v3=V3Settings(sse_keepalive_seconds=0.2),
+        tls=context,
+    )
+    assert sim.url.startswith("https://")
+    token, camera, url = subscription(sim)
+    assert url.startswith("https://")
+    consumer = Consumer(url, token, deadline=5)
+    wait_for(lambda: None in consumer.items, timeout=5, message="a keep-alive")
+    requests.put(
+        f"{sim.url}/_sim/v3/devices/{camera}/status", json={"connectionStatus": "off"}, timeout=10
+    )
+    changes = wait_for(
+        lambda: [c for e in consumer.items if e and (c := status_change(e))], timeout=5
+    )
+    assert [(c.actor_id, c.status) for c in changes] == [(camera, "off")]
+    requests.post(f"{sim.url}/_sim/faults/v3/expire-tokens", json={}, timeout=10)
+    consumer.thread.join(5)
+    assert consumer.ending == "clean"
+    consumer.stop()
