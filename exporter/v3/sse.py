@@ -170,13 +170,16 @@ class EventReader(UnitReader):
             raise ConnectionClosed("the SSE answer has no body")
         sock = buffered_file.raw._sock
         # The head was read through a buffered file, which may hold the body's first bytes.
-        sock.settimeout(0.0)  # what it holds, without waiting (TLS: SSLWantReadError if none)
         buffered = b""
         try:
-            with contextlib.suppress(BlockingIOError, OSError):
+            sock.settimeout(0.0)  # what it holds, without waiting (TLS: SSLWantReadError if none)
+            with contextlib.suppress(OSError):  # nothing held; a real error shows on the next recv
                 buffered = buffered_file.read1(1 << 20) or b""
-        finally:
             sock.settimeout(poll)
+        except OSError as exc:  # the socket is gone already
+            raise ConnectionClosed(
+                f"connection lost: {exc.strerror or type(exc).__name__}"
+            ) from None
         return cls(
             sock,
             stall_timeout,
