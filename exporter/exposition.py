@@ -21,7 +21,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from exporter import gzipstream
 from exporter.model import DeviceKind, EventSelection, Status
@@ -218,12 +218,13 @@ def camera_values(bits: int) -> tuple[str, str, str, str, str] | None:
     return online, on, streaming, recording, status_lines
 
 
-@cache
+@lru_cache(maxsize=len(CONNECTION_STATUSES) + 2)
 def connection_values(status: str) -> tuple[str, str]:
     """(online, the seven een_camera_status lines) for a v3 connectionStatus.
 
     An undocumented value (EEN may add some) is 0 in every documented line, not a new label
-    value from outside. Memoised: EEN sends few distinct values.
+    value from outside. Memoised, boundedly: the v3 stream stores every undocumented value as
+    one (status.UNDOCUMENTED), but the store takes any string.
     """
     status_lines = "".join(
         f'een_camera_status{{{LABELS},status="{value}"}} {int(value == status)}\n'

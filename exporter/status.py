@@ -35,6 +35,21 @@ CONNECTION_STATUSES = (
     "unknown",
 )
 CONNECTED = "online"
+# What the store holds for any other value (EEN may add some): one string, however many
+# distinct values arrive. /metrics shows it as every undocumented value, 0 in all seven.
+UNDOCUMENTED = "undocumented"
+_DOCUMENTED = frozenset(CONNECTION_STATUSES)
+
+
+def documented(connection_status: str) -> str:
+    """The value itself if EEN documents it ("" too: not known yet), else UNDOCUMENTED.
+
+    >>> documented("bridgeOffline"), documented("someDayNewValue"), documented("")
+    ('bridgeOffline', 'undocumented', '')
+    """
+    if not connection_status or connection_status in _DOCUMENTED:
+        return connection_status
+    return UNDOCUMENTED
 
 
 class CameraStatus(enum.Enum):

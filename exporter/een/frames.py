@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import math
 import socket
-import time
+
+from exporter.transport.liveness import (
+    ConnectionClosed,
+    ProtocolError,
+    ReadError,
+    Stalled,
+    UnitReader,
+)
+
+__all__ = ["ConnectionClosed", "FrameReader", "ProtocolError", "ReadError", "Stalled"]
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 RECV_SIZE = 4096
@@ -18,45 +27,28 @@ MAX_MESSAGE = 64 * 1024 * 1024  # a snapshot of a very large account is still fa
 MAX_CONTROL = 125
 
 
-class ReadError(Exception):
-    """The stream cannot be read any further; the message says why."""
-
-
-class ConnectionClosed(ReadError):
-    """The server closed the TCP connection."""
-
-
-class ProtocolError(ReadError):
-    """The server sent something that is not a valid WebSocket frame sequence."""
-
-
-class Stalled(ReadError):
-    """No whole message or control frame for too long, though bytes may still trickle in."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(f"no message for {timeout:g}s (stalled connection)")
-
-
-class FrameReader:
+class FrameReader(UnitReader):
     """Returns whole messages and control frames from a socket, reading it in large chunks.
 
-    Timeouts are the socket's: `read` raises TimeoutError when nothing arrives in time, and
-    can be called again afterwards (a partly received frame stays buffered). Bytes that keep
+    Liveness is the streams' shared rule (exporter.transport.liveness), a message or control
+    frame being the unit: `read` raises TimeoutError when nothing arrives in time, and can be
+    called again afterwards (a partly received frame stays buffered). Bytes that keep
     trickling in never time out, so `read` raises Stalled when they complete no message or
-    control frame for `stall_timeout` seconds; the caller checks `frame_at` on TimeoutError.
+    control frame for `stall_timeout` seconds; the caller `check`s on TimeoutError.
     """
 
     def __init__(self, sock: socket.socket, stall_timeout: float = math.inf) -> None:
-        self._sock = sock
-        self._buffer = bytearray()  # CPython deletes from a bytearray's front in O(1)
+        super().__init__(
+            sock, stall_timeout, unit="message", max_unit=MAX_MESSAGE, recv_size=RECV_SIZE
+        )
         self._fragments: list[bytes] = []
         self._fragmented_opcode = TEXT
         self._fragmented_size = 0
-        self._stall_timeout = stall_timeout
-        # Time is read once per receive, not per frame: a frame is stamped with the arrival
-        # of the bytes that completed it.
-        self._received_at = time.monotonic()
-        self.frame_at = self._received_at  # when the last message or control frame completed
+
+    @property
+    def frame_at(self) -> float:
+        """When the last message or control frame completed."""
+        return self.unit_at
 
     def read(self) -> tuple[int, bytes]:
         """The next message (TEXT/BINARY, reassembled) or control frame: (opcode, payload)."""
@@ -68,7 +60,7 @@ class FrameReader:
             fin, opcode, payload = frame
             if opcode >= CLOSE:
                 _check_control(fin, opcode, payload)
-                self.frame_at = self._received_at
+                self.unit_at = self._received_at
                 return opcode, payload
             if opcode != CONTINUATION:
                 if opcode > BINARY:
@@ -76,29 +68,20 @@ class FrameReader:
                 if self._fragments:
                     raise ProtocolError("a new message started inside a fragmented one")
                 if fin:
-                    self.frame_at = self._received_at
+                    self.unit_at = self._received_at
                     return opcode, payload
                 self._fragmented_opcode = opcode
             elif not self._fragments:
                 raise ProtocolError("continuation frame without a message")
             self._fragments.append(payload)
             self._fragmented_size += len(payload)
-            if self._fragmented_size > MAX_MESSAGE:
-                raise ProtocolError(f"message of more than {MAX_MESSAGE} bytes")
+            if self._fragmented_size > self._max_unit:
+                self.limit(self._fragmented_size, "message")
             if fin:
                 message = b"".join(self._fragments)
                 self._fragments, self._fragmented_size = [], 0
-                self.frame_at = self._received_at
+                self.unit_at = self._received_at
                 return self._fragmented_opcode, message
-
-    def _fill(self) -> None:
-        if self._received_at - self.frame_at >= self._stall_timeout:
-            raise Stalled(self._stall_timeout)
-        chunk = self._sock.recv(RECV_SIZE)
-        if not chunk:
-            raise ConnectionClosed("connection closed by the server")
-        self._received_at = time.monotonic()
-        self._buffer += chunk
 
     def _next_frame(self) -> tuple[bool, int, bytes] | None:
         buffer = self._buffer
@@ -116,8 +99,8 @@ class FrameReader:
             if len(buffer) < 10:
                 return None
             length, start = int.from_bytes(buffer[2:10], "big"), 10
-        if length > MAX_MESSAGE:
-            raise ProtocolError(f"frame of more than {MAX_MESSAGE} bytes")
+        if length > self._max_unit:
+            self.limit(length, "frame")
         end = start + length
         if len(buffer) < end:
             return None

@@ -259,8 +259,7 @@ class AccountStream(threading.Thread):
                 opcode, payload = reader.read()
             except TimeoutError:
                 now = time.monotonic()
-                if now - reader.frame_at >= tuning.timeout:
-                    raise frames.Stalled(tuning.timeout) from None
+                reader.check(now)  # nothing at all for the stream timeout: Stalled
                 ws.ping()
             else:
                 now = reader.frame_at

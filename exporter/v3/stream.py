@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
 
-from exporter.een.pacing import Backoff, LoginGate, wait
+from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
 from exporter.een.stream import StreamTuning
 from exporter.model import DeviceInfo, DeviceKind, StreamUpdate
 from exporter.selfmetrics import SelfMetrics, Thread
-from exporter.status import CONNECTION_STATUSES
+from exporter.status import UNDOCUMENTED, documented
 from exporter.store import DeviceChanges, StateStore
 from exporter.v3 import sse
 from exporter.v3.access import AccountAccess, Credential
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 NOTHING = StreamUpdate()
 KINDS = {"camera": DeviceKind.CAMERA, "bridge": DeviceKind.BRIDGE}
 # What ends one attempt (and is retried after a backoff), as opposed to a bug.
-STREAM_ERRORS = (ApiError, OAuthError, TokenFileError, sse.StreamCut, sse.StreamStalled)
+STREAM_ERRORS = (ApiError, OAuthError, TokenFileError, sse.ReadError)
 
 
 class Renewal(Exception):
@@ -74,20 +75,20 @@ class V3AccountStream(threading.Thread):
         self._tuning = tuning
         self._start_delay = start_delay
         self._http = requests.Session()
-        self._response: requests.Response | None = None
+        self._reader: sse.EventReader | None = None
         self._credential: Credential | None = None
         self._subscription: Subscription | None = None
         self._synced = False
-        self._undocumented: set[str] = set()
+        self._undocumented = Undocumented(account_id)
         self._stopping = threading.Event()
         self._backoff = Backoff(tuning.backoff_base, tuning.backoff_max)
 
     def stop(self) -> None:
         """Ask the thread to end; wakes it from a wait or a blocking read."""
         self._stopping.set()
-        response = self._response
-        if response is not None:
-            _interrupt(response)
+        reader = self._reader
+        if reader is not None:
+            reader.interrupt()
 
     def run(self) -> None:
         if wait(self._stopping, self._start_delay):
@@ -121,7 +122,7 @@ class V3AccountStream(threading.Thread):
 
     def _attempt(self) -> Ended:
         try:
-            response = self._open()
+            reader = self._open()
         except Exception as exc:  # noqa: BLE001 (the thread's boundary: see _failure)
             self._close()
             ended = self._failure(exc)
@@ -130,7 +131,7 @@ class V3AccountStream(threading.Thread):
         connected_at = time.monotonic()
         ended = Ended("exporter stopping")
         try:
-            self._read(response)
+            self._read(reader)
             if not self._stopping.is_set():
                 ended = Ended("the server ended the stream")
         except Renewal as exc:
@@ -140,6 +141,7 @@ class V3AccountStream(threading.Thread):
         finally:
             self._close()
             self._store.stream_closed(self.account_id, ended.problem)
+            self._undocumented.flush()
         if time.monotonic() - connected_at >= min(30.0, self._tuning.timeout):
             self._backoff.reset()  # it was healthy: the next reconnect should be quick
         return ended
@@ -157,7 +159,7 @@ class V3AccountStream(threading.Thread):
         retry_after = getattr(exc, "retry_after", None)
         return Ended(str(exc) or type(exc).__name__, retry_after, quiet=refused)
 
-    def _open(self) -> requests.Response:
+    def _open(self) -> sse.EventReader:
         """Token, resync, subscribe, connect: through the gate, so that many accounts dropped
         at once come back at a steady pace."""
         with self._gate:
@@ -168,29 +170,40 @@ class V3AccountStream(threading.Thread):
             subscription = self._client.subscribe(credential.base, credential.value, actors)
             self._subscription = subscription
             if self._stopping.is_set():
-                raise sse.StreamCut("exporter stopping")
-            response = sse.open_stream(
-                subscription.sse_url, credential.value, self._tuning.timeout, self._http
+                raise sse.ConnectionClosed("exporter stopping")
+            reader = sse.open_stream(
+                subscription.sse_url,
+                credential.value,
+                self._tuning.timeout,
+                self._http,
+                poll=self._poll_interval(credential),
             )
-            self._response = response
+            self._reader = reader
             self._store.stream_connected(self.account_id)
         # The listing was the snapshot: ready at once.
         self._store.stream_subscribed(self.account_id, ())
         log.info("stream up", extra={"account_id": self.account_id, "devices": len(devices)})
-        return response
+        return reader
+
+    def _poll_interval(self, credential: Credential) -> float:
+        """How long a read may wait for a byte: the stream's timers (a stall, the device
+        refresh, the token's renewal) are checked at least this often, events or not."""
+        tuning = self._tuning
+        renewal = max(credential.renew_at - time.monotonic(), 0.05)
+        return min(tuning.timeout / 3, tuning.device_refresh, renewal, MAX_WAIT)
 
     def _resync(self, devices: list[Device]) -> None:
         changes = self._store.set_devices(
-            self.account_id, [_info(device) for device in devices], True, time.time()
+            self.account_id, [self._info(device) for device in devices], True, time.time()
         )
         if self._synced:
             self._log_changes(changes)
         self._synced = True
 
     def _close(self) -> None:
-        response, self._response = self._response, None
-        if response is not None:
-            response.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         subscription, self._subscription = self._subscription, None
         credential = self._credential
         if subscription is None or credential is None or self._stopping.is_set():
@@ -201,18 +214,25 @@ class V3AccountStream(threading.Thread):
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _read(self, response: requests.Response) -> None:
+    def _read(self, reader: sse.EventReader) -> None:
         """Apply events until the stream ends; re-list every device_refresh; leave on purpose
-        when the token is due for renewal."""
+        when the token is due for renewal. The read wakes at least every poll interval, so
+        the timers run on time though no event arrives (v1's loop does the same)."""
         credential = self._credential
         assert credential is not None
-        next_refresh = time.monotonic() + self._tuning.device_refresh
-        for event in sse.events(response):
-            if self._stopping.is_set():
+        next_refresh = reader.unit_at + self._tuning.device_refresh
+        while not self._stopping.is_set():
+            try:
+                event = reader.read()
+            except TimeoutError:
+                now = time.monotonic()
+                reader.check(now)  # no event or comment for the stream timeout: Stalled
+            except sse.EndOfStream:
                 return
-            if event is not None:
-                self._on_event(event)
-            now = time.monotonic()
+            else:
+                now = reader.unit_at
+                if event is not None:
+                    self._on_event(event)
             if now >= credential.renew_at:
                 raise Renewal("access token renewal")
             if now >= next_refresh:
@@ -224,13 +244,10 @@ class V3AccountStream(threading.Thread):
         if change is None:
             self._store.apply(self.account_id, NOTHING, time.time())
             return
-        if change.status not in CONNECTION_STATUSES and change.status not in self._undocumented:
-            self._undocumented.add(change.status)
-            log.warning(
-                "undocumented connectionStatus: shown as 0 in every documented status",
-                extra={"account_id": self.account_id, "status": change.status[:64]},
-            )
-        update = StreamUpdate({change.actor_id: change.status})
+        status = documented(change.status)
+        if status is UNDOCUMENTED:
+            self._undocumented.met(change.status)
+        update = StreamUpdate({change.actor_id: status})
         self._store.apply(self.account_id, update, time.time())
 
     def _refresh(self, credential: Credential) -> None:
@@ -247,7 +264,7 @@ class V3AccountStream(threading.Thread):
             )
             return
         changes = self._store.set_devices(
-            self.account_id, [_info(device) for device in devices], True, time.time()
+            self.account_id, [self._info(device) for device in devices], True, time.time()
         )
         subscription = self._subscription
         if changes.added and subscription is not None:
@@ -255,6 +272,14 @@ class V3AccountStream(threading.Thread):
             actors = [f"{kinds[esn]}:{esn}" for esn in changes.added]
             self._client.add_filters(credential.base, credential.value, subscription.id, actors)
         self._log_changes(changes)
+
+    def _info(self, device: Device) -> DeviceInfo:
+        status = documented(device.status)
+        if status is UNDOCUMENTED:
+            self._undocumented.met(device.status)
+        return DeviceInfo(
+            device.id, KINDS[device.kind], device.name, device.bridge_id or "", status
+        )
 
     def _log_changes(self, changes: DeviceChanges) -> None:
         if changes.added or changes.removed or changes.renamed:
@@ -269,19 +294,48 @@ class V3AccountStream(threading.Thread):
             )
 
 
-def _info(device: Device) -> DeviceInfo:
-    return DeviceInfo(
-        device.id, KINDS[device.kind], device.name, device.bridge_id or "", device.status
-    )
+class Undocumented:
+    """The undocumented connectionStatus values one account's stream met, at a bounded cost.
 
+    Each of the first REMEMBERED distinct values is logged once. Past them, values not
+    remembered are counted and logged at most once per LOG_INTERVAL with the count, so a server
+    sending endless distinct values costs neither memory nor log lines.
+    """
 
-def _interrupt(response: requests.Response) -> None:
-    """Wake a thread blocked reading `response` by shutting its socket down."""
-    # urllib3 hands the socket to http.client's response (its connection's `sock` is None by
-    # then): response.raw._fp is that http.client response, .fp its buffered socket file.
-    with contextlib.suppress(Exception):  # internals: anything missing means nothing to wake
-        sock: object = response.raw
-        for name in ("_fp", "fp", "raw", "_sock"):
-            sock = getattr(sock, name)
-        if isinstance(sock, socket.socket):
-            sock.shutdown(socket.SHUT_RDWR)
+    REMEMBERED = 16
+    LOG_INTERVAL = 60.0
+    SHOWN = 64  # characters of a value kept and logged
+
+    def __init__(self, account_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._account_id = account_id
+        self._clock = clock
+        self._remembered: set[str] = set()
+        self._unlogged = 0  # values met past the remembered ones, since the last line
+        self._example = ""  # the last of those
+        self._logged_at = -math.inf
+
+    def met(self, status: str) -> None:
+        shown = status[: self.SHOWN]
+        if shown in self._remembered:
+            return
+        if len(self._remembered) < self.REMEMBERED:
+            self._remembered.add(shown)
+            self._log(shown, 1)
+            return
+        self._unlogged += 1
+        self._example = shown
+        if self._clock() - self._logged_at >= self.LOG_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        """Log the values counted but not logged yet, if any (when a stream attempt ends)."""
+        if self._unlogged:
+            self._log(self._example, self._unlogged)
+            self._unlogged = 0
+
+    def _log(self, shown: str, count: int) -> None:
+        self._logged_at = self._clock()
+        log.warning(
+            "undocumented connectionStatus: shown as 0 in every documented status",
+            extra={"account_id": self._account_id, "status": shown, "count": count},
+        )

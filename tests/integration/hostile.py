@@ -103,6 +103,14 @@ class HostileServer:
         with self._lock:
             self._rules.clear()
 
+    def cut(self) -> int:
+        """Shut down every connection in flight (crafted or passed through); how many."""
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+        return len(sockets)
+
     def requests(self, method: str, path: str) -> list[Seen]:
         pattern = re.compile(path)
         with self._lock:

@@ -29,3 +29,14 @@ def test_state_modules_do_not_import_the_transport(module: str) -> None:
     transports = ("exporter.een", "exporter.v3")
     transport = {name for name in imported_modules(PACKAGE / module) if name.startswith(transports)}
     assert not transport, f"exporter/{module} imports {sorted(transport)}"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((PACKAGE / "transport").glob("*.py")), ids=lambda path: path.name
+)
+def test_what_the_transports_share_imports_neither(path: Path) -> None:
+    """exporter.transport serves both APIs: it knows neither (nor do they import each other
+    for what it holds)."""
+    apis = ("exporter.een", "exporter.v3")
+    found = {name for name in imported_modules(path) if name.startswith(apis)}
+    assert not found, f"exporter/transport/{path.name} imports {sorted(found)}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
+import ssl
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +15,15 @@ from exporter.simulator.v3_status import connection_status
 from exporter.simulator.v3_tokens import V3Settings
 from exporter.simulator.world import DeviceType
 from exporter.v3.api import ApiError, V3Client, api_base
-from exporter.v3.sse import StreamCut, StreamStalled, events, open_stream, status_change
+from exporter.v3.sse import (
+    ConnectionClosed,
+    Stalled,
+    events,
+    open_stream,
+    status_change,
+)
 from tests.integration.conftest import MakeSimulator
+from tests.pki import Authority
 from tests.support import wait_for
 
 CLIENT = ("demo-client", "demo-secret")
@@ -118,7 +125,7 @@ class Consumer:
     """Runs the SSE reader on a thread; records what it saw and how it ended."""
 
     def __init__(self, url: str, token: str, deadline: float) -> None:
-        self.response = open_stream(url, token, deadline)
+        self.reader = open_stream(url, token, deadline)
         self.items: list[dict[str, Any] | None] = []
         self.ending: BaseException | str | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -126,21 +133,17 @@ class Consumer:
 
     def stop(self) -> None:
         """Hang up from this thread: shut the socket down (closing the response under a
-        reading thread races inside http.client), then wait for the reader to finish."""
-        buffered = getattr(getattr(self.response.raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(buffered, "raw", None), "_sock", None)
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        reading thread races), then wait for the reader to finish."""
+        self.reader.interrupt()
         self.thread.join(5)
-        self.response.close()
+        self.reader.close()
 
     def _run(self) -> None:
         try:
-            for item in events(self.response):
+            for item in events(self.reader):
                 self.items.append(item)
             self.ending = "clean"
-        except (StreamCut, StreamStalled) as exc:
+        except (ConnectionClosed, Stalled) as exc:
             self.ending = exc
 
 
@@ -173,13 +176,13 @@ def test_a_cut_a_stall_and_a_clean_end_are_told_apart(sse_sim: Simulator) -> Non
     wait_for(lambda: cut.items, timeout=5)
     requests.post(f"{sse_sim.url}/_sim/faults/v3/drop-sse", json={}, timeout=10)
     cut.thread.join(5)
-    assert isinstance(cut.ending, StreamCut)
+    assert isinstance(cut.ending, ConnectionClosed)
 
     stalled = Consumer(url, token, deadline=0.8)
     wait_for(lambda: stalled.items, timeout=5)
     requests.post(f"{sse_sim.url}/_sim/faults/v3/stall-sse", json={}, timeout=10)
     stalled.thread.join(5)
-    assert isinstance(stalled.ending, StreamStalled)
+    assert isinstance(stalled.ending, Stalled)
     requests.post(f"{sse_sim.url}/_sim/faults/reset", json={}, timeout=10)
     stalled.stop()
     wait_for(
@@ -195,3 +198,36 @@ def test_a_cut_a_stall_and_a_clean_end_are_told_apart(sse_sim: Simulator) -> Non
     with pytest.raises(ApiError) as refused:
         open_stream(url, token, 5)
     assert refused.value.status == 401
+
+
+def test_the_reader_reads_off_a_tls_socket(
+    make_sim: MakeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EEN serves SSE over HTTPS: the reader takes the TLS socket over from requests, and
+    whatever requests' buffered file had already read of the body comes first."""
+    authority = Authority(tmp_path / "pki")
+    server = authority.server()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.cert, server.key)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.cert))
+    sim = make_sim(
+        WorldSpec(accounts=1, bridges=1, cameras=3),
+        v3=V3Settings(sse_keepalive_seconds=0.2),
+        tls=context,
+    )
+    assert sim.url.startswith("https://")
+    token, camera, url = subscription(sim)
+    assert url.startswith("https://")
+    consumer = Consumer(url, token, deadline=5)
+    wait_for(lambda: None in consumer.items, timeout=5, message="a keep-alive")
+    requests.put(
+        f"{sim.url}/_sim/v3/devices/{camera}/status", json={"connectionStatus": "off"}, timeout=10
+    )
+    changes = wait_for(
+        lambda: [c for e in consumer.items if e and (c := status_change(e))], timeout=5
+    )
+    assert [(c.actor_id, c.status) for c in changes] == [(camera, "off")]
+    requests.post(f"{sim.url}/_sim/faults/v3/expire-tokens", json={}, timeout=10)
+    consumer.thread.join(5)
+    assert consumer.ending == "clean"
+    consumer.stop()

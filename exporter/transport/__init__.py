@@ -1,0 +1,1 @@
+"""What both EEN transports (v1's poll-stream WebSocket, v3's REST and SSE) share."""
