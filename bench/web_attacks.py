@@ -32,8 +32,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
@@ -168,7 +169,7 @@ async def _flooder(port: int, stop: asyncio.Event, counts: dict[str, int]) -> No
 
 
 def run_attack(
-    attack: Callable[[asyncio.Event], object],
+    attack: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
 ) -> tuple[threading.Thread, Callable[[], None]]:
     """Run an asyncio attack in a thread; the returned function stops it."""
     loop = asyncio.new_event_loop()
@@ -176,11 +177,15 @@ def run_attack(
 
     def main() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(attack(stop))  # type: ignore[arg-type]
+        loop.run_until_complete(attack(stop))
 
     thread = threading.Thread(target=main, name="attack", daemon=True)
     thread.start()
-    return thread, lambda: loop.call_soon_threadsafe(stop.set)
+
+    def stopper() -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    return thread, stopper
 
 
 def flood(sim: Simulator, directory: Path) -> None:
