@@ -19,9 +19,10 @@ Bounds, each with its reason:
 - `write_timeout`: a client that does not read its response is closed.
 - `max_header_bytes`: a longer request head is answered 431 and closed.
 - `max_connections` (and a share of the open-file limit): at the limit a new connection is
-  made room for: the connection idle the longest is closed, else the one whose handshake or
-  request head has been arriving the longest (the slowest, which holds no worker). Only when
-  every connection is with a worker or sending a response is a new one answered 503.
+  made room for: the keep-alive connection idle the longest is closed, else the one whose
+  handshake or request head has been due the longest (the slowest, which holds no worker; a
+  scraper's, sent at once, is the newest). Only when every connection is with a worker or
+  sending a response is a new one answered 503.
 """
 
 from __future__ import annotations
@@ -188,8 +189,9 @@ class HttpServer:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[tuple[_Connection, list[bytes], bool]] = queue.SimpleQueue()
         self._open: set[_Connection] = set()
-        # Connections that may be closed to make room: idle ones (oldest first), then those
-        # whose handshake or request head is arriving (the longest at it first).
+        # Connections that may be closed to make room: idle ones (answered, oldest first), then
+        # those whose handshake or request head is due (the longest at it first), new ones
+        # included: a scraper's is the newest, the last to be closed.
         self._idle: OrderedDict[_Connection, None] = OrderedDict()
         self._arriving: OrderedDict[_Connection, None] = OrderedDict()
         self._deadlines: list[tuple[float, int, _Connection]] = []
@@ -359,7 +361,7 @@ class HttpServer:
         state = _State.READING if tls is None else _State.HANDSHAKE
         connection = _Connection(sock, Peer(address, tls is not None), state, tls)
         self._open.add(connection)
-        self._idle[connection] = None
+        self._arriving[connection] = None  # its head is due from now
         limits = self.limits
         self._set_deadline(
             connection, limits.request_timeout if tls is None else limits.handshake_timeout
@@ -367,8 +369,9 @@ class HttpServer:
         self._watch(connection, selectors.EVENT_READ)
 
     def _make_room(self) -> bool:
-        """Close the connection idle the longest, else the one whose handshake or request head
-        has been arriving the longest; False if every connection is with a worker or writing."""
+        """Close the keep-alive connection idle the longest, else the one whose handshake or
+        request head has been due the longest; False if every connection is with a worker or
+        writing."""
         for candidates, why in ((self._idle, "idle"), (self._arriving, "slowest")):
             if candidates:
                 oldest, _ = candidates.popitem(last=False)
@@ -434,7 +437,7 @@ class HttpServer:
         if connection.waiting:
             connection.waiting = False
             self._idle.pop(connection, None)
-            self._arriving[connection] = None
+            self._arriving.setdefault(connection, None)  # a new one keeps its place
             if connection.answered:
                 self._set_deadline(connection, self.limits.request_timeout)
 
