@@ -6,14 +6,23 @@ head has arrived whole goes to a fixed pool of workers (`een-http-worker-N`) tha
 the response. So the server runs 1 + `workers` threads however many connections are open, and
 a client that stalls holds no worker.
 
+A response that needs something slow (a bcrypt check) can be computed in two steps
+(`Later`): the worker hands the slow part to whoever does it and takes the next request; when
+it is done, a worker computes the response. So a flood of such requests holds no worker.
+
 Bounds, each with its reason:
-- `request_timeout`: from connecting (or the first byte of a keep-alive request) to the end
-  of the request head, TLS handshake included; a slow-loris client is closed.
+- `handshake_timeout`: from connecting to the end of the TLS handshake.
+- `request_timeout`: to the end of the request head, from connecting (plain HTTP), from the
+  end of the handshake (TLS), or from the first byte of a keep-alive request. Short: a
+  scraper sends its request at once; a slow-loris client is closed.
 - `idle_timeout`: a keep-alive connection with no request is closed.
 - `write_timeout`: a client that does not read its response is closed.
 - `max_header_bytes`: a longer request head is answered 431 and closed.
-- `max_connections` (and a share of the open-file limit): at the limit the connection idle
-  the longest makes room; with none idle, a new connection is answered 503 and closed.
+- `max_connections` (and a share of the open-file limit): at the limit a new connection is
+  made room for: the keep-alive connection idle the longest is closed, else the one whose
+  handshake or request head has been due the longest (the slowest, which holds no worker; a
+  scraper's, sent at once, is the newest). Only when every connection is with a worker or
+  sending a response is a new one answered 503.
 """
 
 from __future__ import annotations
@@ -34,7 +43,9 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from exporter.webconfig import TlsSettings
 
@@ -73,7 +84,8 @@ INTERNAL_ERROR = _canned("500 Internal Server Error", "internal error")
 class Limits:
     workers: int = 4
     max_connections: int = 1024
-    request_timeout: float = 10.0
+    handshake_timeout: float = 3.0
+    request_timeout: float = 5.0
     idle_timeout: float = 120.0
     write_timeout: float = 60.0
     max_header_bytes: int = 16 * 1024
@@ -88,9 +100,22 @@ class Peer:
     tls: bool
 
 
-# A request head (request line and headers, up to the blank line) to (response parts,
-# whether to close the connection after them). Runs on a worker.
-Respond = Callable[[bytes, Peer], tuple[list[bytes], bool]]
+# A response: its parts, and whether to close the connection after them.
+Response = tuple[list[bytes], bool]
+
+
+@dataclass(frozen=True)
+class Later:
+    """A response in two steps: once `ready` is done (by a thread of its own), `then()` gives
+    the response on a worker. Between the two, the request holds no worker."""
+
+    ready: Future[Any]
+    then: Callable[[], Response]
+
+
+# A request head (request line and headers, up to the blank line) to its response, now or
+# later. Runs on a worker.
+Respond = Callable[[bytes, Peer], Response | Later]
 
 
 def http_connection_limit(configured: int) -> int:
@@ -136,6 +161,11 @@ class _Connection:
     deadline: float = 0.0
     events: int = 0  # what the selector watches for; 0 = not registered
     waiting: bool = True  # nothing received since it connected or was last answered
+    answered: bool = False  # a response was sent: it is a keep-alive connection
+
+
+# A request head for a worker to answer, or the second step of a Later response.
+_Job = tuple[_Connection, bytes | Callable[[], Response]]
 
 
 class HttpServer:
@@ -156,10 +186,14 @@ class HttpServer:
         self._wake_r, self._wake_w = socket.socketpair()
         for end in (self._wake_r, self._wake_w):
             end.setblocking(False)
-        self._jobs: queue.SimpleQueue[tuple[_Connection, bytes] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[tuple[_Connection, list[bytes], bool]] = queue.SimpleQueue()
         self._open: set[_Connection] = set()
+        # Connections that may be closed to make room: idle ones (answered, oldest first), then
+        # those whose handshake or request head is due (the longest at it first), new ones
+        # included: a scraper's is the newest, the last to be closed.
         self._idle: OrderedDict[_Connection, None] = OrderedDict()
+        self._arriving: OrderedDict[_Connection, None] = OrderedDict()
         self._deadlines: list[tuple[float, int, _Connection]] = []
         self._sequence = itertools.count()
         self._stopping = threading.Event()
@@ -327,18 +361,27 @@ class HttpServer:
         state = _State.READING if tls is None else _State.HANDSHAKE
         connection = _Connection(sock, Peer(address, tls is not None), state, tls)
         self._open.add(connection)
-        self._idle[connection] = None
-        self._set_deadline(connection, self.limits.request_timeout)
+        self._arriving[connection] = None  # its head is due from now
+        limits = self.limits
+        self._set_deadline(
+            connection, limits.request_timeout if tls is None else limits.handshake_timeout
+        )
         self._watch(connection, selectors.EVENT_READ)
 
     def _make_room(self) -> bool:
-        """Close the connection idle the longest; False if none is idle."""
-        if not self._idle:
-            return False
-        oldest, _ = self._idle.popitem(last=False)
-        log.debug("http connection closed to make room", extra={"client": oldest.peer.address})
-        self._close(oldest)
-        return True
+        """Close the keep-alive connection idle the longest, else the one whose handshake or
+        request head has been due the longest; False if every connection is with a worker or
+        writing."""
+        for candidates, why in ((self._idle, "idle"), (self._arriving, "slowest")):
+            if candidates:
+                oldest, _ = candidates.popitem(last=False)
+                log.debug(
+                    "http connection closed to make room",
+                    extra={"client": oldest.peer.address, "state": why},
+                )
+                self._close(oldest)
+                return True
+        return False
 
     def _ready_guarded(self, connection: _Connection) -> None:
         """A bug met by one connection closes that one, not the server."""
@@ -384,14 +427,19 @@ class HttpServer:
             self._close(connection)
             return
         connection.state = _State.READING
+        self._set_deadline(connection, self.limits.request_timeout)
         self._read(connection)
 
     def _received(self, connection: _Connection) -> None:
-        """The first bytes of a request (or handshake): the connection is no longer idle."""
+        """The first bytes of a request (or handshake): the connection is no longer idle. A
+        new connection keeps the deadline it got when accepted (sending a byte now and then
+        buys nothing); a keep-alive one gets request_timeout from its request's first byte."""
         if connection.waiting:
             connection.waiting = False
             self._idle.pop(connection, None)
-            self._set_deadline(connection, self.limits.request_timeout)
+            self._arriving.setdefault(connection, None)  # a new one keeps its place
+            if connection.answered:
+                self._set_deadline(connection, self.limits.request_timeout)
 
     def _read(self, connection: _Connection) -> None:
         limit = self.limits.max_header_bytes
@@ -432,6 +480,7 @@ class HttpServer:
         del connection.buffer[: end.end()]
         connection.state = _State.BUSY
         connection.deadline = 0.0
+        self._arriving.pop(connection, None)
         self._watch(connection, 0)
         self._jobs.put((connection, head))
 
@@ -451,6 +500,8 @@ class HttpServer:
         connection.out = deque(memoryview(part) for part in parts if part)
         connection.close_after = close
         connection.state = _State.WRITING
+        connection.answered = True
+        self._arriving.pop(connection, None)
         self._set_deadline(connection, self.limits.write_timeout)
         self._write(connection)
 
@@ -494,6 +545,7 @@ class HttpServer:
         except (OSError, ValueError):
             self._close(connection)
             return
+        self._idle[connection] = None  # answered: the first to make room
         self._set_deadline(connection, LINGER_SECONDS)
         self._drain(connection)
 
@@ -518,6 +570,7 @@ class HttpServer:
         connection.state = _State.CLOSED
         self._open.discard(connection)
         self._idle.pop(connection, None)
+        self._arriving.pop(connection, None)
         connection.out.clear()
         with contextlib.suppress(OSError):
             connection.sock.close()
@@ -533,14 +586,28 @@ class HttpServer:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            connection, head = job
+            connection, step = job
             try:
-                parts, close = self._respond(head, connection.peer)
+                result = step() if callable(step) else self._respond(step, connection.peer)
             except Exception:
                 log.exception("http request failed", extra={"client": connection.peer.address})
-                parts, close = [INTERNAL_ERROR], True
+                result = [INTERNAL_ERROR], True
+            if isinstance(result, Later):
+                result.ready.add_done_callback(self._resume(connection, result.then))
+                continue
+            parts, close = result
             self._done.put((connection, parts, close))
             self._wake()
+
+    def _resume(
+        self, connection: _Connection, then: Callable[[], Response]
+    ) -> Callable[[Future[Any]], None]:
+        """When a Later's slow part is done: its second step, queued for a worker."""
+
+        def done(_: Future[Any]) -> None:
+            self._jobs.put((connection, then))
+
+        return done
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # full: a wake-up is pending anyway; closed: stopped

@@ -6,6 +6,7 @@ import html
 import io
 import logging
 import threading
+from concurrent.futures import CancelledError, Future
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -13,11 +14,11 @@ from typing import Any
 
 from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Exposition, utf8
-from exporter.httpserver import DEFAULT_LIMITS, HttpServer, Limits, Peer
+from exporter.httpserver import DEFAULT_LIMITS, HttpServer, Later, Limits, Peer, Response
 from exporter.logs import redact
 from exporter.status import CONNECTION_STATUSES, CameraStatus, is_informative, overall_status
 from exporter.store import AccountHealth, Readiness, StateStore
-from exporter.webauth import BasicAuth, RateLimiter
+from exporter.webauth import BUSY, BasicAuth, RateLimiter
 from exporter.webconfig import TlsSettings, WebConfig, WebConfigFile
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class _Site:
                 self._limiter = RateLimiter(config.rate_limit)
             return self._limiter
 
-    def respond(self, head: bytes, peer: Peer) -> tuple[list[bytes], bool]:
+    def respond(self, head: bytes, peer: Peer) -> Response | Later:
         return _Exchange(self, head, peer).respond()
 
 
@@ -164,12 +165,31 @@ class _Exchange(BaseHTTPRequestHandler):
         self.wfile = self.response
         self.client_address = (peer.address, 0)
         self.close_connection = True
+        self._checking: Future[bool] | None = None  # a password check do_GET waits for
 
-    def respond(self) -> tuple[list[bytes], bool]:
+    def respond(self) -> Response | Later:
         self.handle_one_request()
         if self.close_connection is False and _has_body(self.headers):
             self.close_connection = True  # its body would be read as the next request
+        checking = self._checking
+        if checking is not None:
+            return Later(checking, lambda: self._checked(checking))
         return self.response.parts, self.close_connection
+
+    def _checked(self, checking: Future[bool]) -> Response:
+        """The request's second step, once its password check is done (on a worker)."""
+        try:
+            allowed = checking.result()
+        except CancelledError:  # stopping
+            allowed = False
+        if allowed:
+            self._serve(self._path())
+        else:
+            self._unauthorized()
+        return self.response.parts, self.close_connection
+
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0]
 
     def end_headers(self) -> None:
         for name, value in self.config.headers:  # on every response, errors included
@@ -177,9 +197,11 @@ class _Exchange(BaseHTTPRequestHandler):
         super().end_headers()
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if not self._admitted(path):
-            return
+        path = self._path()
+        if self._admitted(path):
+            self._serve(path)
+
+    def _serve(self, path: str) -> None:
         if path == "/metrics":
             self._metrics()
         elif path == "/healthz":
@@ -195,21 +217,41 @@ class _Exchange(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NOT_FOUND, [b"not found\n"])
 
     def _admitted(self, path: str) -> bool:
-        """The toolkit's order: the rate limit, then basic auth (unless the path is excluded)."""
+        """The toolkit's order: the rate limit, then basic auth (unless the path is excluded).
+        False when answered already, or when a password check is to be waited for."""
         limiter = self.site.limiter(self.config)
         if limiter is not None and not limiter.allow():
             self._send(HTTPStatus.TOO_MANY_REQUESTS, [b"Too Many Requests\n"])
             return False
-        users = self.config.users
-        if not users or path in self.config.auth_excluded_paths:
+        config = self.config
+        if not config.users or path in config.auth_excluded_paths:
             return True
-        if self.site.auth.allows(self.headers.get("Authorization"), users):
+        verdict = self.site.auth.check(
+            self.headers.get("Authorization"), config.users, config.decoy, self.client_address[0]
+        )
+        if verdict is True:
             return True
-        log.debug("http request unauthorized", extra={"client": self.client_address[0]})
+        if isinstance(verdict, Future):
+            self._checking = verdict  # answered by _checked, when the check is done
+        elif verdict is BUSY:
+            log.debug("http request refused: password checks busy", extra=self._client())
+            self._send(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                [b"Too many password checks waiting: try again\n"],
+                headers={"Retry-After": "1"},
+            )
+        else:
+            self._unauthorized()
+        return False
+
+    def _unauthorized(self) -> None:
+        log.debug("http request unauthorized", extra=self._client())
         self._send(
             HTTPStatus.UNAUTHORIZED, [b"Unauthorized\n"], headers={"WWW-Authenticate": "Basic"}
         )
-        return False
+
+    def _client(self) -> dict[str, str]:
+        return {"client": self.client_address[0]}
 
     def _metrics(self) -> None:
         gzip = accepts_gzip(self.headers.get("Accept-Encoding", ""))
@@ -315,3 +357,4 @@ class WebServer:
 
     def stop(self) -> None:
         self._server.stop()
+        self._site.auth.close()

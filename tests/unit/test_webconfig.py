@@ -10,6 +10,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+import yaml
 
 from exporter.config import ConfigError
 from exporter.web import PATHS
@@ -348,3 +349,144 @@ def test_turning_tls_off_needs_a_restart(
     clock.now += 1
     assert watched.current().tls is not None
     assert "turning TLS on or off needs a restart" in caplog.text
+
+
+# --- issue 19: the web config under attack -------------------------------------------------
+
+
+def test_an_absurd_bcrypt_cost_is_refused_at_load(tmp_path: Path) -> None:
+    """Issue 19 item 9: a cost-31 hash loaded, and four requests as that user (a day and a half
+    of bcrypt each) made every request time out."""
+    salt_and_digest = HASH[7:]
+    message = error(write(tmp_path, f"basic_auth_users:\n  slow: '$2b$31${salt_and_digest}'\n"))
+    assert "basic_auth_users.slow: bcrypt cost 31 is above 14, the most accepted here" in message
+    assert "about 1.5 days" in message
+    assert salt_and_digest not in message
+    assert "\n" not in message
+    assert "cost 15 is above 14" in error(
+        write(tmp_path, f"basic_auth_users:\n  a: '$2b$15${salt_and_digest}'\n")
+    )
+    for cost in ("03", "00"):
+        assert f"cost {int(cost)} is below 4" in error(
+            write(tmp_path, f"basic_auth_users:\n  a: '$2b${cost}${salt_and_digest}'\n")
+        )
+    at_most = f"basic_auth_users:\n  a: '$2b$14${salt_and_digest}'\n"
+    assert set(load(write(tmp_path, at_most), PATHS).users) == {"a"}
+
+
+def test_a_bcrypt_hash_with_a_malformed_salt_is_refused_at_load(tmp_path: Path) -> None:
+    """Issue 19 item 12: such a hash matches the format, loaded, and then every request was
+    answered 500 with a traceback ("Invalid salt" from the bcrypt library)."""
+    hashed = HASH[:28] + "/" + HASH[29:]
+    message = error(write(tmp_path, f"basic_auth_users:\n  alice: '{hashed}'\n"))
+    assert "basic_auth_users.alice: the bcrypt salt is malformed" in message
+    assert hashed not in message
+
+
+@pytest.mark.parametrize(
+    "last", list("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+)
+def test_the_salt_check_agrees_with_the_bcrypt_library(tmp_path: Path, last: str) -> None:
+    hashed = HASH[:28] + last + HASH[29:]
+    try:
+        bcrypt.checkpw(b"x", hashed.encode())
+        usable = True
+    except ValueError:
+        usable = False
+    path = write(tmp_path, f"basic_auth_users:\n  alice: '{hashed}'\n")
+    if usable:
+        assert set(load(path, PATHS).users) == {"alice"}
+    else:
+        assert "salt is malformed" in error(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[oops]: x\n", "not valid YAML (line 1): a key must be a name, not a list"),
+        ("basic_auth_users:\n  {a: 1}: x\n", "(line 2): a key must be a name, not a mapping"),
+        ("? [a, b]\n: x\n", "(line 1): a key must be a name, not a list"),
+        ("rate_limit:\n  interval: 2001-02-30\n", "not valid YAML: day is out of range"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "not valid YAML"),
+    ],
+)
+def test_a_key_that_is_not_a_name_is_refused_in_one_line(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    """Issue 19 item 11: `[oops]: x` raised TypeError (unhashable list): exit 1 with a
+    traceback at start instead of exit 2 with one line."""
+    message = error(write(tmp_path, text))
+    assert message.startswith("EEN_WEB_CONFIG_FILE / --web.config.file ")
+    assert named in message
+    assert "\n" not in message
+
+
+def test_a_reload_to_a_list_key_keeps_the_last_good_with_one_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 19 item 11: at run time the same file made every request fail with a traceback
+    (current() raised), for as long as the file stayed so."""
+    clock = Clock()
+    path = write(tmp_path, f"basic_auth_users:\n  alice: {HASH}\n")
+    watched = WebConfigFile(path, PATHS, clock)
+    path.write_text("[oops]: x\n")
+    caplog.set_level(logging.INFO, logger="exporter.webconfig")
+    for _ in range(5):
+        clock.now += 1
+        assert set(watched.current().users) == {"alice"}
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is None
+    assert "a key must be a name, not a list" in str(errors[0].__dict__["reason"])
+    path.write_text(f"basic_auth_users:\n  bob: {HASH}\n")
+    clock.now += 1
+    assert set(watched.current().users) == {"bob"}
+
+
+def test_the_file_is_parsed_once_per_change_not_per_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19 item 12: every check (twice a second) parsed the whole file again to find the
+    TLS files it names: with 5,000 users, 58 % CPU and scrapes of 324 ms."""
+    parses = []
+    real = yaml.load
+
+    def counting(text: str, Loader: type) -> object:  # noqa: N803 - yaml's name
+        parses.append(len(text))
+        return real(text, Loader=Loader)
+
+    monkeypatch.setattr(yaml, "load", counting)
+    users = "".join(f"  user{n}: {HASH}\n" for n in range(50))
+    path = write(tmp_path, "basic_auth_users:\n" + users)
+    clock = Clock()
+    watched = WebConfigFile(path, PATHS, clock)
+    for _ in range(20):
+        clock.now += 1
+        assert len(watched.current().users) == 50
+    assert len(parses) == 1
+    path.write_text("basic_auth_users:\n" + users + f"  one_more: {HASH}\n")
+    for _ in range(20):
+        clock.now += 1
+        assert len(watched.current().users) == 51
+    assert len(parses) == 2
+
+
+def test_a_check_in_progress_does_not_hold_up_other_threads(tmp_path: Path) -> None:
+    """While one thread reloads, the others get the configuration loaded before."""
+    clock = Clock()
+    path = write(tmp_path, f"basic_auth_users:\n  alice: {HASH}\n")
+    watched = WebConfigFile(path, PATHS, clock)
+    clock.now += 1
+    with watched._lock:  # as if another thread were reloading
+        assert set(watched.current().users) == {"alice"}
+
+
+def test_the_decoy_has_the_users_usual_cost(tmp_path: Path) -> None:
+    def hashed(cost: int) -> str:
+        return bcrypt.hashpw(b"x", bcrypt.gensalt(cost)).decode()
+
+    text = f"basic_auth_users:\n  a: {hashed(4)}\n  b: {hashed(5)}\n  c: {hashed(4)}\n"
+    config = load(write(tmp_path, text), PATHS)
+    assert config.decoy.startswith(b"$2b$04$")
+    assert not bcrypt.checkpw(b"x", config.decoy)  # well-formed: the library can check it
+    assert load(write(tmp_path, ""), PATHS).decoy.startswith(b"$2b$10$")
