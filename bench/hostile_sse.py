@@ -40,7 +40,7 @@ import requests  # noqa: E402
 from bench import procstat  # noqa: E402
 from bench.hostile_endpoints import free_port  # noqa: E402
 from exporter.simulator import Simulator, WorldSpec  # noqa: E402
-from exporter.simulator.v3_tokens import V3Settings  # noqa: E402
+from exporter.simulator.v3.tokens import V3Settings  # noqa: E402
 from exporter.v3.login import main as login  # noqa: E402
 from tests.integration.hostile import Exchange, HostileServer, response_head  # noqa: E402
 from tests.support import parse_exposition, series, wait_for  # noqa: E402

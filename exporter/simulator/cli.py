@@ -23,7 +23,7 @@ from exporter.simulator.readings import (
     Snapshot,
 )
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import WorldSpec
 
 DEFAULT_LISTEN = "127.0.0.1:9878"

@@ -1,7 +1,7 @@
 """The `Simulator`: one asyncio server on one port, on its own named thread.
 
 Plain HTTP requests go to the v1 REST surface (`/g/...`), the v3 surface (`/oauth2/...`,
-`/api/v3.0/...`, see `v3.py`) or the control API (`/_sim/...`); `Upgrade: websocket` requests
+`/api/v3.0/...`, see `v3/`) or the control API (`/_sim/...`); `Upgrade: websocket` requests
 become poll streams and requests for an event subscription's SSE URL become SSE streams.
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from websockets.http11 import Request as HandshakeRequest
 
-from exporter.simulator import api, control, v3_control
+from exporter.simulator import api, control
 from exporter.simulator.churn import NOISE_SHARE, Churn
 from exporter.simulator.cloud import SESSION_COOKIES, Cloud, Credentials
 from exporter.simulator.events import TICK
@@ -29,8 +29,9 @@ from exporter.simulator.longpoll import LONG_POLL_SECONDS, POLL_PATH
 from exporter.simulator.readings import Readings, SessionLoss
 from exporter.simulator.sessions import TOKEN_SECONDS, Session, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
-from exporter.simulator.v3 import V3Cloud
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3 import control as v3_control
+from exporter.simulator.v3.routes import V3Cloud
+from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import WorldSpec, build_world
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import requests
 
 from exporter.simulator import Simulator
 from exporter.simulator.client import SimulatorControl
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.tokens import V3Settings
 from exporter.v3.tokenfile import TokenFile
 from tests.integration.exporter.conftest import PASSWORD, USERNAME
 from tests.support import parse_exposition, wait_for

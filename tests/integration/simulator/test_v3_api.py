@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from exporter.simulator import Simulator, WorldSpec
-from exporter.simulator.v3_status import connection_status
+from exporter.simulator.v3.status import connection_status
 from exporter.simulator.world import DeviceType
 from tests.integration.conftest import MakeSimulator
 from tests.integration.simulator import v3client

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from exporter.simulator import Simulator
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.tokens import V3Settings
 from tests.integration.conftest import MakeSimulator
 from tests.integration.simulator import v3client
 from tests.integration.simulator.v3client import CLIENT, REDIRECT_URI, TIMEOUT

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from exporter.simulator import Simulator, WorldSpec
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.tokens import V3Settings
 from tests.integration.conftest import MakeSimulator
 from tests.integration.simulator import v3client
 from tests.integration.simulator.v3client import STATUS_EVENT, TIMEOUT, SseReader

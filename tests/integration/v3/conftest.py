@@ -15,8 +15,8 @@ import requests
 from exporter.app import Exporter, tuning_for
 from exporter.config import ApiVersion, Settings
 from exporter.simulator import Simulator, WorldSpec
-from exporter.simulator.v3_status import connection_status
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.status import connection_status
+from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import DeviceType
 from exporter.v3.login import main as login
 from tests.integration.conftest import MakeSimulator

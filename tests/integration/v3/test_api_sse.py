@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from exporter.simulator import Simulator, WorldSpec
-from exporter.simulator.v3_status import connection_status
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.status import connection_status
+from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import DeviceType
 from exporter.v3.api import ApiError, V3Client, api_base
 from exporter.v3.sse import (

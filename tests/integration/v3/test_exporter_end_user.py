@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from exporter.simulator import Simulator, WorldSpec
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.tokens import V3Settings
 from tests.integration.conftest import MakeSimulator
 from tests.integration.v3.conftest import (
     KEEPALIVE,

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from exporter.simulator import Simulator
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.tokens import V3Settings
 from exporter.v3.tokenfile import TokenFile
 from tests.integration.v3.conftest import (
     KEEPALIVE,

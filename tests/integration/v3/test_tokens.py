@@ -12,7 +12,7 @@ import requests
 
 from exporter.logs import redact
 from exporter.simulator import Simulator
-from exporter.simulator.v3_tokens import V3Settings
+from exporter.simulator.v3.tokens import V3Settings
 from exporter.v3.oauth import Failure, OAuthClient, OAuthError
 from exporter.v3.tokenfile import TokenFile
 from exporter.v3.tokens import TokenManager, first_token

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.simulator.v3_status import (
+from exporter.simulator.v3.status import (
     ConnectionStatus,
     bitmask_for,
     connection_status,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.simulator.v3_tokens import TokenError, TokenStore, V3Settings
+from exporter.simulator.v3.tokens import TokenError, TokenStore, V3Settings
 
 REDIRECT = "http://127.0.0.1:3333"
 

@@ -17,18 +17,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from exporter.simulator.http import SERVER_NAME, Request, Response
-from exporter.simulator.v3_api import (
+from exporter.simulator.v3.api import (
     ApiError,
     error_response,
     iso_timestamp,
     paginate,
 )
-from exporter.simulator.v3_status import connection_status
-from exporter.simulator.v3_tokens import AccessToken
+from exporter.simulator.v3.status import connection_status
+from exporter.simulator.v3.tokens import AccessToken
 from exporter.simulator.world import Device, DeviceType
 
 if TYPE_CHECKING:
-    from exporter.simulator.v3 import V3Cloud
+    from exporter.simulator.v3.routes import V3Cloud
 
 STATUS_EVENT = "een.deviceCloudStatusUpdateEvent.v1"
 STATUS_DATA = "een.deviceCloudStatusUpdate.v1"

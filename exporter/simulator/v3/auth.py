@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from exporter.simulator.http import Request, Response
-from exporter.simulator.v3_api import ApiError, iso_timestamp
-from exporter.simulator.v3_tokens import AccessToken, IssuedTokens, TokenError
+from exporter.simulator.v3.api import ApiError, iso_timestamp
+from exporter.simulator.v3.tokens import AccessToken, IssuedTokens, TokenError
 
 if TYPE_CHECKING:
-    from exporter.simulator.v3 import V3Cloud
+    from exporter.simulator.v3.routes import V3Cloud
 
 SCOPE = "vms.all"
 _NO_STORE = ("Cache-Control", "no-store")

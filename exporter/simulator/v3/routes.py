@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from exporter.simulator import v3_api, v3_auth, v3_events
 from exporter.simulator.cloud import Cloud
 from exporter.simulator.http import HttpError, Request, Response
-from exporter.simulator.v3_api import ApiError, error_response, iso_timestamp
-from exporter.simulator.v3_tokens import AccessToken, TokenStore, V3Settings
+from exporter.simulator.v3 import api, auth, events
+from exporter.simulator.v3.api import ApiError, error_response, iso_timestamp
+from exporter.simulator.v3.tokens import AccessToken, TokenStore, V3Settings
 from exporter.simulator.world import DeviceType
 
 _HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -65,7 +65,7 @@ class V3Cloud:
         self.host = host
         self.port = port
         self.tokens = TokenStore(settings, clock)
-        self.events = v3_events.EventHub(self)
+        self.events = events.EventHub(self)
         self.faults = V3Faults()
         self.started_at = iso_timestamp(clock())
         cloud.listeners.append(self)
@@ -88,7 +88,7 @@ class V3Cloud:
 
     @staticmethod
     def is_sse(request: Request) -> bool:
-        return v3_events.SSE_PATH.fullmatch(request.path) is not None
+        return events.SSE_PATH.fullmatch(request.path) is not None
 
     async def serve_sse(
         self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -175,32 +175,32 @@ def _injected(injected: tuple[int, int | None], path: str) -> Response:
 
 
 _PUBLIC: dict[str, Callable[[Request, V3Cloud], Response]] = {
-    "/oauth2/authorize": v3_auth.authorize,
-    "/oauth2/token": v3_auth.token,
-    "/oauth2/revoke": v3_auth.revoke,
+    "/oauth2/authorize": auth.authorize,
+    "/oauth2/token": auth.token,
+    "/oauth2/revoke": auth.revoke,
 }
 _ID = "([^/]+)"
 _SUBSCRIPTION = f"/api/v3\\.0/eventSubscriptions/{_ID}"
 _ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
     (method, re.compile(pattern), handler)
     for method, pattern, handler in (
-        ("GET", r"/api/v3\.0/clientSettings", v3_api.client_settings),
-        ("GET", r"/api/v3\.0/accounts", v3_api.accounts),
-        ("GET", r"/api/v3\.0/users/self", v3_api.current_user),
-        ("GET", r"/api/v3\.0/cameras", v3_api.list_devices(DeviceType.CAMERA)),
-        ("GET", f"/api/v3\\.0/cameras/{_ID}", v3_api.get_device(DeviceType.CAMERA)),
-        ("GET", r"/api/v3\.0/bridges", v3_api.list_devices(DeviceType.BRIDGE)),
-        ("GET", f"/api/v3\\.0/bridges/{_ID}", v3_api.get_device(DeviceType.BRIDGE)),
-        ("GET", r"/api/v3\.0/eventTypes", v3_events.event_types),
-        ("GET", r"/api/v3\.0/eventSubscriptions", v3_events.list_subscriptions),
-        ("POST", r"/api/v3\.0/eventSubscriptions", v3_events.create_subscription),
-        ("GET", _SUBSCRIPTION, v3_events.get_subscription),
-        ("DELETE", _SUBSCRIPTION, v3_events.delete_subscription),
-        ("GET", f"{_SUBSCRIPTION}/filters", v3_events.list_filters),
-        ("POST", f"{_SUBSCRIPTION}/filters", v3_events.create_filter),
-        ("GET", f"{_SUBSCRIPTION}/filters/{_ID}", v3_events.get_filter),
-        ("DELETE", f"{_SUBSCRIPTION}/filters/{_ID}", v3_events.delete_filter),
+        ("GET", r"/api/v3\.0/clientSettings", api.client_settings),
+        ("GET", r"/api/v3\.0/accounts", api.accounts),
+        ("GET", r"/api/v3\.0/users/self", api.current_user),
+        ("GET", r"/api/v3\.0/cameras", api.list_devices(DeviceType.CAMERA)),
+        ("GET", f"/api/v3\\.0/cameras/{_ID}", api.get_device(DeviceType.CAMERA)),
+        ("GET", r"/api/v3\.0/bridges", api.list_devices(DeviceType.BRIDGE)),
+        ("GET", f"/api/v3\\.0/bridges/{_ID}", api.get_device(DeviceType.BRIDGE)),
+        ("GET", r"/api/v3\.0/eventTypes", events.event_types),
+        ("GET", r"/api/v3\.0/eventSubscriptions", events.list_subscriptions),
+        ("POST", r"/api/v3\.0/eventSubscriptions", events.create_subscription),
+        ("GET", _SUBSCRIPTION, events.get_subscription),
+        ("DELETE", _SUBSCRIPTION, events.delete_subscription),
+        ("GET", f"{_SUBSCRIPTION}/filters", events.list_filters),
+        ("POST", f"{_SUBSCRIPTION}/filters", events.create_filter),
+        ("GET", f"{_SUBSCRIPTION}/filters/{_ID}", events.get_filter),
+        ("DELETE", f"{_SUBSCRIPTION}/filters/{_ID}", events.delete_filter),
         # On the real cloud this one lives on the auth host (§3.2); here every host is one.
-        ("POST", r"/api/v3\.0/authorizationTokens", v3_auth.authorization_tokens),
+        ("POST", r"/api/v3\.0/authorizationTokens", auth.authorization_tokens),
     )
 ]

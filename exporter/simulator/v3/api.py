@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from exporter.simulator.http import Request, Response
-from exporter.simulator.v3_status import ConnectionStatus, connection_status
-from exporter.simulator.v3_tokens import AccessToken
+from exporter.simulator.v3.status import ConnectionStatus, connection_status
+from exporter.simulator.v3.tokens import AccessToken
 from exporter.simulator.world import Account, Device, DeviceType, World
 
 if TYPE_CHECKING:
-    from exporter.simulator.v3 import V3Cloud
+    from exporter.simulator.v3.routes import V3Cloud
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500  # OAS range 1-500; outside values are clamped, not refused (§4.2)
