@@ -30,7 +30,8 @@ from exporter.simulator.readings import Readings, SessionLoss
 from exporter.simulator.sessions import TOKEN_SECONDS, Session, SessionStore
 from exporter.simulator.stream import StreamConnection, new_protocol
 from exporter.simulator.v3 import control as v3_control
-from exporter.simulator.v3.routes import V3Cloud
+from exporter.simulator.v3 import routes as v3_routes
+from exporter.simulator.v3.cloud import V3Cloud
 from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import WorldSpec, build_world
 
@@ -312,9 +313,9 @@ class Simulator:
                 await self._serve_stream(request, reader, writer)
                 return
             assert self._v3 is not None
-            if self._v3.is_sse(request):
+            if v3_routes.is_sse(request):
                 log.debug("%s %s (event stream)", request.method, request.path)
-                await self._v3.serve_sse(request, reader, writer)
+                await v3_routes.serve_sse(request, reader, writer, self._v3)
                 return
             response = await self._respond(request)
             # The path only: query strings and bodies may carry session keys or passwords.
@@ -339,8 +340,8 @@ class Simulator:
                 return await self._rest(request)
             if path.rstrip("/") == POLL_PATH:
                 return await self._long_poll(request)
-            if self._v3.handles(path):
-                return self._v3.respond(request)
+            if v3_routes.handles(path):
+                return v3_routes.respond(request, self._v3)
         except HttpError as exc:
             return Response.error(exc.status, exc.message)
         except Exception:

@@ -7,15 +7,13 @@ import base64
 import binascii
 import html
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from exporter.simulator.http import Request, Response
-from exporter.simulator.v3.api import ApiError, iso_timestamp
+from exporter.simulator.v3.cloud import V3Cloud
 from exporter.simulator.v3.tokens import AccessToken, IssuedTokens, TokenError
-
-if TYPE_CHECKING:
-    from exporter.simulator.v3.routes import V3Cloud
+from exporter.simulator.v3.wire import ApiError, iso_timestamp
 
 SCOPE = "vms.all"
 _NO_STORE = ("Cache-Control", "no-store")

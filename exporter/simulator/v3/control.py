@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from exporter.simulator.http import HttpError, Request, Response, Route, dispatch
-from exporter.simulator.v3.routes import V3Cloud
+from exporter.simulator.v3.cloud import V3Cloud
 from exporter.simulator.v3.status import ConnectionStatus, bitmask_for
 
 MAX_RETRY_AFTER = 3600
