@@ -405,10 +405,12 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         _not_used(sources, V1_ONLY, api, notices)
         username, password, url = "", "", sources.resolve(URL)
         client_id, client_secret, token_file = _v3_client(sources, demo)
+        event_codes: tuple[str, ...] = ()  # v3 has no poll-stream events to subscribe
     else:
         _not_used(sources, V3_ONLY, api, notices)
         username, password, url = _login(sources, demo, notices)
         api_key = _api_key_setting(sources, notices)
+        event_codes = sources.resolve(EVENTS)
     listen_host, listen_port = sources.resolve(LISTEN_ADDRESS)
     return Settings(
         api=api,
@@ -427,7 +429,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         login_concurrency=sources.resolve(LOGIN_CONCURRENCY),
         stream_timeout_seconds=sources.resolve(STREAM_TIMEOUT),
         backoff_max_seconds=sources.resolve(BACKOFF_MAX),
-        events=sources.resolve(EVENTS),
+        events=event_codes,
         log_level=sources.resolve(LOG_LEVEL),
         log_format=sources.resolve(LOG_FORMAT),
         demo=demo,

@@ -416,7 +416,8 @@ PASSWORD_ENV = "EEN_PASSWORD"  # noqa: S105 - a variable name, not a password
 PASSWORD = Option(PASSWORD_ENV, "", "", "", "", _text, secret=True)
 CLIENT_SECRET_ENV = "EEN_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
 CLIENT_SECRET = Option(CLIENT_SECRET_ENV, "", "", "", "", _text, secret=True)
-V1_ONLY = (USERNAME, PASSWORD, PASSWORD_FILE, API_KEY, API_KEY_FILE)
+# v1's login, and the poll-stream event codes (v3 has no such events); v3's OAuth client.
+V1_ONLY = (USERNAME, PASSWORD, PASSWORD_FILE, API_KEY, API_KEY_FILE, EVENTS)
 V3_ONLY = (CLIENT_ID, CLIENT_SECRET, CLIENT_SECRET_FILE, TOKEN_FILE)
 
 OPTIONS: tuple[Option[Any], ...] = (
