@@ -20,8 +20,8 @@ from exporter.v3.discovery import V3Supervisor
 from exporter.v3.oauth import OAuthClient
 from exporter.v3.tokenfile import TokenFile, TokenFileError
 from exporter.v3.tokens import TokenManager
-from exporter.web import PATHS, WebServer
-from exporter.webconfig import WebConfigFile
+from exporter.web.config import WebConfigFile
+from exporter.web.endpoints import PATHS, WebServer
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from exporter import gzipstream
 from exporter.model import DeviceKind, EventSelection, Status
 from exporter.status import (
     CONNECTED,
@@ -34,6 +33,7 @@ from exporter.status import (
     decoded_bits,
 )
 from exporter.store import AccountView, DeviceRow, EventRow, StateStore, Versions
+from exporter.web import gzipstream
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

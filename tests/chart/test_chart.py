@@ -23,8 +23,8 @@ import yaml
 from exporter import __version__
 from exporter.exposition import Exposition
 from exporter.store import StateStore
-from exporter.web import PATHS, WebServer
-from exporter.webconfig import WebConfigFile
+from exporter.web.config import WebConfigFile
+from exporter.web.endpoints import PATHS, WebServer
 from tests.chart.tools import (
     CHART,
     CRD_FILES,

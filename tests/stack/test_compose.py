@@ -145,7 +145,7 @@ def test_credentials_from_env_reach_the_exporter(compose: str, tmp_path: Path) -
 
 
 def test_every_exporter_setting_is_in_env_example_and_compose() -> None:
-    """Derived from exporter/config.py: a new setting cannot be forgotten in the stack."""
+    """Derived from exporter/config/options.py: a new setting cannot be forgotten in the stack."""
     example = (REPO / ".env.example").read_text()
     environment = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["exporter"][
         "environment"

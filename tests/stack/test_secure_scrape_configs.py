@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from exporter.config import ConfigError, load_settings
-from exporter.web import PATHS
-from exporter.webconfig import ClientAuth, load
+from exporter.web.config import ClientAuth, load
+from exporter.web.endpoints import PATHS
 from tests.pki import Authority
 from tests.stack.test_compose import exporter_environment
 from tests.stack.tools import REPO, output, run, uncommented

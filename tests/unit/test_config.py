@@ -1124,3 +1124,27 @@ def test_the_other_apis_settings_are_named_in_one_warning_without_values() -> No
     assert v1.client_id == ""
     assert all(CLIENT_SECRET not in n.message and PASSWORD not in n.message
                for n in (*v1.notices, *v3.notices))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        ([], {"EEN_EVENTS": "PRTH"}),
+        (["--een.events=PRTH"], {}),
+        # Not read in v3, so a value v1 would refuse does not stop a v3 exporter either.
+        ([], {"EEN_EVENTS": "NOPE"}),
+    ],
+)
+def test_events_with_api_v3_are_named_in_the_warning_like_the_other_v1_settings(
+    argv: list[str], env: dict[str, str]
+) -> None:
+    v3 = load_settings(argv, {**V3, **CREDENTIALS, **env})
+    warnings = [n.message for n in v3.notices if n.level == logging.WARNING]
+    assert warnings == ["EEN_USERNAME, EEN_PASSWORD, EEN_EVENTS are not used with EEN_API=v3"]
+    assert v3.events == ()  # v3 subscribes to no poll-stream events
+    alone = load_settings(argv, {**V3, **env})
+    warnings = [n.message for n in alone.notices if n.level == logging.WARNING]
+    assert warnings == ["EEN_EVENTS is not used with EEN_API=v3"]
+    v1 = load_settings(["--een.events=PRTH"], CREDENTIALS)
+    assert not [n for n in v1.notices if n.level == logging.WARNING]
+    assert v1.events == ("PRTH",)

@@ -149,7 +149,7 @@ def readiness(store: StateStore) -> Readiness:
 
 
 def test_a_shard_whose_share_is_empty_is_ready_but_no_account_at_all_is_not() -> None:
-    from exporter.web import readiness as ready
+    from exporter.web.endpoints import readiness as ready
 
     store = StateStore()
     store.sync_accounts([], wanted=5)  # four other shards hold the five accounts

@@ -15,7 +15,7 @@ from exporter.config import LogFormat
 from exporter.exposition import Exposition
 from exporter.logs import configure_logging
 from exporter.store import StateStore
-from exporter.web import WebServer
+from exporter.web.endpoints import WebServer
 
 MAX_FILES = 64
 

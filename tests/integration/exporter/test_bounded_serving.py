@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from exporter.exposition import Exposition
-from exporter.httpserver import DEFAULT_LIMITS, HttpServer, Limits, Peer
 from exporter.simulator import Simulator
 from exporter.store import StateStore
-from exporter.web import WebServer
+from exporter.web.endpoints import WebServer
+from exporter.web.server import DEFAULT_LIMITS, HttpServer, Limits, Peer
 from tests.integration.exporter.test_http_server import ExporterProcess
 from tests.support import wait_for
 

@@ -16,7 +16,7 @@ from exporter.config import Settings
 from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
 from exporter.simulator.client import SimulatorControl
 from exporter.store import StateStore
-from exporter.web import landing_page
+from exporter.web.endpoints import landing_page
 from tests.integration.exporter.conftest import (
     PASSWORD,
     USERNAME,

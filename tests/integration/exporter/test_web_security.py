@@ -23,10 +23,10 @@ import requests
 from cryptography import x509
 
 from exporter.exposition import Exposition
-from exporter.httpserver import DEFAULT_LIMITS, Limits
 from exporter.store import StateStore
-from exporter.web import PATHS, WebServer
-from exporter.webconfig import WebConfigFile
+from exporter.web.config import WebConfigFile
+from exporter.web.endpoints import PATHS, WebServer
+from exporter.web.server import DEFAULT_LIMITS, Limits
 from tests.integration.exporter.conftest import StartExporter, wait_ready
 from tests.pki import Authority, Issued
 from tests.support import parse_exposition, wait_for

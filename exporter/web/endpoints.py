@@ -14,14 +14,15 @@ from typing import Any
 
 from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Exposition, utf8
-from exporter.httpserver import DEFAULT_LIMITS, HttpServer, Later, Limits, Peer, Response
 from exporter.logs import redact
 from exporter.status import CONNECTION_STATUSES, CameraStatus, is_informative, overall_status
 from exporter.store import AccountHealth, Readiness, StateStore
-from exporter.webauth import BUSY, BasicAuth, RateLimiter
-from exporter.webconfig import TlsSettings, WebConfig, WebConfigFile
+from exporter.web.auth import BUSY, BasicAuth, RateLimiter
+from exporter.web.config import TlsSettings, WebConfig, WebConfigFile
+from exporter.web.server import DEFAULT_LIMITS, HttpServer, Later, Limits, Peer, Response
 
-log = logging.getLogger(__name__)
+# The name the log lines have always carried (see exporter/web/__init__.py).
+log = logging.getLogger("exporter.web")
 MAX_LISTED = 20  # ids named in a readiness reason before "and N more"
 PATHS = ("/", "/metrics", "/healthz", "/readyz")  # what auth_excluded_paths may name
 
@@ -317,7 +318,7 @@ def _quality(parameters: list[str]) -> float:
 
 
 class WebServer:
-    """The exporter's endpoints on a bounded server (exporter.httpserver), with the optional
+    """The exporter's endpoints on a bounded server (exporter.web.server), with the optional
     exporter-toolkit web configuration: TLS, basic auth, response headers, a rate limit."""
 
     def __init__(

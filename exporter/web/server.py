@@ -47,9 +47,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.webconfig import TlsSettings
+from exporter.web.config import TlsSettings
 
-log = logging.getLogger(__name__)
+# The name the log lines have always carried (see exporter/web/__init__.py).
+log = logging.getLogger("exporter.httpserver")
 
 # The listen backlog. A short one drops the SYNs of concurrent scrapes beyond it, and each
 # dropped SYN costs the client a retransmission 1, 3, 7... seconds later.

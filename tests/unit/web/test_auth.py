@@ -11,8 +11,8 @@ from concurrent.futures import Future
 import bcrypt
 import pytest
 
-from exporter.webauth import BUSY, BasicAuth, RateLimiter
-from exporter.webconfig import RateLimit, decoy_hash
+from exporter.web.auth import BUSY, BasicAuth, RateLimiter
+from exporter.web.config import RateLimit, decoy_hash
 
 
 def header(user: str, password: bytes) -> str:

@@ -3,7 +3,7 @@
 The file every Go exporter reads: `tls_server_config`, `http_server_config`, `basic_auth_users`
 and `rate_limit`, with the toolkit's key names, defaults and checks. A file a Go exporter
 accepts works here unchanged, except for the few settings Python's ssl module cannot express
-(exporter.webtls) and bcrypt hashes this exporter could not use (a cost above
+(exporter.web.tls) and bcrypt hashes this exporter could not use (a cost above
 BCRYPT_MAX_COST, a salt the bcrypt library refuses): those are refused naming the key, as is
 any key the toolkit does not know. One addition, `auth_excluded_paths` (the name the toolkit's
 own proposal for it uses), lets container probes reach /healthz without credentials; Go
@@ -30,12 +30,13 @@ from typing import Any
 import bcrypt
 
 from exporter.config import WEB_CONFIG_FILE, ConfigError
-from exporter.webfile import Invalid, boolean, keys, parse_yaml, read_text, string, strings
-from exporter.webtls import ClientAuth, TlsSettings, tls_settings, tls_spec
+from exporter.web.configfile import Invalid, boolean, keys, parse_yaml, read_text, string, strings
+from exporter.web.tls import ClientAuth, TlsSettings, tls_settings, tls_spec
 
 __all__ = ["ClientAuth", "ConfigError", "RateLimit", "TlsSettings", "WebConfig", "WebConfigFile"]
 
-log = logging.getLogger(__name__)
+# The name the log lines have always carried (see exporter/web/__init__.py).
+log = logging.getLogger("exporter.webconfig")
 
 RECHECK_SECONDS = 0.5  # the files are stat()ed at most this often
 EXCLUDABLE_KEY = "auth_excluded_paths"

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from exporter.config import ConfigError
-from exporter.web import PATHS
-from exporter.webconfig import ClientAuth, RateLimit, WebConfigFile, go_duration, load
+from exporter.web.config import ClientAuth, RateLimit, WebConfigFile, go_duration, load
+from exporter.web.endpoints import PATHS
 from tests.pki import Authority, Issued
 
 # bcrypt hashes as htpasswd -nBC 10 writes them ($2y$), as the toolkit's docs show.

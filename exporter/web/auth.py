@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 import bcrypt
 
-from exporter.webconfig import RateLimit, decoy_hash
+from exporter.web.config import RateLimit, decoy_hash
 
-log = logging.getLogger(__name__)
+# The name the log lines have always carried (see exporter/web/__init__.py).
+log = logging.getLogger("exporter.webauth")
 
 CACHE_SIZE = 100  # verified (user, hash, password) successes kept, as the toolkit keeps
 FAILURE_CACHE_SIZE = 1000  # and failures, apart: guesses must not push successes out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporter.webfile import Invalid, boolean, keys, read_file, string, strings
+from exporter.web.configfile import Invalid, boolean, keys, read_file, string, strings
 
 _VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
