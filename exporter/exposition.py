@@ -16,6 +16,7 @@ blocks whose bytes changed are compressed again.
 from __future__ import annotations
 
 import codecs
+import enum
 import re
 import threading
 import zlib
@@ -23,6 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from exporter.eventcodes import (
+    BRIDGE_BOOT,
+    BRIDGE_RESTART,
+    CLOUD_CONNECT,
+    CLOUD_DISCONNECT,
+    STREAM_STATS,
+)
 from exporter.model import DeviceKind, EventSelection, Status
 from exporter.status import (
     CONNECTED,
@@ -59,97 +67,153 @@ def utf8(text: str) -> bytes:
     return text.encode("utf-8", "een-replace")
 
 
+class Source(enum.Enum):
+    """What an account's block of a family is rendered from, and so when it is rendered again:
+    each has its own version in the store."""
+
+    ACCOUNT = "account"  # the account's name and stream health
+    DEVICES = "devices"  # its devices and their statuses
+    EVENTS = "events"  # its devices' event counts
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
     type: str
     help: str
+    source: Source
 
     def header(self) -> bytes:
         return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.type}\n".encode()
 
 
+ACCOUNT, DEVICES, EVENTS = Source.ACCOUNT, Source.DEVICES, Source.EVENTS
+# The families in the order of the body. The renderer finds each by its name (BLOCK).
 FAMILIES = (
-    Family("een_account_info", "gauge", "Always 1; the name label is the account's name."),
+    Family("een_account_info", "gauge", "Always 1; the name label is the account's name.", ACCOUNT),
     Family(
-        "een_stream_up", "gauge", "1 while the account's poll stream is connected and subscribed."
+        "een_stream_up",
+        "gauge",
+        "1 while the account's poll stream is connected and subscribed.",
+        ACCOUNT,
     ),
-    Family("een_stream_connects_total", "counter", "Poll-stream connections made."),
-    Family("een_stream_disconnects_total", "counter", "Poll-stream connections lost."),
-    Family("een_stream_messages_total", "counter", "Poll-stream messages received."),
+    Family("een_stream_connects_total", "counter", "Poll-stream connections made.", ACCOUNT),
+    Family("een_stream_disconnects_total", "counter", "Poll-stream connections lost.", ACCOUNT),
+    Family("een_stream_messages_total", "counter", "Poll-stream messages received.", ACCOUNT),
     Family(
         "een_stream_last_message_timestamp_seconds",
         "gauge",
         "When the account's poll stream last delivered a message (0 = never).",
+        ACCOUNT,
     ),
-    Family("een_camera_info", "gauge", "Always 1; labels carry the camera's name and bridge."),
+    Family(
+        "een_camera_info", "gauge", "Always 1; labels carry the camera's name and bridge.", DEVICES
+    ),
     Family(
         "een_camera_online",
         "gauge",
         "1 when the camera is registered with the EEN cloud (v1: status bit 20; v3: "
         "connectionStatus online).",
+        DEVICES,
     ),
-    Family("een_camera_on", "gauge", "1 when the camera is switched on (status bit 17)."),
+    Family("een_camera_on", "gauge", "1 when the camera is switched on (status bit 17).", DEVICES),
     Family(
         "een_camera_streaming",
         "gauge",
         "1 when the camera is streaming to its bridge (status bit 18).",
+        DEVICES,
     ),
-    Family("een_camera_recording", "gauge", "1 when the camera is recording (status bit 19)."),
+    Family(
+        "een_camera_recording", "gauge", "1 when the camera is recording (status bit 19).", DEVICES
+    ),
     Family(
         "een_camera_status",
         "gauge",
         "1 for the camera's overall status as EEN shows it (v1: from the status bitmask; v3: "
         "the connectionStatus), 0 for the others.",
+        DEVICES,
     ),
     Family(
         "een_camera_last_update_timestamp_seconds",
         "gauge",
         "When the camera's current status was first received, i.e. when it last changed.",
+        DEVICES,
     ),
-    Family("een_bridge_info", "gauge", "Always 1; the name label is the bridge's name."),
+    Family("een_bridge_info", "gauge", "Always 1; the name label is the bridge's name.", DEVICES),
     Family(
         "een_bridge_online",
         "gauge",
         "1 when the bridge is registered with the EEN cloud (v1: status bit 20; v3: "
         "connectionStatus online).",
+        DEVICES,
     ),
     Family(
         "een_camera_events_total",
         "counter",
         "Poll-stream events of the camera, per subscribed four-letter code (EEN_EVENTS).",
+        EVENTS,
     ),
     Family(
         "een_camera_last_event_timestamp_seconds",
         "gauge",
         "EEN's timestamp of the camera's last event of that code (0 = none since start).",
+        EVENTS,
     ),
     Family(
         "een_camera_stream_packets_expected_total",
         "counter",
-        "Packets the bridge expected from the camera's stream (CSSU delta_expected, summed).",
+        f"Packets the bridge expected from the camera's stream ({STREAM_STATS} delta_expected, "
+        "summed).",
+        EVENTS,
     ),
     Family(
         "een_camera_stream_packets_received_total",
         "counter",
-        "Packets the bridge received from the camera's stream (CSSU delta_rcvd, summed).",
+        f"Packets the bridge received from the camera's stream ({STREAM_STATS} delta_rcvd, "
+        "summed).",
+        EVENTS,
     ),
-    Family("een_bridge_boots_total", "counter", "Bridge boots (BBOO events)."),
-    Family("een_bridge_restarts_total", "counter", "Bridge process restarts (ABRT events)."),
-    Family("een_bridge_cloud_connects_total", "counter", "Bridge connections to the cloud (CCLC)."),
+    Family("een_bridge_boots_total", "counter", f"Bridge boots ({BRIDGE_BOOT} events).", EVENTS),
+    Family(
+        "een_bridge_restarts_total",
+        "counter",
+        f"Bridge process restarts ({BRIDGE_RESTART} events).",
+        EVENTS,
+    ),
+    Family(
+        "een_bridge_cloud_connects_total",
+        "counter",
+        f"Bridge connections to the cloud ({CLOUD_CONNECT}).",
+        EVENTS,
+    ),
     Family(
         "een_bridge_cloud_disconnects_total",
         "counter",
-        "Bridge cloud connections lost (CCLD events).",
+        f"Bridge cloud connections lost ({CLOUD_DISCONNECT} events).",
+        EVENTS,
     ),
     Family(
         "een_bridge_last_cloud_disconnect_duration_seconds",
         "gauge",
-        "How long the bridge's last lost cloud connection was down (the last CCLD's seconds).",
+        "How long the bridge's last lost cloud connection was down (the last "
+        f"{CLOUD_DISCONNECT}'s seconds).",
+        EVENTS,
     ),
 )
 HEADERS = tuple(family.header() for family in FAMILIES)
 DEFLATED_HEADERS = tuple(gzipstream.piece(header) for header in HEADERS)
+# A family's block (its index in FAMILIES, HEADERS and every account's blocks), by name.
+BLOCK = {family.name: index for index, family in enumerate(FAMILIES)}
+
+
+def _blocks_from(source: Source) -> tuple[int, ...]:
+    return tuple(index for index, family in enumerate(FAMILIES) if family.source is source)
+
+
+# The blocks each render function returns, in FAMILIES order.
+ACCOUNT_BLOCKS = _blocks_from(ACCOUNT)
+DEVICE_BLOCKS = _blocks_from(DEVICES)
+EVENT_BLOCKS = _blocks_from(EVENTS)
 STATUSES = tuple(CameraStatus)
 
 
@@ -233,34 +297,54 @@ def connection_values(status: str) -> tuple[str, str]:
     return str(int(status == CONNECTED)), status_lines
 
 
-# FAMILIES[:6] come from the account, [6:15] from its devices' statuses, the rest from their
-# events.
-ACCOUNT_FAMILIES = 6
-DEVICE_FAMILIES = 15
-EVENTS, LAST_EVENT, EXPECTED, RECEIVED = 15, 16, 17, 18
+# Where the renderer puts each family's lines: the family's block, found by its name.
+ACCOUNT_INFO = BLOCK["een_account_info"]
+STREAM_UP = BLOCK["een_stream_up"]
+STREAM_CONNECTS = BLOCK["een_stream_connects_total"]
+STREAM_DISCONNECTS = BLOCK["een_stream_disconnects_total"]
+STREAM_MESSAGES = BLOCK["een_stream_messages_total"]
+LAST_MESSAGE = BLOCK["een_stream_last_message_timestamp_seconds"]
+CAMERA_INFO = BLOCK["een_camera_info"]
+CAMERA_ONLINE = BLOCK["een_camera_online"]
+CAMERA_ON = BLOCK["een_camera_on"]
+CAMERA_STREAMING = BLOCK["een_camera_streaming"]
+CAMERA_RECORDING = BLOCK["een_camera_recording"]
+CAMERA_STATUS = BLOCK["een_camera_status"]
+LAST_UPDATE = BLOCK["een_camera_last_update_timestamp_seconds"]
+BRIDGE_INFO = BLOCK["een_bridge_info"]
+BRIDGE_ONLINE = BLOCK["een_bridge_online"]
+CAMERA_EVENTS = BLOCK["een_camera_events_total"]
+LAST_EVENT = BLOCK["een_camera_last_event_timestamp_seconds"]
+PACKETS_EXPECTED = BLOCK["een_camera_stream_packets_expected_total"]
+PACKETS_RECEIVED = BLOCK["een_camera_stream_packets_received_total"]
 # Where each bridge code is counted.
-BRIDGE_FAMILY = {"BBOO": 19, "ABRT": 20, "CCLC": 21, "CCLD": 22}
-DISCONNECT_DURATION = 23
-STREAM_STATS = "CSSU"
+BRIDGE_EVENTS = {
+    BRIDGE_BOOT: BLOCK["een_bridge_boots_total"],
+    BRIDGE_RESTART: BLOCK["een_bridge_restarts_total"],
+    CLOUD_CONNECT: BLOCK["een_bridge_cloud_connects_total"],
+    CLOUD_DISCONNECT: BLOCK["een_bridge_cloud_disconnects_total"],
+}
+DISCONNECT_DURATION = BLOCK["een_bridge_last_cloud_disconnect_duration_seconds"]
 
 
 def render_account(view: AccountView) -> list[bytes]:
-    """The account's own blocks (info and stream health), in FAMILIES order."""
+    """The account's own blocks (info and stream health): ACCOUNT_BLOCKS."""
     account = f'account_id="{escape(view.id)}"'
-    lines = (
-        f'een_account_info{{{account},name="{escape(view.name)}"}} 1\n',
-        f"een_stream_up{{{account}}} {int(view.stream_up)}\n",
-        f"een_stream_connects_total{{{account}}} {view.connects}\n",
-        f"een_stream_disconnects_total{{{account}}} {view.disconnects}\n",
-        f"een_stream_messages_total{{{account}}} {view.messages}\n",
+    lines = [""] * len(FAMILIES)
+    lines[ACCOUNT_INFO] = f'een_account_info{{{account},name="{escape(view.name)}"}} 1\n'
+    lines[STREAM_UP] = f"een_stream_up{{{account}}} {int(view.stream_up)}\n"
+    lines[STREAM_CONNECTS] = f"een_stream_connects_total{{{account}}} {view.connects}\n"
+    lines[STREAM_DISCONNECTS] = f"een_stream_disconnects_total{{{account}}} {view.disconnects}\n"
+    lines[STREAM_MESSAGES] = f"een_stream_messages_total{{{account}}} {view.messages}\n"
+    lines[LAST_MESSAGE] = (
         f"een_stream_last_message_timestamp_seconds{{{account}}} "
-        f"{sample_value(view.last_message_at)}\n",
+        f"{sample_value(view.last_message_at)}\n"
     )
-    return [utf8(line) for line in lines]
+    return [utf8(lines[index]) for index in ACCOUNT_BLOCKS]
 
 
 def render_devices(account_id: str, devices: tuple[DeviceRow, ...]) -> list[bytes]:
-    """One block per device family (FAMILIES[6:]), devices in id order."""
+    """The account's device blocks (DEVICE_BLOCKS), devices in id order."""
     blocks: list[list[str]] = [[] for _ in FAMILIES]
     account = f'account_id="{escape(account_id)}"'
     for esn, kind, name, bridge_id, status, updated_at in sorted(devices):
@@ -268,7 +352,7 @@ def render_devices(account_id: str, devices: tuple[DeviceRow, ...]) -> list[byte
             _camera_lines(blocks, account, esn, name, bridge_id, status, updated_at)
         else:
             _bridge_lines(blocks, account, esn, name, status)
-    return [utf8("".join(lines)) for lines in blocks[ACCOUNT_FAMILIES:DEVICE_FAMILIES]]
+    return [utf8("".join(blocks[index])) for index in DEVICE_BLOCKS]
 
 
 def _camera_lines(
@@ -281,15 +365,15 @@ def _camera_lines(
     updated_at: float,
 ) -> None:
     labels = f'{account},camera_id="{escape(esn)}"'
-    blocks[6].append(
+    blocks[CAMERA_INFO].append(
         f'een_camera_info{{{labels},name="{escape(name)}",bridge_id="{escape(bridge_id)}"}} 1\n'
     )
     if isinstance(status, str):  # v3 has no on, streaming or recording flag: those stay absent
         if status:
             online_value, lines = connection_values(status)
-            blocks[7].append(f"een_camera_online{{{labels}}} {online_value}\n")
-            blocks[11].append(lines.replace(LABELS, labels))
-            blocks[12].append(
+            blocks[CAMERA_ONLINE].append(f"een_camera_online{{{labels}}} {online_value}\n")
+            blocks[CAMERA_STATUS].append(lines.replace(LABELS, labels))
+            blocks[LAST_UPDATE].append(
                 f"een_camera_last_update_timestamp_seconds{{{labels}}} {sample_value(updated_at)}\n"
             )
         return
@@ -297,12 +381,12 @@ def _camera_lines(
     if values is None:
         return
     online, on, streaming, recording, status_lines = values
-    blocks[7].append(f"een_camera_online{{{labels}}} {online}\n")
-    blocks[8].append(f"een_camera_on{{{labels}}} {on}\n")
-    blocks[9].append(f"een_camera_streaming{{{labels}}} {streaming}\n")
-    blocks[10].append(f"een_camera_recording{{{labels}}} {recording}\n")
-    blocks[11].append(status_lines.replace(LABELS, labels))
-    blocks[12].append(
+    blocks[CAMERA_ONLINE].append(f"een_camera_online{{{labels}}} {online}\n")
+    blocks[CAMERA_ON].append(f"een_camera_on{{{labels}}} {on}\n")
+    blocks[CAMERA_STREAMING].append(f"een_camera_streaming{{{labels}}} {streaming}\n")
+    blocks[CAMERA_RECORDING].append(f"een_camera_recording{{{labels}}} {recording}\n")
+    blocks[CAMERA_STATUS].append(status_lines.replace(LABELS, labels))
+    blocks[LAST_UPDATE].append(
         f"een_camera_last_update_timestamp_seconds{{{labels}}} {sample_value(updated_at)}\n"
     )
 
@@ -311,28 +395,28 @@ def _bridge_lines(
     blocks: list[list[str]], account: str, esn: str, name: str, status: Status
 ) -> None:
     labels = f'{account},bridge_id="{escape(esn)}"'
-    blocks[13].append(f'een_bridge_info{{{labels},name="{escape(name)}"}} 1\n')
+    blocks[BRIDGE_INFO].append(f'een_bridge_info{{{labels},name="{escape(name)}"}} 1\n')
     if isinstance(status, str):
         online: bool | None = status == CONNECTED if status else None
     else:
         online = decode_bridge(status)
     if online is not None:
-        blocks[14].append(f"een_bridge_online{{{labels}}} {int(online)}\n")
+        blocks[BRIDGE_ONLINE].append(f"een_bridge_online{{{labels}}} {int(online)}\n")
 
 
 def render_events(
     account_id: str, rows: tuple[EventRow, ...], selection: EventSelection
 ) -> list[bytes]:
-    """One block per event family (FAMILIES[15:]), devices in id order."""
+    """The account's event blocks (EVENT_BLOCKS), devices in id order."""
     blocks: list[list[str]] = [[] for _ in FAMILIES]
     account = f'account_id="{escape(account_id)}"'
     stats = STREAM_STATS in selection.camera
-    bridge_families = [BRIDGE_FAMILY[code] for code in selection.bridge]
+    bridge_blocks = [BRIDGE_EVENTS[code] for code in selection.bridge]
     for esn, kind, counts, last_ms, expected, received, disconnect in sorted(rows):
         if kind is DeviceKind.CAMERA:
             labels = f'{account},camera_id="{escape(esn)}"'
             for code, count, at in zip(selection.camera, counts, last_ms, strict=True):
-                blocks[EVENTS].append(
+                blocks[CAMERA_EVENTS].append(
                     f'een_camera_events_total{{{labels},event="{code}"}} {count}\n'
                 )
                 blocks[LAST_EVENT].append(
@@ -340,22 +424,22 @@ def render_events(
                     f"{at // 1000}.{at % 1000:03d}\n"
                 )
             if stats:
-                blocks[EXPECTED].append(
+                blocks[PACKETS_EXPECTED].append(
                     f"een_camera_stream_packets_expected_total{{{labels}}} {expected}\n"
                 )
-                blocks[RECEIVED].append(
+                blocks[PACKETS_RECEIVED].append(
                     f"een_camera_stream_packets_received_total{{{labels}}} {received}\n"
                 )
             continue
         labels = f'{account},bridge_id="{escape(esn)}"'
-        for index, count in zip(bridge_families, counts, strict=True):
+        for index, count in zip(bridge_blocks, counts, strict=True):
             blocks[index].append(f"{FAMILIES[index].name}{{{labels}}} {count}\n")
         if disconnect is not None:
             blocks[DISCONNECT_DURATION].append(
                 f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} "
                 f"{sample_value(disconnect)}\n"
             )
-    return [utf8("".join(lines)) for lines in blocks[DEVICE_FAMILIES:]]
+    return [utf8("".join(blocks[index])) for index in EVENT_BLOCKS]
 
 
 @dataclass(slots=True)
@@ -367,15 +451,15 @@ class _Rendered:
     deflated: list[bytes | None]
 
     def update(self, view: AccountView, selection: EventSelection) -> None:
-        self._set(0, render_account(view))
+        self._set(ACCOUNT_BLOCKS, render_account(view))
         if view.devices is not None:
-            self._set(ACCOUNT_FAMILIES, render_devices(view.id, view.devices))
+            self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices))
         if view.events is not None:
-            self._set(DEVICE_FAMILIES, render_events(view.id, view.events, selection))
+            self._set(EVENT_BLOCKS, render_events(view.id, view.events, selection))
         self.versions = view.versions
 
-    def _set(self, start: int, blocks: list[bytes]) -> None:
-        for index, block in enumerate(blocks, start):
+    def _set(self, indices: tuple[int, ...], blocks: list[bytes]) -> None:
+        for index, block in zip(indices, blocks, strict=True):
             if block != self.blocks[index]:  # unchanged bytes keep their compressed piece
                 self.blocks[index] = block
                 self.deflated[index] = None

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from exporter.eventcodes import CLOUD_DISCONNECT, STREAM_STATS
 from exporter.model import (
     AccountInfo,
     DeviceInfo,
@@ -25,9 +26,6 @@ from exporter.model import (
     StreamUpdate,
 )
 from exporter.status import INVALID, is_known
-
-STREAM_STATS = "CSSU"
-CLOUD_DISCONNECT = "CCLD"
 
 
 class Readiness(enum.Enum):

@@ -1,4 +1,5 @@
-"""Poll-stream events (een-api.md §7): the codes the exporter knows, and reading one event.
+"""Poll-stream events (een-api.md §7): reading one event, and choosing the codes to subscribe
+to (the codes themselves are exporter.eventcodes').
 
 An event arrives as `{"<esn>": {"event": {"<4CC>": {"timestamp": "YYYYMMDDhhmmss.xxx",
 "cameraid": ..., ...}}}}`. Only the fields the exporter turns into metrics are checked; an
@@ -16,49 +17,11 @@ from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 
+from exporter.eventcodes import BRIDGE_CODES, CAMERA_CODES, CLOUD_DISCONNECT, STREAM_STATS
+from exporter.eventcodes import CODES as CODES  # re-exported: EEN_EVENTS' choices
+from exporter.eventcodes import DEFAULT as DEFAULT  # and its default
 from exporter.model import Event, EventSelection
 
-# Camera events: what each code says (een-api.md §7, plus the preview events of the same
-# table in EEN's docs). Account-level (AEDC...) and deprecated codes are left out.
-CAMERA_CODES = {
-    "RCON": "camera online (registered)",
-    "RCOF": "camera offline",
-    "RCHB": "heartbeat while registered",
-    "CONN": "camera turned on",
-    "COFF": "camera turned off",
-    "CSAU": "camera started streaming to its bridge",
-    "CSDU": "camera stopped streaming to its bridge",
-    "CSSU": "stream statistics: packets expected and received per interval",
-    "VRES": "video recording started",
-    "VREE": "video recording ended",
-    "VRKF": "recording key frame",
-    "EAES": "always-record event started",
-    "EAEE": "always-record event ended",
-    "ESES": "user-requested stream started",
-    "ESEE": "user-requested stream ended",
-    "CECF": "bridge found the camera",
-    "CECL": "camera lost after being found",
-    "CCCF": "bridge failed to reach the camera",
-    "COBC": "camera forced to restart",
-    "PRTH": "preview thumbnail",
-    "PRFR": "preview frame recorded",
-}
-# Bridge events, each counted by its own bridge metric.
-BRIDGE_CODES = {
-    "BBOO": "bridge booted",
-    "ABRT": "bridge process restarted",
-    "CCLC": "bridge connected to the cloud",
-    "CCLD": "bridge lost its cloud connection",
-}
-CODES = CAMERA_CODES | BRIDGE_CODES
-# Subscribed unless EEN_EVENTS says otherwise: stream statistics (loss), bridge boots,
-# restarts and cloud disconnects: about one event a minute per camera. Thumbnails (PRTH,
-# frozen pictures) come every few seconds per camera: at 50,000 cameras they alone cost more
-# than half a core (docs/performance.md), so they are asked for, not given. The status
-# bitmask already carries what RCON/RCOF, CSAU/CSDU and VRES/VREE would say.
-DEFAULT = ("CSSU", "BBOO", "ABRT", "CCLD")
-STREAM_STATS = "CSSU"
-CLOUD_DISCONNECT = "CCLD"
 # Counts and durations must be exact in a float64 sample.
 MAX_COUNT = 2**53
 # EEN's timestamps are UTC, from its cloud and the bridges. One more than a day ahead of this

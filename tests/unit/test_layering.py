@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 # The state and what renders it know only the model, never the transport that feeds them.
-STATE_MODULES = ("store.py", "exposition.py", "model.py", "status.py")
+STATE_MODULES = ("store.py", "exposition.py", "model.py", "status.py", "eventcodes.py")
 
 
 def imported_modules(path: Path) -> set[str]:
