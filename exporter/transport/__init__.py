@@ -1,0 +1,3 @@
+"""What both EEN transports (v1 in exporter.een, v3 in exporter.v3) share: one bounded REST
+exchange (rest.py), the watchdog that enforces its whole-call deadline (deadlines.py), and JSON
+reading (jsontext.py). It imports neither transport, so each can use it without the other."""
