@@ -19,7 +19,6 @@ from exporter.simulator import Simulator
 from exporter.transport.rest import RestLimits
 from exporter.v3 import login
 from exporter.v3.tokenfile import TokenFile
-from exporter.v3.tokens import TokenPolicy
 from tests.integration.hostile import Exchange, HostileServer, Reply, answer, response_head, trickle
 from tests.integration.v3.conftest import (
     CLIENT_ID,
@@ -191,25 +190,6 @@ def test_a_trickled_token_answer_keeps_streams_down_only_until_its_deadline(
 
 
 # --- item 7: a token answer's lifetime ------------------------------------------------------------
-
-
-def test_expires_in_zero_is_no_refresh_loop(
-    start_exporter: StartExporter, hostile: HostileServer, sim: Simulator, token_file: Path
-) -> None:
-    hostile.on("POST", TOKEN, rewritten(sim, lambda body: {**body, "expires_in": 0}))
-    writes: list[int] = []
-    exporter = start_exporter(url=hostile.url, tuning={"tokens": TokenPolicy()})
-    wait_ready(exporter)
-    accounts = list(truth(sim))
-    before = refreshes(sim)
-    deadline = time.monotonic() + 4.0
-    while time.monotonic() < deadline:
-        writes.append(token_file.stat().st_mtime_ns)
-        time.sleep(0.05)
-    assert refreshes(sim) == before  # the one at start-up serves for a minute
-    assert len(set(writes)) == 1
-    samples = scrape(exporter)
-    assert all(series(samples, "een_stream_connects_total", account_id=a) == 1 for a in accounts)
 
 
 def test_a_token_answer_without_expires_in_keeps_its_rotated_refresh_token(
