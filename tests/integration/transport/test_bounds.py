@@ -161,6 +161,22 @@ def test_a_trickled_answer_is_cut_at_the_deadline(client: Client, hostile: Hosti
     assert time.monotonic() - started < 3.0
 
 
+def test_a_trickled_body_is_cut_at_the_deadline(client: Client, hostile: HostileServer) -> None:
+    # The head at once, with `Connection: close`: http.client then takes the socket off the
+    # connection, and only what the watchdog kept of it can still be cut.
+    body = b"{" + b" " * 5000 + b"}"
+    head = response_head(200, [("Content-Type", "application/json")], len(body))
+
+    def reply(exchange: Exchange) -> None:
+        if exchange.send(head):
+            trickle(body, 0.05)(exchange)
+
+    hostile.on(client.method, client.path, reply)
+    started = time.monotonic()
+    assert "answer not complete after 0.5s" in failure(client, hostile.url)
+    assert time.monotonic() - started < 3.0
+
+
 def endless(sent: list[int]) -> Reply:
     """A 200 whose body never ends (well: 64 MiB), counting what was sent."""
 
