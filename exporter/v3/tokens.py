@@ -43,10 +43,12 @@ class TokenPolicy:
     # The shortest lifetime taken from an answer: `expires_in` 0, negative or tiny would mean
     # a refresh (and a reconnect of every stream) per call.
     min_lifetime: float = 60.0
-    # At most `refresh_burst` refreshes within `refresh_window` seconds, due or after a 401:
-    # two, so that a token refused right after its refresh is replaced at once, once.
+    # At most `refresh_burst` refreshes (tried, failed ones too: a failing token endpoint is
+    # asked no more often) within `refresh_window` seconds, due or after a 401: three, so that
+    # a token refused right after its refresh, or a refresh cut off at its deadline, is tried
+    # again at once, once.
     refresh_window: float = 60.0
-    refresh_burst: int = 2
+    refresh_burst: int = 3
 
     def lifetime(self, expires_in: float | None) -> float:
         if expires_in is None:

@@ -74,29 +74,30 @@ def test_refreshes_after_401s_are_paced(tmp_path: Path) -> None:
     endpoint = FakeEndpoint()
     tokens, _ = manager(tmp_path, endpoint, clock)
     tokens.invalidate(tokens.access_token())
-    tokens.invalidate(tokens.access_token())  # a token refused at once: replaced at once, once
+    tokens.invalidate(tokens.access_token())  # a token refused at once: replaced at once
+    tokens.invalidate(tokens.access_token())  # and again, once
     with pytest.raises(OAuthError) as paced:
         tokens.access_token()
     assert paced.value.failure is Failure.TRANSIENT
     assert paced.value.retry_after == 60.0
-    assert endpoint.calls == 2
+    assert endpoint.calls == 3
     clock.now += 60.0
     tokens.access_token()
-    assert endpoint.calls == 3
+    assert endpoint.calls == 4
 
 
 def test_a_paced_due_refresh_keeps_the_live_token_and_moves_its_renewal(tmp_path: Path) -> None:
     clock = Clock()
     endpoint = FakeEndpoint(70.0)  # renewed 14 s before expiry
     tokens, _ = manager(tmp_path, endpoint, clock)
-    first = tokens.access_token()
-    tokens.invalidate(first)
-    second = tokens.access_token()
-    clock.now += 57.0  # due (renew_at 56 s), and 2 refreshes in the last 60 s
+    tokens.invalidate(tokens.access_token())
+    tokens.invalidate(tokens.access_token())
+    third = tokens.access_token()
+    clock.now += 57.0  # due (renew_at 56 s), and 3 refreshes in the last 60 s
     kept = tokens.access_token()
-    assert kept.value == second.value
+    assert kept.value == third.value
     assert kept.renew_at == 1060.0  # when the pace allows one: not a renewal per call
-    assert endpoint.calls == 2
+    assert endpoint.calls == 3
 
 
 def test_a_rotated_refresh_token_in_an_unusable_answer_is_kept(tmp_path: Path) -> None:
