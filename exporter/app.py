@@ -68,11 +68,13 @@ def _v3_supervisor(
             metrics.api_failures.labels(endpoint).inc()
 
     hosts = Hosts.from_url(settings.url)
-    client = V3Client(on_call=count)
-    oauth = OAuthClient(hosts.auth_url, settings.client_id, settings.client_secret)
+    client = V3Client(limits=tuning.rest, on_call=count)
+    oauth = OAuthClient(
+        hosts.auth_url, settings.client_id, settings.client_secret, limits=tuning.token_rest
+    )
     label = "EEN_TOKEN_FILE / --een.token-file"
     try:
-        manager = TokenManager(oauth, TokenFile(settings.token_file))
+        manager = TokenManager(oauth, TokenFile(settings.token_file), policy=tuning.tokens)
     except TokenFileError as exc:
         raise ConfigError(f"{label}: {exc}") from None
     if manager.client_id != settings.client_id:

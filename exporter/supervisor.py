@@ -19,7 +19,6 @@ from exporter.een.api import (
     Credentials,
     EenSession,
     LoginPaused,
-    RestLimits,
     User,
 )
 from exporter.een.logins import Logins
@@ -29,6 +28,9 @@ from exporter.model import AccountInfo
 from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.sharding import Shard
 from exporter.store import StateStore
+from exporter.transport.rest import RestLimits
+from exporter.v3.oauth import TOKEN_LIMITS
+from exporter.v3.tokens import TokenPolicy
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,9 @@ class SupervisorTuning:
     login_concurrency: int = 4
     # New streams start at a random moment within 10 ms per account, at most this many seconds.
     start_jitter: float = 5.0
-    rest: RestLimits = field(default_factory=RestLimits)
+    rest: RestLimits = field(default_factory=RestLimits)  # v1's and v3's REST calls
+    token_rest: RestLimits = TOKEN_LIMITS  # v3's token endpoint
+    tokens: TokenPolicy = field(default_factory=TokenPolicy)  # v3's token lifetimes and pace
     # After EEN refuses the credentials: one login per period, doubling to the cap.
     login_pause: float = 60.0
     login_pause_max: float = 3600.0

@@ -8,14 +8,14 @@ the name it came with, as a browser would. The cookie is sent by hand rather tha
 cookie jar, and redirects are never followed, so neither the cookie nor the password can be
 sent to any host other than the one the exporter was pointed at.
 
-Each call is bounded: a read waits at most `RestLimits.read_timeout`, the whole call, from
-connecting to the answer's last byte, must end within `RestLimits.deadline` (deadlines.py),
-and at most `RestLimits.max_answer` bytes are accepted after decompression.
+Each call is bounded by exporter.transport.rest, the exchange v3 uses too: a read waits at most
+`RestLimits.read_timeout`, the whole call, from connecting to the answer's last byte, must end
+within `RestLimits.deadline`, and at most `RestLimits.max_answer` bytes are accepted after
+decompression.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import logging
 import math
 import time
@@ -24,34 +24,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-import requests
-import urllib3
-
-from exporter.een import jsontext
-from exporter.een.deadlines import WATCHDOG, adapter
 from exporter.een.logins import Logins
 from exporter.een.pacing import Verdict
 from exporter.een.rows import ProtocolError, parse_accounts, parse_devices
 from exporter.logs import register_secret
 from exporter.model import AccountInfo, DeviceInfo
 from exporter.selfmetrics import Endpoint, SelfMetrics
+from exporter.transport import rest
+from exporter.transport.rest import RestLimits as RestLimits  # re-exported: v1's tests use it
 
 DEFAULT_URL = "https://login.eagleeyenetworks.com"
 SESSION_COOKIES = ("auth_key", "videobank_sessionid")  # the session key's names, preferred first
-CHUNK = 64 * 1024  # most bytes one read returns, after decompression
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RestLimits:
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0  # a large account's device list takes a while to start
-    deadline: float = 60.0  # for the whole call, headers and body
-    # After decompression. A device-list row is about 330 bytes (een-api.md §3.1), so this
-    # leaves room for 10,000 devices at five times that.
-    max_answer: int = 16 * 1024 * 1024
 
 
 LOGOUT_LIMITS = RestLimits(connect_timeout=2.0, read_timeout=2.0, deadline=4.0)
@@ -148,11 +134,8 @@ class EenSession:
         self._metrics = metrics
         self._logins = logins
         self._limits = limits or RestLimits()
-        self._http = requests.Session()
-        self._http.mount("http://", adapter())
-        self._http.mount("https://", adapter())
         # No cookie jar: the session key is sent by hand, to this host only (see _exchange).
-        self._http.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        self._http = rest.session()
         if credentials.api_key:
             self._http.headers["Authorization"] = credentials.api_key
         self._base = credentials.url.rstrip("/")
@@ -329,62 +312,31 @@ class EenSession:
         limits: RestLimits,
     ) -> Answer:
         headers = {"Cookie": self.cookie.header} if self.cookie else {}
-        with WATCHDOG.limit(limits.deadline) as call:
-            try:
-                response = self._http.request(
-                    method,
-                    self._base + path,
-                    json=body,
-                    headers=headers,
-                    timeout=(limits.connect_timeout, limits.read_timeout),
-                    allow_redirects=False,
-                    stream=True,
-                )
-            except requests.RequestException as exc:
-                raise _network_error(endpoint, exc, call.cut, limits) from None
-            except UnicodeEncodeError:
-                # http.client sends headers as latin-1; only the API key can hold anything else.
+        try:
+            # A refusal's body is not read: v1 says nothing in it that the status does not.
+            reply = rest.exchange(
+                self._http, method, self._base + path, limits, headers=headers, json=body,
+                read_refusals=False,
+            )  # fmt: skip
+        except rest.TransportError as exc:
+            if exc.failure is rest.Failure.UNSENDABLE:
+                # Only the API key can hold anything but latin-1.
                 raise ApiError(endpoint, "EEN_API_KEY has characters that cannot be sent") from None
-            with response:
-                if response.status_code >= 300:
-                    raise _http_error(endpoint, response)
-                try:
-                    content = _read(endpoint, response.raw, limits.max_answer)
-                except (urllib3.exceptions.HTTPError, OSError) as exc:
-                    raise _network_error(endpoint, exc, call.cut, limits) from None
-        payload = _json(endpoint, content) if decode else None
-        return Answer(payload, _session_cookie(response))
+            raise ApiError(endpoint, exc.reason) from None
+        if reply.status >= 300:
+            error = AuthError if reply.status == 401 else ApiError
+            raise error(endpoint, reply.status_line, reply.status)
+        payload = _json(endpoint, reply.body) if decode else None
+        return Answer(payload, _session_cookie(reply.set_cookies))
 
 
-def _read(endpoint: Endpoint, raw: urllib3.BaseHTTPResponse, limit: int) -> bytes:
-    """The whole body, decoded, or ApiError once it outgrows `limit`.
-
-    read1 returns what one network read brought, decompressed at most CHUNK at a time, so a
-    compression bomb is stopped at the limit, not after it went off.
-    """
-    body = bytearray()
-    while chunk := raw.read1(CHUNK, decode_content=True):
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(endpoint, f"answer larger than {limit} bytes")
-    return bytes(body)
-
-
-def _network_error(
-    endpoint: Endpoint, exc: BaseException, late: bool, limits: RestLimits
-) -> ApiError:
-    if late:  # the watchdog cut the connection: whatever broke, time ran out first
-        return ApiError(endpoint, f"answer not complete after {limits.deadline:g}s")
-    return ApiError(endpoint, describe_network_error(exc))
-
-
-def _session_cookie(response: requests.Response) -> SessionCookie | None:
+def _session_cookie(set_cookies: tuple[str, ...]) -> SessionCookie | None:
     """The session key the answer set, by SESSION_COOKIES' order; every one is a secret.
 
     Of two cookies of one name, the later replaces the earlier, as in a browser.
     """
     keys: dict[str, str] = {}
-    for header in response.raw.headers.getlist("Set-Cookie"):
+    for header in set_cookies:
         name, _, rest = header.partition("=")
         if name.strip() in SESSION_COOKIES:
             keys[name.strip()] = rest.split(";", 1)[0].strip()
@@ -395,37 +347,11 @@ def _session_cookie(response: requests.Response) -> SessionCookie | None:
     )
 
 
-def _http_error(endpoint: Endpoint, response: requests.Response) -> ApiError:
-    status = response.status_code
-    reason = f"HTTP {status} {response.reason or ''}".strip()
-    if status < 400:
-        # Not followed: requests would send the cookie or the password to wherever it points.
-        target = _host(response.headers.get("Location", ""))
-        return ApiError(endpoint, f"{reason}: redirect to {target} refused")
-    if status == 401:
-        return AuthError(endpoint, reason, status)
-    return ApiError(endpoint, reason, status)
-
-
-def _host(url: str) -> str:
-    """Where a redirect points, host and port only: the rest may hold anything."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "an invalid location"
-    if not parts.hostname:
-        return "the same host"
-    return f"{parts.hostname}:{port}" if port else parts.hostname
-
-
 def _json(endpoint: Endpoint, content: bytes) -> object:
     try:
-        return jsontext.loads(content)
-    except ValueError:
-        raise ApiError(endpoint, "answer is not JSON") from None
-    except RecursionError:
-        raise ApiError(endpoint, "answer is JSON nested too deeply") from None
+        return rest.decode_json(content)
+    except rest.TransportError as exc:
+        raise ApiError(endpoint, exc.reason) from None
 
 
 def _object(endpoint: Endpoint, payload: object) -> dict[str, Any]:
@@ -464,19 +390,3 @@ def _inactive_timeout(minutes: object) -> float | None:
     if not isinstance(minutes, int | float) or isinstance(minutes, bool):
         return None
     return minutes * 60.0 if 0 < minutes < math.inf else None
-
-
-def describe_network_error(exc: BaseException) -> str:
-    """A short reason for a network failure, e.g. 'connection refused' or 'timed out'."""
-    if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
-        return "timed out"
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "Connection reset"):
-        if marker in text:
-            return marker.lower()
-    return f"network error ({type(exc).__name__})"

@@ -12,10 +12,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from exporter.een import jsontext
 from exporter.een.events import CODES, BadEvent, parse_event
 from exporter.model import Event
 from exporter.status import valid_bitmask
+from exporter.transport import jsontext
 
 OK = 200
 MALFORMED_REQUEST = 400

@@ -22,13 +22,13 @@ import websocket
 
 from exporter.een import frames, messages
 from exporter.een.api import ApiError, AuthError, EenSession, LoginPaused
-from exporter.een.deadlines import WATCHDOG
 from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
 from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
 from exporter.model import StreamUpdate
 from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.store import DeviceChanges, StateStore
+from exporter.transport.deadlines import WATCHDOG
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from exporter.v3.tokens import (
     REFRESH_MARGIN_SHARE,
     AccessToken,
     TokenManager,
+    TokenPolicy,
 )
 
 V1_LOGIN_URL = "https://login.eagleeyenetworks.com"  # EEN_URL's default: means "EEN" in v3
@@ -108,7 +109,7 @@ class GrantAccess:
         token = self._token()
         with self._lock:
             issued = self._issued.get(token.value)
-            if issued is not None:
+            if issued is not None and issued[1] == token:  # a paced refresh moves renew_at
                 return issued[0]
         base = self._hosts.api(self._client, token.value, token.api_hostname, token.api_port)
         credential = Credential(token.value, base, token.renew_at)
@@ -161,12 +162,14 @@ class EndUserAccess:
         hosts: Hosts,
         client: V3Client,
         clock: Callable[[], float] = time.monotonic,
+        min_lifetime: float = TokenPolicy.min_lifetime,
     ) -> None:
         self._account_id = account_id
         self._reseller = reseller
         self._hosts = hosts
         self._client = client
         self._clock = clock
+        self._min_lifetime = min_lifetime
         self._lock = threading.Lock()  # one request at a time for this account
         self._current: Credential | None = None
 
@@ -185,7 +188,9 @@ class EndUserAccess:
                     self._reseller.invalidate(reseller)
                 raise
             register_secret(token.value)
-            lifetime = _seconds_until(token.expire_timestamp)
+            # An expireTimestamp that is past, unreadable or close: renewed no sooner than
+            # the grant's token would be (TokenPolicy.min_lifetime), not once per call.
+            lifetime = max(_seconds_until(token.expire_timestamp), self._min_lifetime)
             margin = min(REFRESH_MARGIN_SECONDS, lifetime * REFRESH_MARGIN_SHARE)
             base = self._hosts.api(self._client, token.value, token.api_hostname, token.api_port)
             self._current = Credential(token.value, base, self._clock() + lifetime - margin)

@@ -1,16 +1,23 @@
 """The v3 REST calls the exporter needs (docs/een-api-v3.md §2-4): accounts, a reseller's token
-for an end-user account, and every camera and bridge with its connectionStatus."""
+for an end-user account, and every camera and bridge with its connectionStatus.
+
+Every call goes through exporter.transport.rest, v1's bounded exchange: a whole-call deadline,
+a size cap after decompression, a nesting limit on JSON, and no redirects (the bearer token
+goes to the host it was meant for, and nowhere else).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-TIMEOUT_SECONDS = 30.0
+from exporter.transport import rest
+from exporter.transport.rest import RestLimits
+
 PAGE_SIZE = 500  # the OAS maximum; larger values are clamped anyway (§4.2)
 MAX_PAGES = 10_000  # a server that never stops paging is a bug, not a big account
 KINDS = ("cameras", "bridges")
@@ -76,15 +83,22 @@ class Subscription:
     sse_url: str
 
 
+@dataclass
+class _Budget:
+    """Bytes a paged listing may still take."""
+
+    left: int
+
+
 class V3Client:
     def __init__(
         self,
         session: requests.Session | None = None,
-        timeout: float = TIMEOUT_SECONDS,
+        limits: RestLimits | None = None,
         on_call: OnCall | None = None,
     ):
-        self._http = session or requests.Session()
-        self._timeout = timeout
+        self._http = session or rest.session()
+        self._limits = limits or RestLimits()
         self._on_call = on_call
 
     def client_settings(self, token: str, url: str = EEN_API_URL) -> tuple[str, int]:
@@ -172,18 +186,25 @@ class V3Client:
             raise ApiError(201, "authorizationTokens answered without an accessToken") from None
 
     def _all_pages(self, url: str, token: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Follow nextPageToken until it is "", null or absent; de-duplicate by id (§4.2)."""
+        """Follow nextPageToken until it is "", null or absent; de-duplicate by id (§4.2).
+
+        The pages together may hold what one answer may (RestLimits.max_answer): a server
+        that pages for ever cannot grow the list without bound either.
+        """
         seen: dict[str, dict[str, Any]] = {}
         query: dict[str, Any] = {**params, "pageSize": PAGE_SIZE}
         tokens: set[str] = set()
+        budget = _Budget(self._limits.max_answer)
         for _ in range(MAX_PAGES):
-            body = self._call("GET", url, token, params=query)
+            body = self._call("GET", url, token, params=query, budget=budget)
             for item in body.get("results") or []:
                 if isinstance(item, dict) and "id" in item:
                     seen.setdefault(str(item["id"]), item)
             next_token = body.get("nextPageToken")
             if not next_token:
                 return list(seen.values())
+            if not isinstance(next_token, str):
+                raise ApiError(200, f"{url} answered a nextPageToken that is not text")
             if next_token in tokens:
                 raise ApiError(200, f"{url} repeats a page token: stopping")
             tokens.add(next_token)
@@ -199,31 +220,40 @@ class V3Client:
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
         expected: int = 200,
+        budget: _Budget | None = None,
     ) -> dict[str, Any]:
+        """One call, counted. `budget`: bytes the answer may still take (a paged listing's
+        pages share one), decreased by this answer's size."""
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         endpoint = _endpoint(url)
+        limits = self._limits
+        if budget is not None:
+            limits = replace(limits, max_answer=budget.left)
         try:
-            response = self._http.request(
-                method, url, headers=headers, params=params, json=json, timeout=self._timeout
+            reply = rest.exchange(
+                self._http, method, url, limits, headers=headers, params=params, json=json
             )
-        except requests.RequestException as exc:
+        except rest.TransportError as exc:
             self._count(endpoint, False)
-            raise ApiError(0, f"{method} {_path(url)} failed: {type(exc).__name__}") from None
-        self._count(endpoint, response.status_code == expected)
-        if response.status_code == expected == 204:
+            status = exc.status or 0  # a refused redirect keeps its status, for the log
+            raise ApiError(status, f"{method} {_path(url)}: {exc.reason}") from None
+        if budget is not None:
+            budget.left -= len(reply.body)
+        self._count(endpoint, reply.status == expected)
+        if reply.status == expected == 204:
             return {}
-        if response.status_code != expected:
+        if reply.status != expected:
             raise ApiError(
-                response.status_code,
-                f"{method} {_path(url)} answered {response.status_code}: {_reason(response)}",
-                _retry_after(response),
+                reply.status,
+                f"{method} {_path(url)} answered {reply.status}: {_reason(reply)}",
+                _retry_after(reply),
             )
         try:
-            body = response.json()
-        except ValueError:
-            raise ApiError(response.status_code, f"{_path(url)} answered no JSON") from None
+            body = rest.decode_json(reply.body)
+        except rest.TransportError as exc:
+            raise ApiError(reply.status, f"{_path(url)}: {exc.reason}") from None
         if not isinstance(body, dict):
-            raise ApiError(response.status_code, f"{_path(url)} answered no JSON object")
+            raise ApiError(reply.status, f"{_path(url)} answered no JSON object")
         return body
 
     def _count(self, endpoint: str | None, succeeded: bool) -> None:
@@ -247,14 +277,16 @@ def _path(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _reason(response: requests.Response) -> str:
+def _reason(reply: rest.Reply) -> str:
     try:
-        body = response.json()
-        return str(body.get("message") or body.get("status") or response.reason)[:200]
-    except (ValueError, AttributeError):
-        return response.reason
+        body = rest.decode_json(reply.body)
+    except rest.TransportError:
+        return reply.reason
+    if not isinstance(body, dict):
+        return reply.reason
+    return str(body.get("message") or body.get("status") or reply.reason)[:200]
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
+def _retry_after(reply: rest.Reply) -> float | None:
+    value = reply.headers.get("Retry-After", "").strip()
     return float(value) if value.isdigit() else None

@@ -188,5 +188,11 @@ class V3Supervisor(threading.Thread):
 
     def _access(self, account: Account, reseller: bool) -> AccountAccess:
         if reseller and account.type != RESELLER:
-            return EndUserAccess(account.id, self._grant, self._hosts, self._client)
+            return EndUserAccess(
+                account.id,
+                self._grant,
+                self._hosts,
+                self._client,
+                min_lifetime=self._tuning.tokens.min_lifetime,
+            )
         return self._grant

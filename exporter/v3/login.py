@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
+from exporter.logs import redact, register_secret
 from exporter.v3.oauth import EEN_AUTH_URL, OAuthClient, OAuthError
 from exporter.v3.tokenfile import TokenFile, TokenFileError
 from exporter.v3.tokens import GRANT_MAX_SECONDS, first_token
@@ -58,7 +59,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str], out: TextIO | None = N
         settings = parse(argv, environ)
         return login(settings, out or sys.stdout)
     except LoginError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        # Redacted once more here: whatever a message came to quote, no secret is printed.
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return exc.status
 
 
@@ -206,15 +208,21 @@ def _listen_address(redirect_uri: str) -> tuple[str, int, str]:
 def login(settings: LoginSettings, out: TextIO) -> int:
     token_file = TokenFile(settings.token_file)
     _check_writable(settings.token_file)
+    register_secret(settings.client_secret)
     client = OAuthClient(settings.auth_url, settings.client_id, settings.client_secret)
     code = settings.code or _wait_for_code(client, settings, out)
+    register_secret(code)
     try:
         answer = client.exchange_code(code, settings.redirect_uri)
-    except OAuthError as exc:
+        if answer.refresh_token is not None:
+            register_secret(answer.refresh_token)
+        register_secret(answer.access_token)
+        now = time.time()
+        stored = first_token(settings.client_id, answer, now)
+    except (OAuthError, ValueError) as exc:
         raise LoginError(f"the code exchange failed: {exc}") from None
-    now = time.time()
     try:
-        token_file.save(first_token(settings.client_id, answer, now))
+        token_file.save(stored)
     except (OSError, TokenFileError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise LoginError(f"cannot write {settings.token_file}: {reason}") from None

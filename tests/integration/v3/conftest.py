@@ -19,6 +19,7 @@ from exporter.simulator.v3.status import connection_status
 from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import DeviceType
 from exporter.v3.login import main as login
+from exporter.v3.tokens import TokenPolicy
 from tests.integration.conftest import MakeSimulator
 from tests.support import Sample, parse_exposition, wait_for
 
@@ -27,6 +28,9 @@ StartExporter = Callable[..., Exporter]
 # The simulator's SSE keep-alive: well inside the streams' read deadline below.
 KEEPALIVE = 0.2
 STREAM_TIMEOUT = 2.0
+# Tests shorten the simulator's token lifetimes to seconds, to see renewals: taken as they come
+# (production takes at least a minute), and paced only against a loop.
+FAST_TOKENS = TokenPolicy(min_lifetime=1.0, refresh_window=1.0)
 
 
 @pytest.fixture
@@ -78,7 +82,9 @@ def start_exporter(sim: Simulator, token_file: Path) -> Iterator[StartExporter]:
             ),
             **overrides,
         )
-        fast = tuning_for(settings, backoff_base=0.05, start_jitter=0.0)
+        fast = replace(
+            tuning_for(settings, backoff_base=0.05, start_jitter=0.0), tokens=FAST_TOKENS
+        )
         exporter = Exporter(settings, replace(fast, **(tuning or {})))
         started.append(exporter)
         exporter.start()

@@ -36,6 +36,10 @@ class Connection(Protocol):
 class Call:
     deadline: float
     connection: Connection | None = None
+    # The connection's socket when it was attached: http.client drops it from the connection
+    # (sock = None) once the head of a `Connection: close` answer is read, and the body is then
+    # read from it all the same, so a trickled body could not be cut through the connection.
+    sock: socket.socket | None = None
     cut: bool = False  # the watchdog cut it: it ran out of time
 
 
@@ -68,6 +72,7 @@ class Watchdog:
             call = self._calls.get(threading.get_ident())
             if call is not None:
                 call.connection = connection
+                call.sock = connection.sock or call.sock
                 if time.monotonic() >= call.deadline:
                     _cut(call)
 
@@ -89,6 +94,7 @@ class Watchdog:
 def _cut(call: Call) -> bool:
     """Shut the call's socket down, waking whoever reads it; False if it has none yet."""
     sock = call.connection.sock if call.connection is not None else None
+    sock = sock or call.sock  # closed since: shutdown fails harmlessly (fd -1), never misfires
     if sock is None:
         return False
     call.cut = True
