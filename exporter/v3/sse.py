@@ -22,6 +22,8 @@ from typing import Any
 
 import requests
 
+from exporter.transport import rest
+from exporter.transport.deadlines import WATCHDOG
 from exporter.transport.liveness import (
     RECV_SIZE,
     ConnectionClosed,
@@ -49,6 +51,8 @@ STATUS_EVENT = "een.deviceCloudStatusUpdateEvent.v1"
 STATUS_DATA = "een.deviceCloudStatusUpdate.v1"
 # An event, or the bytes between two whole units: a status event is about 500 bytes.
 MAX_EVENT_BYTES = 1024 * 1024
+# For the stream's opening: connecting, TLS, and the status line and headers.
+OPEN_DEADLINE = 30.0
 MAX_CHUNK_LINE = 1024  # a chunk's size line, extensions included
 LINE_END = re.compile(rb"\r\n|\r|\n")
 _NOTHING: Any = object()  # no whole unit in the buffer yet
@@ -97,18 +101,34 @@ def open_stream(
     The reader's `read` raises TimeoutError after `poll` seconds without a byte (default: the
     stall timeout), so that its caller can run timers on a silent stream.
     """
-    http = session or requests.Session()
+    http = session or rest.session()
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "text/event-stream",
         "Accept-Encoding": "identity",  # read off the socket: nothing to decompress
     }
-    try:
-        response = http.get(url, headers=headers, stream=True, timeout=(30.0, stall_timeout))
-    except requests.RequestException as exc:
-        raise ApiError(0, f"SSE connect failed: {type(exc).__name__}") from None
+    # The opening runs inside the login gate: a server that trickles its head must not hold a
+    # slot for ever (OPEN_DEADLINE, by the watchdog), and a redirect is not followed with the
+    # token (the refusal names the target's host only).
+    with WATCHDOG.limit(OPEN_DEADLINE) as call:
+        try:
+            response = http.get(
+                url,
+                headers=headers,
+                stream=True,
+                timeout=(rest.RestLimits.connect_timeout, stall_timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            if call.cut:
+                raise ApiError(0, f"SSE head not complete after {OPEN_DEADLINE:g}s") from None
+            raise ApiError(0, f"SSE connect failed: {type(exc).__name__}") from None
     if response.status_code != 200:
         response.close()
+        if response.is_redirect:
+            target = rest.host(response.headers.get("Location", ""))
+            message = f"the SSE URL answered {response.status_code}: redirect to {target} refused"
+            raise ApiError(response.status_code, message)
         raise ApiError(response.status_code, f"the SSE URL answered {response.status_code}")
     try:
         return EventReader.of(response, stall_timeout, stall_timeout if poll is None else poll)

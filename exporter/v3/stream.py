@@ -19,14 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import requests
-
 from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
 from exporter.een.stream import StreamTuning
 from exporter.model import DeviceInfo, DeviceKind, StreamUpdate
 from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.status import UNDOCUMENTED, documented
 from exporter.store import DeviceChanges, StateStore
+from exporter.transport import rest
 from exporter.v3 import sse
 from exporter.v3.access import AccountAccess, Credential
 from exporter.v3.api import ApiError, Device, Subscription, V3Client
@@ -74,7 +73,7 @@ class V3AccountStream(threading.Thread):
         self._gate = gate
         self._tuning = tuning
         self._start_delay = start_delay
-        self._http = requests.Session()
+        self._http = rest.session()  # its calls can be cut by the watchdog
         self._reader: sse.EventReader | None = None
         self._credential: Credential | None = None
         self._subscription: Subscription | None = None
