@@ -101,8 +101,10 @@ class Run:
             "EEN_LISTEN_ADDRESS": f"127.0.0.1:{port}",
             "PYTHONPATH": str(ROOT),
         }
+        # An empty .env of its own: the exporter refuses what is not a regular file (/dev/null).
+        self.env_file = tempfile.NamedTemporaryFile(prefix="een-exporter-", suffix=".env")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "--env-file", os.devnull],
+            [sys.executable, "-m", "exporter", "--env-file", self.env_file.name],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=self.log,
@@ -115,6 +117,7 @@ class Run:
         self.hostile.stop()
         self.sim.stop()
         self.log.close()
+        self.env_file.close()
 
     def ready(self) -> bool:
         try:
