@@ -114,10 +114,13 @@ class BasicAuth:
         self._stopped = False
         self.comparisons = 0  # bcrypt comparisons run, for tests and curiosity
         self.refused = 0  # checks refused because too many were waiting
+        # Started by the first check: without basic auth, none runs. Not daemons: a daemon
+        # thread still inside bcrypt when the interpreter finalizes is torn down inside its
+        # native code, and the process aborts (SIGABRT) instead of exiting 0. A comparison
+        # is bounded (costs above BCRYPT_MAX_COST are refused at load), so exit waits at most that.
         self._threads = [
-            threading.Thread(target=self._work, name=f"een-bcrypt-{n}", daemon=True)
-            for n in range(threads)
-        ]  # started by the first check: without basic auth, none runs
+            threading.Thread(target=self._work, name=f"een-bcrypt-{n}") for n in range(threads)
+        ]
 
     def check(
         self,
@@ -210,7 +213,8 @@ class BasicAuth:
 
     def close(self, timeout: float = 0.5) -> None:
         """Cancel the checks not yet started and stop the threads. A comparison running cannot
-        be interrupted: its thread (a daemon) is given `timeout` and then left to finish."""
+        be interrupted: its thread is given `timeout` here, and the interpreter's exit waits
+        for the rest of it."""
         with self._lock:
             self._stopped = True
             pending = list(self._pending.values())
