@@ -114,7 +114,7 @@ def test_an_answer_without_a_refresh_token_keeps_the_one_sent(tmp_path: Path) ->
     class NoRotation(FakeEndpoint):
         def refresh(self, refresh_token: str) -> TokenAnswer:
             self.calls += 1
-            return TokenAnswer("access", None, 3600.0, "", 443)
+            return TokenAnswer("access-without-refresh", None, 3600.0, "", 443)
 
     clock = Clock()
     tokens, token_file = manager(tmp_path, NoRotation(), clock)
