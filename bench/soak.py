@@ -68,7 +68,7 @@ from bench.exporter_scale import (  # noqa: E402
 )
 from bench.scrape import ScrapeError, Scraper  # noqa: E402
 from exporter.simulator.client import SimulatorControl, SimulatorControlError  # noqa: E402
-from exporter.status import ON, RECORDING, REGISTERED, STREAMING, is_informative  # noqa: E402
+from exporter.state.status import ON, RECORDING, REGISTERED, STREAMING, is_informative  # noqa: E402
 
 ACCOUNT_SWING = 10  # accounts added or deleted by the changes stay within --accounts ± this
 FLAT = 0.10  # the most the last quarter may differ from the first, as a fraction

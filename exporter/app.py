@@ -9,10 +9,10 @@ from exporter.config import ApiVersion, ConfigError, Settings
 from exporter.een import events
 from exporter.een.api import Credentials
 from exporter.een.stream import StreamTuning
-from exporter.exposition import Exposition
-from exporter.model import EventSelection
-from exporter.selfmetrics import SelfMetrics
-from exporter.store import StateStore
+from exporter.exposition.render import Exposition
+from exporter.state.model import EventSelection
+from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.store import StateStore
 from exporter.supervisor import AccountFilter, Supervisor, SupervisorTuning
 from exporter.v3.access import Hosts
 from exporter.v3.api import TOKEN_ENDPOINT, V3_ENDPOINTS, V3Client

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from exporter.model import AccountInfo
+from exporter.state.model import AccountInfo
 
 AUTO = "auto"
 MAX_SHARDS = 1024  # the largest --shard.total; an index is below it

@@ -24,10 +24,10 @@ from exporter.een.api import (
 from exporter.een.logins import Logins
 from exporter.een.pacing import Backoff, LoginGate, LoginPause, wait
 from exporter.een.stream import AccountStream, StreamTuning
-from exporter.model import AccountInfo
-from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.sharding import Shard
-from exporter.store import StateStore
+from exporter.state.model import AccountInfo
+from exporter.state.selfmetrics import SelfMetrics, Thread
+from exporter.state.store import StateStore
 from exporter.transport.rest import RestLimits
 from exporter.v3.oauth import TOKEN_LIMITS
 from exporter.v3.tokens import TokenPolicy

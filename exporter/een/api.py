@@ -28,8 +28,8 @@ from exporter.een.logins import Logins
 from exporter.een.pacing import Verdict
 from exporter.een.rows import ProtocolError, parse_accounts, parse_devices
 from exporter.logs import register_secret
-from exporter.model import AccountInfo, DeviceInfo
-from exporter.selfmetrics import Endpoint, SelfMetrics
+from exporter.state.model import AccountInfo, DeviceInfo
+from exporter.state.selfmetrics import Endpoint, SelfMetrics
 from exporter.transport import rest
 from exporter.transport.rest import RestLimits as RestLimits  # re-exported: v1's tests use it
 

@@ -1,5 +1,5 @@
 """Poll-stream events (een-api.md §7): reading one event, and choosing the codes to subscribe
-to (the codes themselves are exporter.eventcodes').
+to (the codes themselves are exporter.state.eventcodes').
 
 An event arrives as `{"<esn>": {"event": {"<4CC>": {"timestamp": "YYYYMMDDhhmmss.xxx",
 "cameraid": ..., ...}}}}`. Only the fields the exporter turns into metrics are checked; an
@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 
-from exporter.eventcodes import BRIDGE_CODES, CAMERA_CODES, CLOUD_DISCONNECT, STREAM_STATS
-from exporter.eventcodes import CODES as CODES  # re-exported: EEN_EVENTS' choices
-from exporter.eventcodes import DEFAULT as DEFAULT  # and its default
-from exporter.model import Event, EventSelection
+from exporter.state.eventcodes import BRIDGE_CODES, CAMERA_CODES, CLOUD_DISCONNECT, STREAM_STATS
+from exporter.state.eventcodes import CODES as CODES  # re-exported: EEN_EVENTS' choices
+from exporter.state.eventcodes import DEFAULT as DEFAULT  # and its default
+from exporter.state.model import Event, EventSelection
 
 # Counts and durations must be exact in a float64 sample.
 MAX_COUNT = 2**53

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from exporter.een.pacing import LoginPause, Verdict
-from exporter.selfmetrics import SelfMetrics
-from exporter.store import StateStore
+from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from exporter.een.events import CODES, BadEvent, parse_event
-from exporter.model import Event
-from exporter.status import valid_bitmask
+from exporter.state.model import Event
+from exporter.state.status import valid_bitmask
 from exporter.transport import jsontext
 
 OK = 200

@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind
-from exporter.status import valid_bitmask
+from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.state.status import valid_bitmask
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from exporter.een.api import ApiError, AuthError, EenSession, LoginPaused
 from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
 from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
-from exporter.model import StreamUpdate
-from exporter.selfmetrics import SelfMetrics, Thread
-from exporter.store import DeviceChanges, StateStore
+from exporter.state.model import StreamUpdate
+from exporter.state.selfmetrics import SelfMetrics, Thread
+from exporter.state.store import DeviceChanges, StateStore
 from exporter.transport.deadlines import WATCHDOG
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ import threading
 import time
 
 from exporter.een.pacing import Backoff, LoginGate, wait
-from exporter.model import AccountInfo
-from exporter.selfmetrics import SelfMetrics, Thread
 from exporter.sharding import Shard
-from exporter.store import StateStore
+from exporter.state.model import AccountInfo
+from exporter.state.selfmetrics import SelfMetrics, Thread
+from exporter.state.store import StateStore
 from exporter.supervisor import AccountFilter, SupervisorTuning
 from exporter.v3.access import AccountAccess, EndUserAccess, GrantAccess, Hosts
 from exporter.v3.api import Account, ApiError, V3Client

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
 from exporter.een.stream import StreamTuning
-from exporter.model import DeviceInfo, DeviceKind, StreamUpdate
-from exporter.selfmetrics import SelfMetrics, Thread
-from exporter.status import UNDOCUMENTED, documented
-from exporter.store import DeviceChanges, StateStore
+from exporter.state.model import DeviceInfo, DeviceKind, StreamUpdate
+from exporter.state.selfmetrics import SelfMetrics, Thread
+from exporter.state.status import UNDOCUMENTED, documented
+from exporter.state.store import DeviceChanges, StateStore
 from exporter.transport import rest
 from exporter.v3 import sse
 from exporter.v3.access import AccountAccess, Credential

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from exporter import __version__
-from exporter.exposition import CONTENT_TYPE, Exposition, utf8
+from exporter.exposition.render import CONTENT_TYPE, Exposition, utf8
 from exporter.logs import redact
-from exporter.status import CONNECTION_STATUSES, CameraStatus, is_informative, overall_status
-from exporter.store import AccountHealth, Readiness, StateStore
+from exporter.state.status import CONNECTION_STATUSES, CameraStatus, is_informative, overall_status
+from exporter.state.store import AccountHealth, Readiness, StateStore
 from exporter.web.auth import BUSY, BasicAuth, RateLimiter
 from exporter.web.config import TlsSettings, WebConfig, WebConfigFile
 from exporter.web.server import DEFAULT_LIMITS, HttpServer, Later, Limits, Peer, Response

@@ -21,8 +21,8 @@ import requests
 import yaml
 
 from exporter import __version__
-from exporter.exposition import Exposition
-from exporter.store import StateStore
+from exporter.exposition.render import Exposition
+from exporter.state.store import StateStore
 from exporter.web.config import WebConfigFile
 from exporter.web.endpoints import PATHS, WebServer
 from tests.chart.tools import (

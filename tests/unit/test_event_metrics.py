@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
-from exporter.exposition import FAMILIES, Exposition
-from exporter.model import (
+from exporter.exposition.render import FAMILIES, Exposition
+from exporter.state.model import (
     AccountInfo,
     DeviceInfo,
     DeviceKind,
@@ -14,7 +14,7 @@ from exporter.model import (
     EventSelection,
     StreamUpdate,
 )
-from exporter.store import StateStore
+from exporter.state.store import StateStore
 from tests.support import parse_exposition, require_binary, series
 from tests.unit.test_exposition import gunzip_one_member
 

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.een.rows import parse_accounts, parse_devices
-from exporter.exposition import LABEL_LIMIT, Exposition, camera_values, sample_value
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
-from exporter.store import StateStore
+from exporter.exposition.render import LABEL_LIMIT, Exposition, camera_values, sample_value
+from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
+from exporter.state.store import StateStore
 from tests.support import Sample, fuzz, parse_exposition, require_binary, series
 
 CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE

@@ -10,10 +10,17 @@ from types import ModuleType
 
 import pytest
 
-from exporter import exposition
-from exporter.eventcodes import BRIDGE_CODES, STREAM_STATS
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind, Event, EventSelection, StreamUpdate
-from exporter.store import StateStore
+from exporter.exposition import render as exposition
+from exporter.state.eventcodes import BRIDGE_CODES, STREAM_STATS
+from exporter.state.model import (
+    AccountInfo,
+    DeviceInfo,
+    DeviceKind,
+    Event,
+    EventSelection,
+    StreamUpdate,
+)
+from exporter.state.store import StateStore
 from tests.unit.test_exposition import gunzip_one_member
 
 CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
@@ -69,7 +76,7 @@ def render(module: ModuleType, store: StateStore) -> str:
 
 
 def reordered(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A copy of exporter.exposition whose family table is in reverse order."""
+    """A copy of exporter.exposition.render whose family table is in reverse order."""
     path = Path(exposition.__file__)
     tree = ast.parse(path.read_text(), str(path))
     for node in tree.body:
@@ -84,7 +91,7 @@ def reordered(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
             )
             break
     else:
-        raise AssertionError("exporter/exposition.py has no FAMILIES table")
+        raise AssertionError("exporter/exposition/render.py has no FAMILIES table")
     module = ModuleType("exporter._reordered_exposition")
     module.__file__ = str(path)
     monkeypatch.setitem(sys.modules, module.__name__, module)  # dataclasses look it up

@@ -1,4 +1,4 @@
-from exporter.selfmetrics import Endpoint, SelfMetrics
+from exporter.state.selfmetrics import Endpoint, SelfMetrics
 from tests.support import parse_exposition, series
 
 

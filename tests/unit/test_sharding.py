@@ -12,11 +12,11 @@ import pytest
 
 from exporter.cli import main
 from exporter.config import ConfigError, Settings, load_settings
-from exporter.model import AccountInfo
-from exporter.selfmetrics import SelfMetrics
 from exporter.sharding import Shard, index_from_pod_name, jump_hash, ordinal, shard_of
 from exporter.simulator import WorldSpec
 from exporter.simulator.world import build_world
+from exporter.state.model import AccountInfo
+from exporter.state.selfmetrics import SelfMetrics
 from tests.support import parse_exposition, series
 
 CREDENTIALS = {"EEN_USERNAME": "ops@example.com", "EEN_PASSWORD": "pw"}

@@ -1,6 +1,6 @@
 import pytest
 
-from exporter.status import CameraStatus, decode_bridge, decode_camera, overall_status
+from exporter.state.status import CameraStatus, decode_bridge, decode_camera, overall_status
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind, Status, StreamUpdate
-from exporter.store import Readiness, StateStore
+from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind, Status, StreamUpdate
+from exporter.state.store import Readiness, StateStore
 
 CAM = DeviceKind.CAMERA
 ONLINE, OFFLINE = 0x1E0037, 0x120020

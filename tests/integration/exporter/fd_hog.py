@@ -12,9 +12,9 @@ import resource
 import sys
 
 from exporter.config import LogFormat
-from exporter.exposition import Exposition
+from exporter.exposition.render import Exposition
 from exporter.logs import configure_logging
-from exporter.store import StateStore
+from exporter.state.store import StateStore
 from exporter.web.endpoints import WebServer
 
 MAX_FILES = 64

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.exposition import Exposition
+from exporter.exposition.render import Exposition
 from exporter.simulator import Simulator
-from exporter.store import StateStore
+from exporter.state.store import StateStore
 from exporter.web.endpoints import WebServer
 from exporter.web.server import DEFAULT_LIMITS, HttpServer, Limits, Peer
 from tests.integration.exporter.test_http_server import ExporterProcess

@@ -13,9 +13,9 @@ import requests
 
 from exporter.app import Exporter
 from exporter.config import Settings
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
 from exporter.simulator.client import SimulatorControl
-from exporter.store import StateStore
+from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
+from exporter.state.store import StateStore
 from exporter.web.endpoints import landing_page
 from tests.integration.exporter.conftest import (
     PASSWORD,

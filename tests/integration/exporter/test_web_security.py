@@ -22,8 +22,8 @@ import pytest
 import requests
 from cryptography import x509
 
-from exporter.exposition import Exposition
-from exporter.store import StateStore
+from exporter.exposition.render import Exposition
+from exporter.state.store import StateStore
 from exporter.web.config import WebConfigFile
 from exporter.web.endpoints import PATHS, WebServer
 from exporter.web.server import DEFAULT_LIMITS, Limits

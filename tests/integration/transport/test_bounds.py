@@ -21,8 +21,8 @@ from exporter.een.api import ApiError, Credentials, EenSession
 from exporter.een.logins import Logins
 from exporter.een.pacing import LoginPause
 from exporter.logs import redact, register_secret
-from exporter.selfmetrics import SelfMetrics
-from exporter.store import StateStore
+from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.store import StateStore
 from exporter.transport.rest import RestLimits
 from exporter.v3.api import ApiError as V3ApiError
 from exporter.v3.api import V3Client

@@ -20,7 +20,7 @@ from exporter.app import Exporter
 from exporter.simulator import Simulator
 from exporter.simulator.client import SimulatorControl
 from exporter.simulator.v3.tokens import V3Settings
-from exporter.status import CONNECTION_STATUSES, UNDOCUMENTED
+from exporter.state.status import CONNECTION_STATUSES, UNDOCUMENTED
 from exporter.v3.sse import MAX_EVENT_BYTES
 from exporter.v3.stream import Undocumented
 from tests.integration.hostile import Exchange, HostileServer, hold, response_head

@@ -5,7 +5,7 @@ import pytest
 
 from exporter.een.events import CODES, DEFAULT, BadEvent, parse_event, parse_timestamp, select
 from exporter.een.messages import RefusedEvent, parse_message
-from exporter.model import Event, EventSelection
+from exporter.state.model import Event, EventSelection
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.een.rows import ProtocolError, parse_accounts, parse_devices
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind
+from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind
 from tests.strategies import JSON, LEAF
 from tests.support import fuzz
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from websocket._url import parse_url
 
 from exporter.een.api import Credentials, EenSession
-from exporter.selfmetrics import SelfMetrics
 from exporter.simulator.http import Request
 from exporter.simulator.server import stream_account
+from exporter.state.selfmetrics import SelfMetrics
 from tests.support import fuzz
 
 

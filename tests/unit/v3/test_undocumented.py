@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from exporter.exposition import Exposition, connection_values
-from exporter.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
-from exporter.status import CONNECTION_STATUSES, UNDOCUMENTED, documented
-from exporter.store import StateStore
+from exporter.exposition.render import Exposition, connection_values
+from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
+from exporter.state.status import CONNECTION_STATUSES, UNDOCUMENTED, documented
+from exporter.state.store import StateStore
 from exporter.v3.stream import Undocumented
 
 

@@ -24,15 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from exporter.eventcodes import (
+from exporter.exposition import gzipstream
+from exporter.state.eventcodes import (
     BRIDGE_BOOT,
     BRIDGE_RESTART,
     CLOUD_CONNECT,
     CLOUD_DISCONNECT,
     STREAM_STATS,
 )
-from exporter.model import DeviceKind, EventSelection, Status
-from exporter.status import (
+from exporter.state.model import DeviceKind, EventSelection, Status
+from exporter.state.status import (
     CONNECTED,
     CONNECTION_STATUSES,
     CameraStatus,
@@ -40,8 +41,7 @@ from exporter.status import (
     decode_camera,
     decoded_bits,
 )
-from exporter.store import AccountView, DeviceRow, EventRow, StateStore, Versions
-from exporter.web import gzipstream
+from exporter.state.store import AccountView, DeviceRow, EventRow, StateStore, Versions
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

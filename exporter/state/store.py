@@ -15,8 +15,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from exporter.eventcodes import CLOUD_DISCONNECT, STREAM_STATS
-from exporter.model import (
+from exporter.state.eventcodes import CLOUD_DISCONNECT, STREAM_STATS
+from exporter.state.model import (
     AccountInfo,
     DeviceInfo,
     DeviceKind,
@@ -25,7 +25,7 @@ from exporter.model import (
     Status,
     StreamUpdate,
 )
-from exporter.status import INVALID, is_known
+from exporter.state.status import INVALID, is_known
 
 
 class Readiness(enum.Enum):

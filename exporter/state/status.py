@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from exporter.model import Status
+from exporter.state.model import Status
 
 REGISTERED = 1 << 20  # "camera online": the device has a cloud connection
 RECORDING = 1 << 19
