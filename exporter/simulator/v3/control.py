@@ -122,6 +122,18 @@ def http_fault(request: Request, v3: V3Cloud, params: dict[str, str]) -> Respons
     return Response(204)
 
 
+def get_readings(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
+    return Response.json(v3.readings.as_json())
+
+
+def put_readings(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
+    try:
+        v3.readings.update(request.json_body)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    return Response.json(v3.readings.as_json())
+
+
 def _scope(request: Request, v3: V3Cloud) -> str | None:
     account_id = _optional_text(request.json_body, "account_id")
     if account_id is not None and account_id not in v3.cloud.world.accounts:
@@ -142,6 +154,8 @@ ROUTES: list[Route[V3Cloud]] = [
     for method, pattern, handler in (
         ("POST", "/_sim/v3/code", code),
         ("GET", "/_sim/v3/state", state),
+        ("GET", "/_sim/v3/readings", get_readings),
+        ("PUT", "/_sim/v3/readings", put_readings),
         ("PUT", "/_sim/v3/devices/(?P<esn>[^/]+)/status", set_status),
         ("POST", "/_sim/faults/v3/expire-tokens", expire_tokens),
         ("POST", "/_sim/faults/v3/http", http_fault),

@@ -82,7 +82,7 @@ def _parse_filter(raw: object, v3: V3Cloud, account_id: str) -> tuple[list[str],
 def list_subscriptions(request: Request, v3: V3Cloud, token: AccessToken) -> Response:
     mine = v3.events.of_account(token.account_id)
     page, next_token, prev_token = paginate(
-        mine, {k: v for k, v in request.query.items() if k != "sort"}, lambda s: (s.id, s.id)
+        mine, {k: v for k, v in request.query.items() if k != "sort"}, lambda s: (s.id,)
     )
     return Response.json(
         {
