@@ -184,7 +184,7 @@ def list_devices(device_type: DeviceType) -> Callable[[Request, V3Cloud, AccessT
         query = _Query(params)
         devices = _account_devices(world, token.account_id, device_type)
         total = len(devices)
-        selected = [d for d in devices if query.matches(world, d)]
+        selected = [d for d in devices if query.matches(d, v3.events.status_of(d))]
         order = ",".join(f"{'-' if down else '+'}{name}" for name, down in sort)
         page, next_token, prev_token = paginate(
             selected, params, lambda d: _sort_key(world, d, sort, query), order
@@ -363,11 +363,10 @@ class _Query:
         fields = (device.esn, device.name, device.bridge_id or "", device.account_id)
         return 1.0 if any(self.q in field.casefold() for field in fields) else 0.0
 
-    def matches(self, world: World, device: Device) -> bool:
+    def matches(self, device: Device, status: str) -> bool:
         if self.impossible:
             return False
         esn, name = device.esn.casefold(), device.name.casefold()
-        status = connection_status(device.type, device.status).value
         checks = (
             self.ids is None or esn in self.ids,
             self.not_ids is None or esn not in self.not_ids,
@@ -408,6 +407,8 @@ def device_json(
                 body[name] = query.relevance(device)
             continue
         value = _include_value(world, device, account, name)
+        if name == "status":
+            value = {"connectionStatus": v3.events.status_of(device)}
         if value is not None:
             body[name] = value
     return body

@@ -65,6 +65,7 @@ def state(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
             **v3.tokens.counts(),
             **v3.events.counts(),
             "subscription_list": subscriptions,
+            "status_overrides": dict(v3.events.overrides),
             "faults": {
                 "http_status": faults.status if faults.remaining else None,
                 "http_remaining": faults.remaining,
@@ -81,16 +82,45 @@ def set_status(request: Request, v3: V3Cloud, params: dict[str, str]) -> Respons
     if device is None:
         raise HttpError(404, f"unknown device {params['esn']}")
     value = request.json_body.get("connectionStatus")
+    hub = v3.events
     try:
         status = ConnectionStatus(str(value))
     except ValueError:
-        names = ", ".join(s.value for s in ConnectionStatus)
-        raise _bad(f'"connectionStatus" must be one of {names}') from None
+        # An undocumented value, as EEN may add (OAS: clients handle unknown values): shown by
+        # the API and the events until the next change; v1 does not see it.
+        # Asked for with "undocumented": true, so that a typo stays a 400.
+        if request.json_body.get("undocumented") is not True:
+            names = ", ".join(s.value for s in ConnectionStatus)
+            raise _bad(
+                f'"connectionStatus" must be one of {names} (or say "undocumented": true)'
+            ) from None
+        if not isinstance(value, str) or not _UNDOCUMENTED.fullmatch(value):
+            raise _bad('an undocumented "connectionStatus" is letters and digits') from None
+        old = hub.status_of(device)
+        hub.overrides[device.esn] = value
+        hub.announce(device, old, value)
+        return Response(204)
     bitmask = bitmask_for(device.type, status)
     if bitmask is None:
         raise _bad(f"a {device.type.value} cannot be {status.value}")
+    if device.esn in hub.overrides and bitmask == device.status:
+        hub.announce(device, hub.overrides.pop(device.esn), status.value)
     v3.cloud.set_status(device.esn, bitmask)
     return Response(204)
+
+
+_UNDOCUMENTED = re.compile("[A-Za-z][A-Za-z0-9]{0,39}")
+
+
+def send_event(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
+    """A raw event (any type, any shape of JSON object) to every connected SSE stream of an
+    account, past the subscriptions' filters."""
+    body = request.json_body
+    account_id = _scope(request, v3)
+    event = body.get("event")
+    if account_id is None or not isinstance(event, dict):
+        raise _bad('"account_id" and an "event" object are required')
+    return Response.json({"streams": v3.events.send_raw(account_id, event)})
 
 
 def expire_tokens(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
@@ -161,6 +191,7 @@ ROUTES: list[Route[V3Cloud]] = [
         ("POST", "/_sim/faults/v3/http", http_fault),
         ("POST", "/_sim/faults/v3/drop-sse", drop_sse),
         ("POST", "/_sim/faults/v3/stall-sse", stall_sse),
+        ("POST", "/_sim/faults/v3/sse-event", send_event),
     )
 ]
 

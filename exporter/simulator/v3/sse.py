@@ -128,6 +128,9 @@ class EventHub:
         self._stalled_accounts: set[str] = set()
         # The open span of each device that changed since start: (event id, start timestamp).
         self._spans: dict[str, tuple[str, str]] = {}
+        # Undocumented connectionStatus values a device shows instead of its world status
+        # (a future value EEN may add; PUT /_sim/v3/devices/{esn}/status), until it changes.
+        self.overrides: dict[str, str] = {}
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -175,9 +178,17 @@ class EventHub:
 
     # -- world changes ----------------------------------------------------------------------------
 
+    def status_of(self, device: Device) -> str:
+        """The connectionStatus the API and the events show for `device`."""
+        override = self.overrides.get(device.esn)
+        return override or connection_status(device.type, device.status).value
+
     def status_changed(self, device: Device, previous: int) -> None:
-        old = connection_status(device.type, previous).value
-        new = connection_status(device.type, device.status).value
+        old = self.overrides.pop(device.esn, None) or connection_status(device.type, previous)
+        self.announce(device, str(old), connection_status(device.type, device.status).value)
+
+    def announce(self, device: Device, old: str, new: str) -> None:
+        """The span events of a change from `old` to `new` to the streams that want them."""
         if old == new:
             return  # v1 bits moved, v3's view did not
         now = iso_timestamp(self.tokens.clock())
@@ -199,6 +210,14 @@ class EventHub:
         for subscription in subscribers:
             assert subscription.stream is not None
             subscription.stream.send(message)
+
+    def send_raw(self, account_id: str, event: dict[str, Any]) -> int:
+        """`event` to every connected stream of the account, whatever its filters want (a
+        future event type a client must pass over); how many streams it went to."""
+        streams = [s.stream for s in self.of_account(account_id) if s.stream is not None]
+        for stream in streams:
+            stream.send(sse_data(event))
+        return len(streams)
 
     def account_deleted(self, account_id: str) -> None:
         for subscription in list(self._by_account.get(account_id, {}).values()):
