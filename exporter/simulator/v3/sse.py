@@ -24,6 +24,7 @@ from exporter.simulator.v3.wire import ApiError, bearer, error_response, iso_tim
 from exporter.simulator.world import Device
 
 STATUS_EVENT = "een.deviceCloudStatusUpdateEvent.v1"
+HISTORY_LIMIT = 1000  # closed status spans kept per device
 STATUS_DATA = "een.deviceCloudStatusUpdate.v1"
 CREATOR = "een.systemHealth"
 SSE_PATH = re.compile(r"/sse/v3\.0/eventSubscriptions/(?P<subscription_id>[^/]+)")
@@ -131,6 +132,9 @@ class EventHub:
         # Undocumented connectionStatus values a device shows instead of its world status
         # (a future value EEN may add; PUT /_sim/v3/devices/{esn}/status), until it changes.
         self.overrides: dict[str, str] = {}
+        # The closed status spans of each device, oldest first (GET /events), at most
+        # HISTORY_LIMIT per device: (event id, start, end, connectionStatus).
+        self.history: dict[str, list[tuple[str, str, str, str]]] = {}
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -178,6 +182,11 @@ class EventHub:
 
     # -- world changes ----------------------------------------------------------------------------
 
+    def open_span(self, esn: str) -> tuple[str, str]:
+        """(event id, start) of the device's current status span; a device unchanged since the
+        simulator started has one from then, with an id of its own."""
+        return self._spans.get(esn, (f"sim{esn}start", self.started_at))
+
     def status_of(self, device: Device) -> str:
         """The connectionStatus the API and the events show for `device`."""
         override = self.overrides.get(device.esn)
@@ -192,9 +201,12 @@ class EventHub:
         if old == new:
             return  # v1 bits moved, v3's view did not
         now = iso_timestamp(self.tokens.clock())
-        span_id, span_start = self._spans.get(device.esn, (_event_id(), self.started_at))
+        span_id, span_start = self.open_span(device.esn)
         new_id = _event_id()
         self._spans[device.esn] = (new_id, now)
+        closed = self.history.setdefault(device.esn, [])
+        closed.append((span_id, span_start, now, old))
+        del closed[:-HISTORY_LIMIT]
         actor = f"{device.type.value}:{device.esn}"
         subscribers = [
             s

@@ -4,6 +4,7 @@ Facts (field names, types, enums, required lists, ranges) taken from EEN's publi
 EENCloud/VMS-Developer-Portal, "Open API Specifications/":
   [UA]  user_and_accounts_category.yaml, commit 3c52fe03f9fa734d79efb16b8a2048231ded53e3
   [DEV] devices_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950
+  [EV]  events_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950
 That repository has no licence: nothing here is its text; descriptions and examples are left
 out, OpenAPI's `nullable: true` is written as JSON Schema's `["type", "null"]`, and `allOf`
 compositions are flattened into one object each. Properties the files do not close
@@ -415,4 +416,45 @@ BRIDGE = _obj(
         "qRelevance": Q_RELEVANCE,
     },
     ["id", "accountId", "name", "createTimestamp"],
+)
+
+# -- events [EV] events_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950 ---------
+# listEvents' parameters, the envelope's fields and the status data schema (the envelope's
+# required list was not read: only types and enums are checked).
+
+EVENT_LIST_PARAMS = [
+    "pageToken", "pageSize", "include", "startTimestamp__lte", "startTimestamp__gte",
+    "endTimestamp__lte", "endTimestamp__gte", "actor", "type__in", "sort",
+]  # fmt: skip
+EVENT_ACTOR_TYPES = [
+    "bridge", "camera", "speaker", "account", "user", "layout", "job", "measurement"
+]  # fmt: skip
+STATUS_EVENT = _obj(
+    {
+        "id": STRING,
+        "startTimestamp": TIMESTAMP,
+        "endTimestamp": _nullable("string"),
+        "span": {"type": "boolean"},
+        "accountId": STRING,
+        "actorId": STRING,
+        "actorAccountId": STRING,
+        "actorType": {"type": "string", "enum": EVENT_ACTOR_TYPES},
+        "creatorId": STRING,
+        "type": {"const": "een.deviceCloudStatusUpdateEvent.v1"},
+        "dataSchemas": STRINGS,
+        "data": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "type": {"const": "een.deviceCloudStatusUpdate.v1"},
+                    "creatorId": STRING,
+                    "newStatus": _obj(
+                        {"connectionStatus": {"type": "string", "enum": CONNECTION_STATUSES}},
+                        ["connectionStatus"],
+                    ),
+                },
+                ["type", "newStatus"],
+            ),
+        },
+    }
 )
