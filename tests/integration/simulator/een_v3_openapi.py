@@ -5,6 +5,7 @@ EENCloud/VMS-Developer-Portal, "Open API Specifications/":
   [UA]  user_and_accounts_category.yaml, commit 3c52fe03f9fa734d79efb16b8a2048231ded53e3
   [DEV] devices_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950
   [EV]  events_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950
+  [CS]  client-settings.yaml (repository root), commit d5d7376300a62535421d66772a89794fd61e0d44
 That repository has no licence: nothing here is its text; descriptions and examples are left
 out, OpenAPI's `nullable: true` is written as JSON Schema's `["type", "null"]`, and `allOf`
 compositions are flattened into one object each. Properties the files do not close
@@ -458,3 +459,8 @@ STATUS_EVENT = _obj(
         },
     }
 )
+
+
+# -- clientSettings [CS] ApiClientSettings: nothing required, `port` an integer ---------------
+
+CLIENT_SETTINGS = _obj({"httpsBaseUrl": _obj({"hostname": STRING, "port": {"type": "integer"}})})

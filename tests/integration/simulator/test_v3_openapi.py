@@ -19,9 +19,13 @@ from tests.integration.simulator import v3client
 from tests.integration.simulator.v3client import TIMEOUT
 
 READINGS = [
-    {"master_type": master, "bridge_id": bridge_id}
-    for master in ("reseller", "distributor")
-    for bridge_id in ("null", "absent")
+    {"master_type": master, "bridge_id": bridge_id, "base_url_port": port}
+    for master, bridge_id, port in (
+        ("reseller", "null", "included"),
+        ("reseller", "absent", "omitted"),
+        ("distributor", "null", "omitted"),
+        ("distributor", "absent", "included"),
+    )
 ]
 
 
@@ -49,7 +53,7 @@ def assert_conforms(schema: oas.Schema, instance: Any) -> int:
     return known
 
 
-@pytest.fixture(params=READINGS, ids=lambda r: f"{r['master_type']}-bridgeId={r['bridge_id']}")
+@pytest.fixture(params=READINGS, ids=lambda r: "-".join(r.values()))
 def reading(request: pytest.FixtureRequest) -> dict[str, str]:
     return dict(request.param)
 
@@ -71,6 +75,13 @@ def sim(make_sim: MakeSimulator, reading: dict[str, str]) -> Simulator:
         )
         assert response.status_code == 201, response.text
     return simulator
+
+
+def test_client_settings(sim: Simulator, reading: dict[str, str]) -> None:
+    token = v3client.login(sim)["access_token"]
+    body = v3client.get(sim, token, "clientSettings").json()
+    assert_conforms(oas.CLIENT_SETTINGS, body)
+    assert ("port" in body["httpsBaseUrl"]) is (reading["base_url_port"] == "included")
 
 
 def test_the_current_user_with_every_include(sim: Simulator) -> None:
