@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from exporter.simulator import Simulator, WorldSpec
+from exporter.simulator.cli import parse_args, v3_readings
 from tests.integration.conftest import MakeSimulator
 from tests.integration.simulator import een_v3_openapi as oas
 from tests.integration.simulator import v3client
@@ -208,3 +209,20 @@ def test_errors_are_api_v3_errors(sim: Simulator) -> None:
     ):
         assert response.status_code in (400, 401, 404)
         assert_conforms(oas.API_ERROR, response.json())
+
+
+def test_the_readings_from_een_sims_flags(make_sim: MakeSimulator) -> None:
+    flags = ["--v3-master-type", "distributor", "--v3-bridge-id", "absent",
+             "--v3-base-url-port", "omitted"]  # fmt: skip
+    chosen = v3_readings(parse_args(flags))
+    simulator = make_sim(WorldSpec(accounts=1, bridges=1, cameras=1), v3_readings=chosen)
+    assert v3client.control(simulator, "GET", "v3/readings") == {
+        "master_type": "distributor",
+        "bridge_id": "absent",
+        "base_url_port": "omitted",
+    }
+    assert v3client.control(simulator, "GET", "v3/readings") == chosen.as_json()
+    refused = requests.put(
+        f"{simulator.url}/_sim/v3/readings", json={"bridge_id": "maybe"}, timeout=TIMEOUT
+    )
+    assert refused.status_code == 400
