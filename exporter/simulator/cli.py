@@ -23,6 +23,7 @@ from exporter.simulator.readings import (
     Snapshot,
 )
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
+from exporter.simulator.v3.readings import BridgeIdReading, MasterType, PortReading, V3Readings
 from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import WorldSpec
 
@@ -285,8 +286,28 @@ def _add_v3_arguments(parser: argparse.ArgumentParser) -> None:
                     default=defaults.sse_keepalive_seconds, metavar="S",
                     help="seconds between SSE keep-alive comments; 0 = none (default "
                     f"{defaults.sse_keepalive_seconds:g})")  # fmt: skip
+    current = V3Readings()
+    readings: tuple[tuple[str, list[str], str, str], ...] = (
+        ("master-type", [m.value for m in MasterType], current.master_type.value,
+         "the type /accounts gives a dealer"),
+        ("bridge-id", [m.value for m in BridgeIdReading], current.bridge_id.value,
+         "bridgeId of a camera with no bridge"),
+        ("base-url-port", [m.value for m in PortReading], current.base_url_port.value,
+         "port in httpsBaseUrl"),
+    )  # fmt: skip
+    for option, values, chosen, meaning in readings:
+        v3.add_argument(f"--v3-{option}", choices=values, default=chosen,
+                        help=f"reading: {meaning} (default {chosen})")  # fmt: skip
     parser.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", metavar="PEM", help="and this private key")
+
+
+def v3_readings(args: argparse.Namespace) -> V3Readings:
+    return V3Readings(
+        master_type=MasterType(args.v3_master_type),
+        bridge_id=BridgeIdReading(args.v3_bridge_id),
+        base_url_port=PortReading(args.v3_base_url_port),
+    )
 
 
 def v3_settings(args: argparse.Namespace) -> V3Settings:
@@ -342,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         session_cookie=args.session_cookie,
         api_key=args.api_key,
         readings=readings(args),
+        v3_readings=v3_readings(args),
     )
     stop = threading.Event()
 

@@ -32,6 +32,7 @@ from exporter.simulator.stream import StreamConnection, new_protocol
 from exporter.simulator.v3 import control as v3_control
 from exporter.simulator.v3 import routes as v3_routes
 from exporter.simulator.v3.cloud import V3Cloud
+from exporter.simulator.v3.readings import V3Readings
 from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import WorldSpec, build_world
 
@@ -81,6 +82,7 @@ class Simulator:
         session_cookie: str = "both",
         api_key: str | None = None,
         readings: Readings | None = None,
+        v3_readings: V3Readings | None = None,
     ) -> None:
         if churn < 0 or latency < 0 or session_seconds <= 0 or token_seconds <= 0:
             raise ValueError("churn and latency must be >= 0, lifetimes > 0")
@@ -112,6 +114,7 @@ class Simulator:
         self.session_cookie = session_cookie
         self._api_key = api_key
         self.readings = readings
+        self.v3_readings = v3_readings
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -215,6 +218,8 @@ class Simulator:
         self._v3 = V3Cloud(
             self._cloud, self.v3_settings, scheme=scheme, host=self.host, port=self.port
         )
+        if self.v3_readings is not None:
+            self._v3.readings = self.v3_readings
         server = await asyncio.start_server(
             self._serve_connection,
             self.host,

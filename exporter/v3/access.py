@@ -8,6 +8,7 @@ an end user's own account uses the grant's token.
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Protocol
 
 from exporter.een.pacing import Backoff
 from exporter.logs import register_secret
-from exporter.v3.api import EEN_API_URL, ApiError, V3Client, api_base
+from exporter.v3.api import EEN_API_URL, Account, ApiError, V3Client, api_base
 from exporter.v3.oauth import EEN_AUTH_URL, Failure, OAuthError
 from exporter.v3.tokens import (
     REFRESH_MARGIN_SECONDS,
@@ -29,6 +30,34 @@ from exporter.v3.tokens import (
 
 V1_LOGIN_URL = "https://login.eagleeyenetworks.com"  # EEN_URL's default: means "EEN" in v3
 RELOGIN = "run `een-exporter login` again"
+
+
+# -- which account is watched with which token (issue 22; for the accounts engine to port) ------
+
+END_USER_TYPE = "endUserAccount"  # AccountType (OAS user-and-accounts)
+
+
+class Via(enum.StrEnum):
+    GRANT = "grant"  # the grant's own access token
+    SWITCH = "switch"  # a token per account from POST /authorizationTokens, asked with the grant's
+
+
+def watch_plan(visible: list[Account], own_id: str, own_has_devices: bool) -> dict[str, Via]:
+    """Account id -> how to reach it, for the accounts /accounts shows a grant.
+
+    The grant's own account (GET /users/self `accountId`) is reached with the grant's token
+    and every other visible account through /authorizationTokens, whatever the `type` strings
+    say: `distributor`, `reseller`, `endUserAccount` or a value EEN adds later. The own
+    account is watched when it is an end user's, when it holds devices, or when it is the only
+    one visible; a reseller's or distributor's own account usually holds none.
+    """
+    plan: dict[str, Via] = {}
+    for account in visible:
+        if account.id != own_id:
+            plan[account.id] = Via.SWITCH
+        elif account.type == END_USER_TYPE or own_has_devices or len(visible) == 1:
+            plan[account.id] = Via.GRANT
+    return plan
 
 
 @dataclass(frozen=True)

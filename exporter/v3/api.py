@@ -51,7 +51,9 @@ class ApiError(Exception):
 class Account:
     id: str
     name: str
-    type: str  # "reseller" or "endUser" (§3.1)
+    # AccountType (OAS user-and-accounts): "distributor", "reseller", "endUserAccount"; new
+    # values may come ("clients are advised to handle unknown values"). See access.watch_plan.
+    type: str
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,14 @@ class V3Client:
             Account(str(a["id"]), str(a.get("name", "")), str(a.get("type", "")))
             for a in self._all_pages(f"{base}/accounts", token, {})
         ]
+
+    def own_account_id(self, base: str, token: str) -> str:
+        """The token's own account: GET /users/self `accountId` (required in the OAS)."""
+        body = self._call("GET", f"{base}/users/self", token)
+        account_id = body.get("accountId")
+        if not isinstance(account_id, str) or not account_id:
+            raise ApiError(200, "users/self answered without accountId")
+        return account_id
 
     def devices(self, base: str, token: str) -> list[Device]:
         """Every camera and bridge of the token's account, with status."""

@@ -183,7 +183,7 @@ def _token_answer(issued: IssuedTokens, v3: V3Cloud) -> Response:
             "access_token": access.value,
             "expires_in": expires_in,
             "refresh_token": issued.refresh_token,
-            "httpsBaseUrl": {"hostname": v3.host, "port": v3.port},
+            "httpsBaseUrl": v3.base_url(),
             "scope": SCOPE,
             "token_type": "Bearer",
         }
@@ -243,7 +243,7 @@ def authorization_tokens(request: Request, v3: V3Cloud, access: AccessToken) -> 
             "accessToken": issued.value,
             "expireTimestamp": iso_timestamp(issued.expires_at),
             "scopes": [SCOPE],
-            "httpsBaseUrl": {"hostname": v3.host, "port": v3.port},
+            "httpsBaseUrl": v3.base_url(),
         },
         201,
     )

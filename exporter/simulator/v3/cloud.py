@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from exporter.simulator.cloud import Cloud
 from exporter.simulator.http import Request
+from exporter.simulator.v3.readings import PortReading, V3Readings
 from exporter.simulator.v3.sse import EventHub
 from exporter.simulator.v3.tokens import TokenStore, V3Settings
 from exporter.simulator.v3.wire import iso_timestamp
@@ -66,9 +67,17 @@ class V3Cloud:
         self.started_at = iso_timestamp(clock())
         self.events = EventHub(settings, self.tokens, self.started_at)
         self.faults = V3Faults()
+        self.readings = V3Readings()
         cloud.listeners.append(self)
 
     # -- addresses ------------------------------------------------------------------------------
+
+    def base_url(self) -> dict[str, object]:
+        """`httpsBaseUrl` as the token, clientSettings and authorizationTokens answers give it;
+        without `port` under the `base_url_port=omitted` reading (readings.py)."""
+        if self.readings.base_url_port is PortReading.OMITTED:
+            return {"hostname": self.host}
+        return {"hostname": self.host, "port": self.port}
 
     def public_url(self, request: Request | None = None) -> str:
         """scheme://host:port as the client reached us (its Host header), for sseUrl."""

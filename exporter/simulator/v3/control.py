@@ -65,6 +65,7 @@ def state(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
             **v3.tokens.counts(),
             **v3.events.counts(),
             "subscription_list": subscriptions,
+            "status_overrides": dict(v3.events.overrides),
             "faults": {
                 "http_status": faults.status if faults.remaining else None,
                 "http_remaining": faults.remaining,
@@ -81,16 +82,45 @@ def set_status(request: Request, v3: V3Cloud, params: dict[str, str]) -> Respons
     if device is None:
         raise HttpError(404, f"unknown device {params['esn']}")
     value = request.json_body.get("connectionStatus")
+    hub = v3.events
     try:
         status = ConnectionStatus(str(value))
     except ValueError:
-        names = ", ".join(s.value for s in ConnectionStatus)
-        raise _bad(f'"connectionStatus" must be one of {names}') from None
+        # An undocumented value, as EEN may add (OAS: clients handle unknown values): shown by
+        # the API and the events until the next change; v1 does not see it.
+        # Asked for with "undocumented": true, so that a typo stays a 400.
+        if request.json_body.get("undocumented") is not True:
+            names = ", ".join(s.value for s in ConnectionStatus)
+            raise _bad(
+                f'"connectionStatus" must be one of {names} (or say "undocumented": true)'
+            ) from None
+        if not isinstance(value, str) or not _UNDOCUMENTED.fullmatch(value):
+            raise _bad('an undocumented "connectionStatus" is letters and digits') from None
+        old = hub.status_of(device)
+        hub.overrides[device.esn] = value
+        hub.announce(device, old, value)
+        return Response(204)
     bitmask = bitmask_for(device.type, status)
     if bitmask is None:
         raise _bad(f"a {device.type.value} cannot be {status.value}")
+    if device.esn in hub.overrides and bitmask == device.status:
+        hub.announce(device, hub.overrides.pop(device.esn), status.value)
     v3.cloud.set_status(device.esn, bitmask)
     return Response(204)
+
+
+_UNDOCUMENTED = re.compile("[A-Za-z][A-Za-z0-9]{0,39}")
+
+
+def send_event(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
+    """A raw event (any type, any shape of JSON object) to every connected SSE stream of an
+    account, past the subscriptions' filters."""
+    body = request.json_body
+    account_id = _scope(request, v3)
+    event = body.get("event")
+    if account_id is None or not isinstance(event, dict):
+        raise _bad('"account_id" and an "event" object are required')
+    return Response.json({"streams": v3.events.send_raw(account_id, event)})
 
 
 def expire_tokens(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
@@ -122,6 +152,18 @@ def http_fault(request: Request, v3: V3Cloud, params: dict[str, str]) -> Respons
     return Response(204)
 
 
+def get_readings(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
+    return Response.json(v3.readings.as_json())
+
+
+def put_readings(request: Request, v3: V3Cloud, params: dict[str, str]) -> Response:
+    try:
+        v3.readings.update(request.json_body)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    return Response.json(v3.readings.as_json())
+
+
 def _scope(request: Request, v3: V3Cloud) -> str | None:
     account_id = _optional_text(request.json_body, "account_id")
     if account_id is not None and account_id not in v3.cloud.world.accounts:
@@ -142,11 +184,14 @@ ROUTES: list[Route[V3Cloud]] = [
     for method, pattern, handler in (
         ("POST", "/_sim/v3/code", code),
         ("GET", "/_sim/v3/state", state),
+        ("GET", "/_sim/v3/readings", get_readings),
+        ("PUT", "/_sim/v3/readings", put_readings),
         ("PUT", "/_sim/v3/devices/(?P<esn>[^/]+)/status", set_status),
         ("POST", "/_sim/faults/v3/expire-tokens", expire_tokens),
         ("POST", "/_sim/faults/v3/http", http_fault),
         ("POST", "/_sim/faults/v3/drop-sse", drop_sse),
         ("POST", "/_sim/faults/v3/stall-sse", stall_sse),
+        ("POST", "/_sim/faults/v3/sse-event", send_event),
     )
 ]
 

@@ -1,16 +1,25 @@
-"""The v3 event REST resources (een-api-v3.md §5): event types, event subscriptions and their
-filters. The subscriptions themselves and their SSE streams are `sse.py`."""
+"""The v3 event REST resources (een-api-v3.md §5): event history (status events only), event
+types, event subscriptions and their filters. The subscriptions themselves and their SSE
+streams are `sse.py`."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from exporter.simulator.http import Request, Response
 from exporter.simulator.v3.cloud import V3Cloud
-from exporter.simulator.v3.sse import STATUS_EVENT, Filter, Subscription, sse_path
+from exporter.simulator.v3.sse import (
+    STATUS_DATA,
+    STATUS_EVENT,
+    Filter,
+    Subscription,
+    sse_path,
+    status_event,
+)
 from exporter.simulator.v3.tokens import AccessToken
-from exporter.simulator.v3.wire import ApiError, paginate
+from exporter.simulator.v3.wire import ApiError, bad_argument, descending, paginate
 from exporter.simulator.world import DeviceType
 
 SSE = "serverSentEvents.v1"
@@ -22,6 +31,92 @@ EVENT_TYPES = (
     ("een.motionDetectionEvent.v1", "Motion Detection", "Motion in front of a camera."),
     ("een.lprPlateReadEvent.v1", "License plate recognition", "A license plate was read."),
 )
+
+
+# -- GET /events (OAS-EV listEvents): the status spans of one actor ----------------------------
+
+EVENT_PARAMS = frozenset({
+    "pageToken", "pageSize", "include", "startTimestamp__lte", "startTimestamp__gte",
+    "endTimestamp__lte", "endTimestamp__gte", "actor", "type__in", "sort",
+})  # fmt: skip
+_BOUNDS = ("startTimestamp__gte", "startTimestamp__lte", "endTimestamp__gte", "endTimestamp__lte")
+REQUIRED_EVENT_PARAMS = ("actor", "type__in", "startTimestamp__gte")
+# include names a data schema, `data.`-prefixed as OAS-EV writes it; EagleEyev3 sends it bare.
+STATUS_INCLUDES = frozenset({f"data.{STATUS_DATA}", STATUS_DATA})
+
+
+def list_events(request: Request, v3: V3Cloud, token: AccessToken) -> Response:
+    params = request.query
+    unexpected = sorted(set(params) - EVENT_PARAMS)
+    if unexpected:
+        raise ApiError(400, "unexpectedArgument", f"Unexpected argument: {unexpected[0]}")
+    missing = [name for name in REQUIRED_EVENT_PARAMS if not params.get(name)]
+    if missing:
+        raise ApiError(
+            400, "missingRequiredArgument", f"Missing required arguments: {', '.join(missing)}"
+        )
+    actor = params["actor"]
+    _check_actors(v3, token.account_id, [actor])
+    types = {name for name in params["type__in"].split(",") if name}
+    bounds = {name: _instant(params, name) for name in _BOUNDS}
+    sort = params.get("sort", "-startTimestamp").replace(" ", "+")
+    if sort not in ("+startTimestamp", "-startTimestamp"):
+        raise bad_argument('sort: "+startTimestamp" or "-startTimestamp"')
+    includes = {name for name in params.get("include", "").split(",") if name}
+    device = v3.cloud.world.devices[actor.partition(":")[2]]
+    events: list[dict[str, Any]] = []
+    if STATUS_EVENT in types:
+        hub = v3.events
+        span_id, start = hub.open_span(device.esn)
+        spans = [*hub.history.get(device.esn, []), (span_id, start, None, hub.status_of(device))]
+        events = [
+            status_event(device, event_id, begin, end, status)
+            for event_id, begin, end, status in spans
+            if _within(begin, end, bounds)
+        ]
+    if not includes & STATUS_INCLUDES:
+        for event in events:
+            event["data"] = []
+    down = sort.startswith("-")
+
+    def key(event: dict[str, Any]) -> tuple[Any, ...]:
+        stamp = str(event["startTimestamp"])
+        return (descending(stamp) if down else stamp, str(event["id"]))
+
+    page, next_token, prev_token = paginate(events, params, key, sort)
+    return Response.json(
+        {
+            "results": page,
+            "nextPageToken": next_token,
+            "prevPageToken": prev_token,
+            "totalSize": len(events),
+        }
+    )
+
+
+def _instant(params: dict[str, str], name: str) -> datetime | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace(" ", "+"))
+    except ValueError:
+        raise bad_argument(f"{name} is not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        raise bad_argument(f"{name} needs a time zone offset")
+    return moment
+
+
+def _within(start: str, end: str | None, bounds: dict[str, datetime | None]) -> bool:
+    begin = datetime.fromisoformat(start)
+    finish = datetime.fromisoformat(end) if end is not None else None
+    low, high = bounds["startTimestamp__gte"], bounds["startTimestamp__lte"]
+    if (low is not None and begin < low) or (high is not None and begin > high):
+        return False
+    low, high = bounds["endTimestamp__gte"], bounds["endTimestamp__lte"]
+    if high is not None and (finish is None or finish > high):
+        return False  # an open span has not ended yet
+    return not (low is not None and finish is not None and finish < low)
 
 
 def subscription_json(v3: V3Cloud, request: Request, subscription: Subscription) -> dict[str, Any]:
@@ -67,6 +162,12 @@ def _parse_filter(raw: object, v3: V3Cloud, account_id: str) -> tuple[list[str],
     for type_id in type_ids:
         if not isinstance(type_id, str) or not EVENT_TYPE.fullmatch(type_id):
             raise ApiError(400, "wrongArgumentValue", f"not an event type id: {type_id!r}")
+    _check_actors(v3, account_id, actors)
+    return list(actors), [str(t) for t in type_ids]
+
+
+def _check_actors(v3: V3Cloud, account_id: str, actors: list[str]) -> None:
+    """400 for an actor type other than camera or bridge, 404 for one not in the account."""
     world = v3.cloud.world
     for actor in actors:
         kind, _, device_id = actor.partition(":")
@@ -76,13 +177,12 @@ def _parse_filter(raw: object, v3: V3Cloud, account_id: str) -> tuple[list[str],
         device = world.devices.get(device_id)
         if device is None or device.type is not device_type or device.account_id != account_id:
             raise ApiError(404, "resourceNotFound", f"actor {actor} was not found")
-    return list(actors), [str(t) for t in type_ids]
 
 
 def list_subscriptions(request: Request, v3: V3Cloud, token: AccessToken) -> Response:
     mine = v3.events.of_account(token.account_id)
     page, next_token, prev_token = paginate(
-        mine, {k: v for k, v in request.query.items() if k != "sort"}, lambda s: (s.id, s.id)
+        mine, {k: v for k, v in request.query.items() if k != "sort"}, lambda s: (s.id,)
     )
     return Response.json(
         {

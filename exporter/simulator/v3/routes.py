@@ -101,6 +101,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], ApiHandler]] = [
         ("GET", f"/api/v3\\.0/cameras/{_ID}", api.get_device(DeviceType.CAMERA)),
         ("GET", r"/api/v3\.0/bridges", api.list_devices(DeviceType.BRIDGE)),
         ("GET", f"/api/v3\\.0/bridges/{_ID}", api.get_device(DeviceType.BRIDGE)),
+        ("GET", r"/api/v3\.0/events", events.list_events),
         ("GET", r"/api/v3\.0/eventTypes", events.event_types),
         ("GET", r"/api/v3\.0/eventSubscriptions", events.list_subscriptions),
         ("POST", r"/api/v3\.0/eventSubscriptions", events.create_subscription),

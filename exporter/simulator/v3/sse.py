@@ -24,6 +24,7 @@ from exporter.simulator.v3.wire import ApiError, bearer, error_response, iso_tim
 from exporter.simulator.world import Device
 
 STATUS_EVENT = "een.deviceCloudStatusUpdateEvent.v1"
+HISTORY_LIMIT = 1000  # closed status spans kept per device
 STATUS_DATA = "een.deviceCloudStatusUpdate.v1"
 CREATOR = "een.systemHealth"
 SSE_PATH = re.compile(r"/sse/v3\.0/eventSubscriptions/(?P<subscription_id>[^/]+)")
@@ -128,6 +129,12 @@ class EventHub:
         self._stalled_accounts: set[str] = set()
         # The open span of each device that changed since start: (event id, start timestamp).
         self._spans: dict[str, tuple[str, str]] = {}
+        # Undocumented connectionStatus values a device shows instead of its world status
+        # (a future value EEN may add; PUT /_sim/v3/devices/{esn}/status), until it changes.
+        self.overrides: dict[str, str] = {}
+        # The closed status spans of each device, oldest first (GET /events), at most
+        # HISTORY_LIMIT per device: (event id, start, end, connectionStatus).
+        self.history: dict[str, list[tuple[str, str, str, str]]] = {}
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -175,15 +182,31 @@ class EventHub:
 
     # -- world changes ----------------------------------------------------------------------------
 
+    def open_span(self, esn: str) -> tuple[str, str]:
+        """(event id, start) of the device's current status span; a device unchanged since the
+        simulator started has one from then, with an id of its own."""
+        return self._spans.get(esn, (f"sim{esn}start", self.started_at))
+
+    def status_of(self, device: Device) -> str:
+        """The connectionStatus the API and the events show for `device`."""
+        override = self.overrides.get(device.esn)
+        return override or connection_status(device.type, device.status).value
+
     def status_changed(self, device: Device, previous: int) -> None:
-        old = connection_status(device.type, previous).value
-        new = connection_status(device.type, device.status).value
+        old = self.overrides.pop(device.esn, None) or connection_status(device.type, previous)
+        self.announce(device, str(old), connection_status(device.type, device.status).value)
+
+    def announce(self, device: Device, old: str, new: str) -> None:
+        """The span events of a change from `old` to `new` to the streams that want them."""
         if old == new:
             return  # v1 bits moved, v3's view did not
         now = iso_timestamp(self.tokens.clock())
-        span_id, span_start = self._spans.get(device.esn, (_event_id(), self.started_at))
+        span_id, span_start = self.open_span(device.esn)
         new_id = _event_id()
         self._spans[device.esn] = (new_id, now)
+        closed = self.history.setdefault(device.esn, [])
+        closed.append((span_id, span_start, now, old))
+        del closed[:-HISTORY_LIMIT]
         actor = f"{device.type.value}:{device.esn}"
         subscribers = [
             s
@@ -199,6 +222,14 @@ class EventHub:
         for subscription in subscribers:
             assert subscription.stream is not None
             subscription.stream.send(message)
+
+    def send_raw(self, account_id: str, event: dict[str, Any]) -> int:
+        """`event` to every connected stream of the account, whatever its filters want (a
+        future event type a client must pass over); how many streams it went to."""
+        streams = [s.stream for s in self.of_account(account_id) if s.stream is not None]
+        for stream in streams:
+            stream.send(sse_data(event))
+        return len(streams)
 
     def account_deleted(self, account_id: str) -> None:
         for subscription in list(self._by_account.get(account_id, {}).values()):

@@ -8,7 +8,7 @@ import binascii
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from exporter.simulator.http import Request, Response
 from exporter.simulator.v3.tokens import AccessToken, TokenStore
@@ -81,42 +81,45 @@ def bearer(request: Request, tokens: TokenStore) -> AccessToken:
 
 # -- pagination -----------------------------------------------------------------------------------
 
-Key = tuple[str, str]
+# A listing's order: a tuple compared ascending, ending in something unique (the id). Callers
+# turn descending fields into ascending ones with `descending` (strings) or negation (numbers).
+Key = tuple[Any, ...]
 T = TypeVar("T")
-_SORTS = {"+name": False, "-name": True}
+
+
+def descending(text: str) -> tuple[int, ...]:
+    """A key for `text` that sorts in reverse order of `text` ("ab" after "abc")."""
+    return (*(-ord(c) for c in text), 1)
 
 
 def paginate(
-    items: list[T], params: dict[str, str], key: Callable[[T], Key]
+    items: list[T], params: dict[str, str], key: Callable[[T], Key], order: str = ""
 ) -> tuple[list[T], str, str]:
-    """One page of `items` and its next/previous page tokens ("" when there is none).
+    """One page of `items` in `key` order and its next/previous page tokens ("" for none).
 
-    Keyset pagination on (name, id): devices added or removed between pages shift nothing.
+    Keyset pagination: a token holds the key of the page's edge, so devices added or removed
+    between pages shift nothing. `order` names the sort the keys were made for; a token from
+    another sort is refused.
     """
-    sort = params.get("sort", "+name")
-    if sort not in _SORTS:
-        raise bad_argument('sort: only "+name" and "-name" are simulated')
-    descending = _SORTS[sort]
-    ordered = sorted(items, key=key, reverse=descending)
+    ordered = sorted(items, key=key)
     size = _page_size(params.get("pageSize"))
-
-    def before(a: Key, b: Key) -> bool:  # a comes before b in this order
-        return a > b if descending else a < b
-
     start = 0
     token = params.get("pageToken")
     if token:
-        direction, anchor = _decode_token(token)
+        direction, anchor = _decode_token(token, order)
         keys = [key(item) for item in ordered]
-        if direction == "after":
-            start = next((i for i, k in enumerate(keys) if before(anchor, k)), len(keys))
-        else:
-            end = next((i for i, k in enumerate(keys) if not before(k, anchor)), len(keys))
-            start = max(0, end - size)
+        try:
+            if direction == "after":
+                start = next((i for i, k in enumerate(keys) if anchor < k), len(keys))
+            else:
+                end = next((i for i, k in enumerate(keys) if not k < anchor), len(keys))
+                start = max(0, end - size)
+        except TypeError:  # a forged token whose key has another shape
+            raise bad_argument("pageToken is not valid") from None
     page = ordered[start : start + size]
     more = start + size < len(ordered)
-    next_token = _encode_token("after", key(page[-1])) if page and more else ""
-    prev_token = _encode_token("before", key(page[0])) if page and start > 0 else ""
+    next_token = _encode_token("after", order, key(page[-1])) if page and more else ""
+    prev_token = _encode_token("before", order, key(page[0])) if page and start > 0 else ""
     return page, next_token, prev_token
 
 
@@ -130,17 +133,23 @@ def _page_size(value: str | None) -> int:
     return min(max(size, 1), MAX_PAGE_SIZE)
 
 
-def _encode_token(direction: str, anchor: Key) -> str:
-    raw = json.dumps([direction, *anchor], separators=(",", ":")).encode()
+def _encode_token(direction: str, order: str, anchor: Key) -> str:
+    raw = json.dumps([direction, order, anchor], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> tuple[str, Key]:
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
+
+
+def _decode_token(token: str, order: str) -> tuple[str, Key]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        direction, name, device_id = json.loads(raw)
+        direction, token_order, anchor = json.loads(raw)
     except (ValueError, TypeError, binascii.Error):
         raise bad_argument("pageToken is not valid") from None
-    if direction not in ("after", "before") or not isinstance(name, str):
+    if direction not in ("after", "before") or not isinstance(anchor, list):
         raise bad_argument("pageToken is not valid")
-    return direction, (name, str(device_id))
+    if token_order != order:
+        raise bad_argument("pageToken belongs to another sort order")
+    return direction, _tuples(anchor)

@@ -41,7 +41,7 @@ def test_a_reseller_sees_its_accounts_and_enters_them_with_a_token_each(sim: Sim
     state = requests.get(f"{sim.url}/_sim/state", timeout=TIMEOUT).json()
     assert [a["id"] for a in listing["results"]] == [a["id"] for a in state["accounts"]]
     assert listing["results"][0]["type"] == "reseller"
-    assert {a["type"] for a in listing["results"][1:]} == {"endUser"}
+    assert {a["type"] for a in listing["results"][1:]} == {"endUserAccount"}
     assert v3client.get(sim, reseller, "cameras").json()["results"] == []  # no own devices
     first, second = (a["id"] for a in listing["results"][1:3])
     token_1 = v3client.end_user_token(sim, reseller, first)
@@ -87,7 +87,7 @@ def test_a_plain_customer_lists_only_itself_and_owns_the_devices(
     token = v3client.login(sim)["access_token"]
     accounts = v3client.get(sim, token, "accounts").json()["results"]
     assert len(accounts) == 1
-    assert accounts[0]["type"] == "endUser"
+    assert accounts[0]["type"] == "endUserAccount"
     assert len(v3client.all_pages(sim, token, "cameras")) == 3
 
 

@@ -58,7 +58,7 @@ def test_walkthrough(sim: Simulator) -> None:
 
     # §3: a reseller lists its accounts and gets a token for an end-user account.
     accounts = http.get(f"{api}/accounts", headers=headers, timeout=10).json()["results"]
-    end_user = next(a for a in accounts if a["type"] == "endUser")
+    end_user = next(a for a in accounts if a["type"] == "endUserAccount")
     switched = http.post(
         f"{auth_host}/api/v3.0/authorizationTokens",
         headers=headers,
