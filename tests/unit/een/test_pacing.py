@@ -1,6 +1,7 @@
 import threading
 
-from exporter.een.pacing import Backoff, LoginGate, LoginPause, Verdict, wait
+from exporter.accounts.pacing import Backoff, LoginGate, wait
+from exporter.een.pacing import LoginPause, Verdict
 from tests.support import wait_for
 
 
