@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection
+import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from exporter.accounts.pacing import LoginGate
-from exporter.state.model import AccountInfo
-from exporter.state.store import DeviceChanges
+from exporter.accounts.tuning import StreamTuning
+from exporter.state.model import AccountInfo, DeviceInfo
+from exporter.state.store import DeviceChanges, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,28 @@ class Cloud(Protocol):
 
     def close(self) -> None:
         """Discovery is ending: log out, release connections."""
+
+
+class AccountWatch:
+    """What every API's watch holds (the account, the store it feeds, its tuning and its
+    thread's stop event), and the resync they share."""
+
+    def __init__(
+        self, account_id: str, store: StateStore, tuning: StreamTuning, stopping: threading.Event
+    ) -> None:
+        self.account_id = account_id
+        self._store = store
+        self._tuning = tuning
+        self._stopping = stopping
+        self._synced = False  # whether the device list was read before (first read adds all)
+
+    def _resynced(self, devices: Sequence[DeviceInfo]) -> None:
+        """A device list read on (re)connecting: it replaces the store's; its changes are
+        logged, but for the first list's."""
+        changes = self._store.set_devices(self.account_id, devices, True, time.time())
+        if self._synced:
+            log_changes(self.account_id, changes)
+        self._synced = True
 
 
 def log_changes(account_id: str, changes: DeviceChanges) -> None:

@@ -18,7 +18,7 @@ import time
 
 import websocket
 
-from exporter.accounts.cloud import Ended, Subscribed, describe, log_changes
+from exporter.accounts.cloud import AccountWatch, Ended, Subscribed, describe, log_changes
 from exporter.accounts.pacing import MAX_WAIT
 from exporter.accounts.tuning import StreamTuning
 from exporter.een import frames, messages
@@ -52,7 +52,7 @@ STREAM_ERRORS = (
 )
 
 
-class PollWatch:
+class PollWatch(AccountWatch):
     def __init__(
         self,
         account_id: str,
@@ -61,13 +61,9 @@ class PollWatch:
         tuning: StreamTuning,
         stopping: threading.Event,
     ) -> None:
-        self.account_id = account_id
+        super().__init__(account_id, store, tuning, stopping)
         self._session = session
-        self._store = store
-        self._tuning = tuning
-        self._stopping = stopping
         self._logged_in = False
-        self._synced = False  # whether the device list was read before (first read adds all)
         self._ws: websocket.WebSocket | None = None
 
     def interrupt(self) -> None:
@@ -169,11 +165,7 @@ class PollWatch:
         log.info("logged in", extra={"account_id": self.account_id})
 
     def _resync(self) -> None:
-        devices = self._session.list_devices()
-        changes = self._store.set_devices(self.account_id, devices, True, time.time())
-        if self._synced:
-            log_changes(self.account_id, changes)
-        self._synced = True
+        self._resynced(self._session.list_devices())
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from exporter.accounts.cloud import Ended, Subscribed, log_changes
+from exporter.accounts.cloud import AccountWatch, Ended, Subscribed, log_changes
 from exporter.accounts.pacing import MAX_WAIT
 from exporter.accounts.tuning import StreamTuning
 from exporter.state.model import DeviceInfo, DeviceKind, StreamUpdate
@@ -40,7 +40,7 @@ KINDS = {"camera": DeviceKind.CAMERA, "bridge": DeviceKind.BRIDGE}
 STREAM_ERRORS = (ApiError, OAuthError, TokenFileError, sse.ReadError)
 
 
-class SseWatch:
+class SseWatch(AccountWatch):
     def __init__(
         self,
         account_id: str,
@@ -50,18 +50,14 @@ class SseWatch:
         tuning: StreamTuning,
         stopping: threading.Event,
     ) -> None:
-        self.account_id = account_id
+        super().__init__(account_id, store, tuning, stopping)
         self._access = access
         self._client = client
-        self._store = store
-        self._tuning = tuning
-        self._stopping = stopping
         self._http = rest.session()  # its calls can be cut by the watchdog
         self._reader: sse.EventReader | None = None
         self._credential: Credential | None = None
         self._subscription: Subscription | None = None
         self._listed = 0  # devices the last listing found
-        self._synced = False
         self._undocumented = Undocumented(account_id)
 
     def interrupt(self) -> None:
@@ -135,12 +131,7 @@ class SseWatch:
 
     def _resync(self, devices: list[Device]) -> None:
         self._listed = len(devices)
-        changes = self._store.set_devices(
-            self.account_id, [self._info(device) for device in devices], True, time.time()
-        )
-        if self._synced:
-            log_changes(self.account_id, changes)
-        self._synced = True
+        self._resynced([self._info(device) for device in devices])
 
     # --- reading ------------------------------------------------------------------------------
 
