@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from exporter.accounts.cloud import Ended, Subscribed, Watch
 from exporter.accounts.pacing import LoginGate
-from exporter.model import AccountInfo
+from exporter.state.model import AccountInfo
 
 PATIENCE = 5.0  # seconds a test waits for a step a working engine reaches at once
 

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from exporter.accounts.credentials import CredentialHealth
-from exporter.selfmetrics import SelfMetrics
-from exporter.store import StateStore
+from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.store import StateStore
 
 
 def test_a_refusal_is_shown_and_logged_once_until_accepted_again(

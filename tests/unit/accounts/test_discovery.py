@@ -13,10 +13,10 @@ from exporter.accounts import discovery as discovery_module
 from exporter.accounts.discovery import AccountFilter, Discovery
 from exporter.accounts.pacing import Backoff
 from exporter.accounts.tuning import EngineTuning, StreamTuning
-from exporter.model import AccountInfo
-from exporter.selfmetrics import SelfMetrics
 from exporter.sharding import Shard
-from exporter.store import StateStore
+from exporter.state.model import AccountInfo
+from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.store import StateStore
 from tests.unit.accounts.fakes import PATIENCE, Clock, FakeCloud, FakeError, fixed_jitter
 
 TUNING = EngineTuning(

@@ -14,9 +14,9 @@ from exporter.accounts.cloud import Ended
 from exporter.accounts.pacing import Backoff, LoginGate
 from exporter.accounts.tuning import StreamTuning
 from exporter.accounts.watcher import Watcher
-from exporter.model import AccountInfo
-from exporter.selfmetrics import SelfMetrics
-from exporter.store import StateStore
+from exporter.state.model import AccountInfo
+from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.store import StateStore
 from tests.unit.accounts.fakes import (
     BLOCK,
     PATIENCE,
