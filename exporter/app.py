@@ -4,33 +4,49 @@ from __future__ import annotations
 
 import logging
 import resource
+from dataclasses import dataclass, field
 
+from exporter.accounts.discovery import AccountFilter, Discovery
+from exporter.accounts.pacing import Backoff
+from exporter.accounts.tuning import EngineTuning, StreamTuning
 from exporter.config import ApiVersion, ConfigError, Settings
 from exporter.een import events
 from exporter.een.api import Credentials
-from exporter.een.stream import StreamTuning
+from exporter.een.cloud import V1Cloud
+from exporter.een.pacing import LoginPause
 from exporter.exposition.render import Exposition
 from exporter.state.model import EventSelection
 from exporter.state.selfmetrics import SelfMetrics
 from exporter.state.store import StateStore
-from exporter.supervisor import AccountFilter, Supervisor, SupervisorTuning
+from exporter.transport.rest import RestLimits
 from exporter.v3.access import Hosts
 from exporter.v3.api import TOKEN_ENDPOINT, V3_ENDPOINTS, V3Client
-from exporter.v3.discovery import V3Supervisor
-from exporter.v3.oauth import OAuthClient
+from exporter.v3.cloud import V3Cloud
+from exporter.v3.oauth import TOKEN_LIMITS, OAuthClient
 from exporter.v3.tokenfile import TokenFile, TokenFileError
-from exporter.v3.tokens import TokenManager
+from exporter.v3.tokens import TokenManager, TokenPolicy
 from exporter.web.config import WebConfigFile
 from exporter.web.endpoints import PATHS, WebServer
 
 log = logging.getLogger(__name__)
 
 
-def tuning_for(
-    settings: Settings, backoff_base: float = 1.0, start_jitter: float = 5.0
-) -> SupervisorTuning:
+@dataclass(frozen=True)
+class Tuning(EngineTuning):
+    """The engine's knobs and each API's: what the exporter is built with."""
+
+    rest: RestLimits = field(default_factory=RestLimits)  # v1's and v3's REST calls
+    token_rest: RestLimits = TOKEN_LIMITS  # v3's token endpoint
+    tokens: TokenPolicy = field(default_factory=TokenPolicy)  # v3's token lifetimes and pace
+    # After EEN refuses the credentials (v1) or the grant (v3): one login per period,
+    # doubling to the cap.
+    login_pause: float = 60.0
+    login_pause_max: float = 3600.0
+
+
+def tuning_for(settings: Settings, backoff_base: float = 1.0, start_jitter: float = 5.0) -> Tuning:
     """The settings' timing knobs, plus two internal ones tests shorten."""
-    return SupervisorTuning(
+    return Tuning(
         stream=StreamTuning(
             timeout=settings.stream_timeout_seconds,
             device_refresh=settings.device_refresh_seconds,
@@ -56,10 +72,10 @@ def raise_open_file_limit() -> None:
     log.info("raised the open-file limit", extra={"from": soft, "to": hard})
 
 
-def _v3_supervisor(
-    settings: Settings, store: StateStore, metrics: SelfMetrics, tuning: SupervisorTuning
-) -> V3Supervisor:
-    """API v3's discovery and streams; ConfigError when the token file cannot be used."""
+def _v3_cloud(
+    settings: Settings, store: StateStore, metrics: SelfMetrics, tuning: Tuning
+) -> V3Cloud:
+    """API v3's accounts and streams; ConfigError when the token file cannot be used."""
     assert settings.token_file is not None  # load_settings requires it in v3 mode
 
     def count(endpoint: str, succeeded: bool) -> None:
@@ -83,20 +99,12 @@ def _v3_supervisor(
             f"EEN_CLIENT_ID {settings.client_id}: run `een-exporter login` again"
         )
     manager.on_refresh = lambda succeeded: count(TOKEN_ENDPOINT, succeeded)
-    return V3Supervisor(
-        manager,
-        hosts,
-        client,
-        store,
-        metrics,
-        AccountFilter(settings.accounts, settings.accounts_exclude),
-        tuning,
-        settings.shard,
-    )
+    pause = Backoff(tuning.login_pause, tuning.login_pause_max, rng=lambda: 1.0)
+    return V3Cloud(manager, hosts, client, store, metrics, tuning.stream, pause, tuning.tokens)
 
 
 class Exporter:
-    def __init__(self, settings: Settings, tuning: SupervisorTuning | None = None) -> None:
+    def __init__(self, settings: Settings, tuning: Tuning | None = None) -> None:
         """Raises ConfigError for a web config file that does not load, OSError when the
         listen address cannot be bound."""
         web_config = (
@@ -104,26 +112,30 @@ class Exporter:
         )
         raise_open_file_limit()  # before the HTTP server sizes its connection limit by it
         tuning = tuning or tuning_for(settings)
-        self.supervisor: Supervisor | V3Supervisor
+        cloud: V1Cloud | V3Cloud
         if settings.api is ApiVersion.V3:
             # v3 has none of v1's poll-stream events: their families stay empty.
             self.store = StateStore(EventSelection())
             self.metrics = SelfMetrics(settings.shard, V3_ENDPOINTS)
-            self.supervisor = _v3_supervisor(settings, self.store, self.metrics, tuning)
+            cloud = _v3_cloud(settings, self.store, self.metrics, tuning)
         else:
             self.store = StateStore(events.select(settings.events))
             self.metrics = SelfMetrics(settings.shard)
             credentials = Credentials(
                 settings.url, settings.username, settings.password, settings.api_key
             )
-            self.supervisor = Supervisor(
-                credentials,
-                self.store,
-                self.metrics,
-                AccountFilter(settings.accounts, settings.accounts_exclude),
-                tuning,
-                settings.shard,
+            pause = LoginPause(tuning.login_pause, tuning.login_pause_max)
+            cloud = V1Cloud(
+                credentials, self.store, self.metrics, tuning.stream, tuning.rest, pause
             )
+        self.supervisor = Discovery(
+            cloud,
+            self.store,
+            self.metrics,
+            AccountFilter(settings.accounts, settings.accounts_exclude),
+            tuning,
+            settings.shard,
+        )
         self.exposition = Exposition(self.store, self.metrics.render)
         self.web = WebServer(
             settings.listen_host, settings.listen_port, self.store, self.exposition, web_config

@@ -1,26 +1,22 @@
 """Whether EEN accepts the exporter's credentials, shared by every session.
 
 All sessions log in as the same user, so when EEN refuses the credentials every login pauses
-(`LoginPause`), the refusal is logged once with what to check, and it shows in the
-`een_credentials_refused` gauge and on /readyz until a login succeeds again.
+(`LoginPause`), and the refusal is reported once with what to check (CredentialHealth: the
+`een_credentials_refused` gauge and /readyz) until a login succeeds again.
 """
 
 from __future__ import annotations
 
-import logging
-
+from exporter.accounts.credentials import CredentialHealth
 from exporter.een.pacing import LoginPause, Verdict
 from exporter.state.selfmetrics import SelfMetrics
 from exporter.state.store import StateStore
-
-log = logging.getLogger(__name__)
 
 
 class Logins:
     def __init__(self, pause: LoginPause, metrics: SelfMetrics, store: StateStore) -> None:
         self._pause = pause
-        self._metrics = metrics
-        self._store = store
+        self._health = CredentialHealth(metrics, store, "credentials")
 
     def begin(self) -> bool:
         """Whether a login may start now; see LoginPause.begin."""
@@ -35,13 +31,10 @@ class Logins:
         if not self._pause.end(verdict):
             return
         if verdict is Verdict.ACCEPTED:
-            self._metrics.credentials_refused.set(0)
-            self._store.login_refused("")
-            log.info("EEN accepts the credentials again")
+            self._health.accepted()
             return
-        self._metrics.credentials_refused.set(1)
-        self._store.login_refused(f"{reason}; {hint}")
-        log.error(
+        self._health.refused(
+            f"{reason}; {hint}",
             f"EEN refuses the login; {hint}",
-            extra={"reason": reason, "retry_in": round(self._pause.remaining())},
+            {"reason": reason, "retry_in": round(self._pause.remaining())},
         )

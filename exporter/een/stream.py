@@ -1,12 +1,11 @@
-"""One account's poll stream: its own EEN session and WebSocket, on its own thread.
+"""One account's poll stream (v1): its own EEN session and WebSocket, as an engine `Watch`.
 
-Lifecycle of one attempt, the setup passing through the shared login gate: log in and switch
-into the account if the session is not valid, read the device list (resync), connect and
-subscribe every device to `status` and to the configured events of its kind; then read until
-the stream ends. Between attempts:
-exponential backoff with full jitter, longer while EEN refuses the credentials (LoginPause).
-While the stream is down the store keeps the devices' last known values and `een_stream_up`
-is 0. Whatever goes wrong in an attempt, even a bug, ends only that attempt.
+One attempt, the setup inside the shared login gate: log in and switch into the account if
+the session is not valid, read the device list (resync), connect and subscribe every device
+to `status` and to the configured events of its kind; then read until the stream ends. A
+failure that says the session is invalid makes the next attempt log in again; while EEN
+refuses the credentials (LoginPause) the next attempt waits for the pause. The engine
+(exporter.accounts.watcher) runs the attempts, the backoff and the stop.
 """
 
 from __future__ import annotations
@@ -16,37 +15,23 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass
 
 import websocket
 
+from exporter.accounts.cloud import AccountWatch, Ended, Subscribed, describe, log_changes
+from exporter.accounts.pacing import MAX_WAIT
+from exporter.accounts.tuning import StreamTuning
 from exporter.een import frames, messages
 from exporter.een.api import ApiError, AuthError, EenSession, LoginPaused
 from exporter.een.frames import FrameReader
 from exporter.een.messages import MalformedMessage, StreamMessage, parse_message
-from exporter.een.pacing import MAX_WAIT, Backoff, LoginGate, wait
 from exporter.state.model import StreamUpdate
-from exporter.state.selfmetrics import SelfMetrics, Thread
-from exporter.state.store import DeviceChanges, StateStore
+from exporter.state.store import StateStore
 from exporter.transport.deadlines import WATCHDOG
 
 log = logging.getLogger(__name__)
 
 NOTHING = StreamUpdate()
-
-
-@dataclass(frozen=True)
-class StreamTuning:
-    # No whole message or control frame (pongs included) for this long: the stream is dead.
-    timeout: float = 60.0
-    device_refresh: float = 300.0
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    connect_timeout: float = 10.0
-
-    @property
-    def ping_interval(self) -> float:
-        return self.timeout / 3
 
 
 class StreamEnded(Exception):
@@ -67,124 +52,69 @@ STREAM_ERRORS = (
 )
 
 
-class AccountStream(threading.Thread):
+class PollWatch(AccountWatch):
     def __init__(
         self,
         account_id: str,
         session: EenSession,
         store: StateStore,
-        metrics: SelfMetrics,
-        gate: LoginGate,
         tuning: StreamTuning,
-        start_delay: float = 0.0,
+        stopping: threading.Event,
     ) -> None:
-        super().__init__(name=f"een-stream-{account_id}", daemon=True)
-        self.account_id = account_id
-        self._store = store
-        self._metrics = metrics
-        self._gate = gate
-        self._tuning = tuning
-        self._start_delay = start_delay
+        super().__init__(account_id, store, tuning, stopping)
         self._session = session
         self._logged_in = False
-        self._paused = False  # whether the last attempt waited on a paused login
-        self._synced = False  # whether the device list was read before (first read adds all)
         self._ws: websocket.WebSocket | None = None
-        self._stopping = threading.Event()
-        self._backoff = Backoff(tuning.backoff_base, tuning.backoff_max)
 
-    def stop(self) -> None:
-        """Ask the thread to end; wakes it from a wait or a blocking read."""
-        self._stopping.set()
+    def interrupt(self) -> None:
         ws = self._ws
         if ws is not None:
             _interrupt(ws)
 
-    def run(self) -> None:
-        if wait(self._stopping, self._start_delay):
-            return
-        try:
-            while not self._stopping.is_set():
-                problem = self._attempt()
-                if self._stopping.is_set():
-                    break
-                delay = self._backoff.next_delay()
-                if not self._logged_in:
-                    delay = max(delay, self._session.login_wait())
-                # A paused login is no news: the refusal that paused it was logged once.
-                level = logging.DEBUG if self._paused else logging.WARNING
-                log.log(
-                    level,
-                    "stream down",
-                    extra={"account_id": self.account_id, "reason": problem, "retry_in": delay},
-                )
-                wait(self._stopping, delay)
-        finally:
-            self._session.logout()
+    def finish(self) -> None:
+        self._session.logout()
 
     # --- one attempt ------------------------------------------------------------------------
 
-    def _attempt(self) -> str:
-        """Connect, stream until the end; returns why it ended."""
-        self._paused = False
-        try:
-            ws = self._open()
-        except Exception as exc:  # noqa: BLE001 (the thread's boundary: see _failure)
-            self._close()
-            problem = self._failure(exc)
-            self._store.account_failing(self.account_id, problem)
-            return problem
-        connected_at = time.monotonic()
-        problem = "exporter stopping"
-        try:
-            self._read(ws)
-        except Exception as exc:  # noqa: BLE001
-            problem = self._failure(exc)
-        finally:
-            self._close()
-            self._store.stream_closed(self.account_id, problem)
-        if time.monotonic() - connected_at >= min(30.0, self._tuning.timeout):
-            self._backoff.reset()  # it was healthy: the next reconnect should be quick
-        return problem
+    def connect(self) -> None:
+        """Log in if needed, resync the devices, connect (websocket-client reads a handshake
+        byte by byte: hundreds at once outside the gate would starve /metrics)."""
+        self._log_in_and_resync()
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        self._ws = ws  # before connecting, so interrupt() can cut a hanging handshake too
+        if self._stopping.is_set():
+            raise StreamEnded("exporter stopping")
+        self._connect(ws)
 
-    def _failure(self, exc: Exception) -> str:
-        """Why an attempt failed; forgets the session when the failure says it is invalid.
+    def subscribe(self) -> Subscribed:
+        devices = self._store.subscriptions(self.account_id)
+        if devices:
+            self._socket().send(messages.subscribe(devices))
+        return Subscribed(devices, len(devices))
 
-        An error that is not one of the stream's own (a bug, or an answer nothing expected)
-        is counted as well.
-        """
-        if isinstance(exc, STREAM_ERRORS):
-            self._paused = isinstance(exc, LoginPaused)
-            if _session_invalid(exc):
-                self._logged_in = False
-            return _describe(exc)
-        self._metrics.unexpected_errors.labels(Thread.STREAM.value).inc()
-        log.debug("unexpected error in a stream", exc_info=True)
-        return f"unexpected error: {_describe(exc)}"
+    def read(self) -> Ended | None:
+        self._read(self._socket())
+        return None
 
-    def _close(self) -> None:
+    def close(self) -> None:
         ws, self._ws = self._ws, None
         if ws is not None:
             ws.shutdown()
 
-    def _open(self) -> websocket.WebSocket:
-        """Log in if needed, resync the devices, connect and subscribe."""
-        # All of it goes through the gate, so that a thousand streams dropped at once
-        # reconnect at a steady pace instead of stampeding the API and the exporter's CPU
-        # (websocket-client reads a handshake byte by byte: hundreds at once starve /metrics).
-        with self._gate:
-            self._log_in_and_resync()
-            ws = websocket.WebSocket(skip_utf8_validation=True)
-            self._ws = ws  # before connecting, so stop() can cut a hanging handshake too
-            if self._stopping.is_set():
-                raise StreamEnded("exporter stopping")
-            self._connect(ws)
-            self._store.stream_connected(self.account_id)
-            devices = self._store.subscriptions(self.account_id)
-            if devices:
-                ws.send(messages.subscribe(devices))
-        self._store.stream_subscribed(self.account_id, devices)
-        log.info("stream up", extra={"account_id": self.account_id, "devices": len(devices)})
+    def failure(self, exc: Exception) -> Ended | None:
+        """Why an attempt failed; forgets the session when the failure says it is invalid."""
+        if not isinstance(exc, STREAM_ERRORS):
+            return None
+        if _session_invalid(exc):
+            self._logged_in = False
+        retry_after = None if self._logged_in else self._session.login_wait()
+        # A paused login is no news: the refusal that paused it was logged once.
+        return Ended(_describe(exc), retry_after, quiet=isinstance(exc, LoginPaused))
+
+    def _socket(self) -> websocket.WebSocket:
+        ws = self._ws
+        if ws is None:
+            raise StreamEnded("connection lost")
         return ws
 
     def _connect(self, ws: websocket.WebSocket) -> None:
@@ -235,11 +165,7 @@ class AccountStream(threading.Thread):
         log.info("logged in", extra={"account_id": self.account_id})
 
     def _resync(self) -> None:
-        devices = self._session.list_devices()
-        changes = self._store.set_devices(self.account_id, devices, True, time.time())
-        if self._synced:
-            self._log_changes(changes)
-        self._synced = True
+        self._resynced(self._session.list_devices())
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -359,19 +285,7 @@ class AccountStream(threading.Thread):
             ws.send(messages.subscribe(self._store.subscriptions(self.account_id, changes.added)))
         if changes.removed:
             ws.send(messages.unsubscription(list(changes.removed)))
-        self._log_changes(changes)
-
-    def _log_changes(self, changes: DeviceChanges) -> None:
-        if changes.added or changes.removed or changes.renamed:
-            log.info(
-                "devices changed",
-                extra={
-                    "account_id": self.account_id,
-                    "added": ",".join(changes.added),
-                    "removed": ",".join(changes.removed),
-                    "renamed": ",".join(changes.renamed),
-                },
-            )
+        log_changes(self.account_id, changes)
 
 
 def _update(message: StreamMessage) -> StreamUpdate:
@@ -416,4 +330,4 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return describe(exc)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from exporter.een.pacing import Backoff
+from exporter.accounts.pacing import Backoff
 from exporter.logs import register_secret
 from exporter.v3.api import EEN_API_URL, Account, ApiError, V3Client, api_base
 from exporter.v3.oauth import EEN_AUTH_URL, Failure, OAuthError

@@ -1,5 +1,6 @@
-"""Imports run one way: transport (exporter.een, exporter.v3) -> model <- state store and
-renderer."""
+"""Imports run one way: each API (exporter.een, exporter.v3) -> the account engine
+(exporter.accounts) -> the state side (exporter.state, exporter.exposition, sharding), and
+the APIs never import each other."""
 
 from __future__ import annotations
 
@@ -43,3 +44,43 @@ def test_what_the_transports_share_imports_neither(path: Path) -> None:
     apis = ("exporter.een", "exporter.v3")
     found = {name for name in imported_modules(path) if name.startswith(apis)}
     assert not found, f"exporter/transport/{path.name} imports {sorted(found)}"
+
+
+ENGINE = ("exporter.accounts",)
+APIS = {"een": "exporter.v3", "v3": "exporter.een"}  # each API's package, and the other's
+# The state side: what the engine and both APIs feed, knowing neither.
+STATE_SIDE = (*STATE_MODULES, "sharding.py")
+
+
+def modules_of(folder: str) -> list[Path]:
+    return sorted((PACKAGE / folder).glob("*.py"))
+
+
+@pytest.mark.parametrize("path", modules_of("accounts"), ids=lambda path: path.name)
+def test_the_engine_imports_neither_api_nor_their_transport(path: Path) -> None:
+    """exporter.accounts is written once for both APIs: it imports only the state side."""
+    found = {
+        name
+        for name in imported_modules(path)
+        if name.startswith(("exporter.een", "exporter.v3", "exporter.transport", "exporter.web"))
+        or name in ("exporter.app", "exporter.cli", "exporter.config")
+    }
+    assert not found, f"exporter/accounts/{path.name} imports {sorted(found)}"
+
+
+@pytest.mark.parametrize(
+    ("api", "path"),
+    [(api, path) for api in APIS for path in modules_of(api)],
+    ids=lambda value: value if isinstance(value, str) else value.name,
+)
+def test_the_apis_never_import_each_other(api: str, path: Path) -> None:
+    other = APIS[api]
+    found = {name for name in imported_modules(path) if name.startswith(other)}
+    assert not found, f"exporter/{api}/{path.name} imports {sorted(found)}"
+
+
+@pytest.mark.parametrize("module", STATE_SIDE)
+def test_the_state_side_imports_no_transport_and_not_the_engine(module: str) -> None:
+    banned = ("exporter.een", "exporter.v3", "exporter.transport", *ENGINE)
+    found = {name for name in imported_modules(PACKAGE / module) if name.startswith(banned)}
+    assert not found, f"exporter/{module} imports {sorted(found)}"

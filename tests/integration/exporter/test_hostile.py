@@ -17,11 +17,11 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.accounts.tuning import StreamTuning
 from exporter.app import Exporter
 from exporter.config import LogFormat
 from exporter.een.api import RestLimits
 from exporter.een.frames import PING, TEXT
-from exporter.een.stream import StreamTuning
 from exporter.logs import LINE_LIMIT, RATE_BURST, LineFormatter, configure_logging, redact
 from exporter.simulator.client import SimulatorControl
 from tests.integration.exporter.conftest import (

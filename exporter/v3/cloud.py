@@ -1,0 +1,103 @@
+"""API v3's side of account discovery: the grant's accounts, and an SseWatch per account.
+
+Every round lists the grant's accounts (a reseller sees its end-user accounts too, and its
+own account only counts if it holds devices). A reseller's end-user account is watched with
+a token of its own, any other with the grant's. A refused grant (the refresh token is dead or
+the client credentials are wrong) is shown as v1 shows refused credentials: een_credentials_
+refused 1, a reason on /readyz, one log line, and a long pause between attempts.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from exporter.accounts.cloud import Ended
+from exporter.accounts.credentials import CredentialHealth
+from exporter.accounts.pacing import Backoff, LoginGate
+from exporter.accounts.tuning import StreamTuning
+from exporter.state.model import AccountInfo
+from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.store import StateStore
+from exporter.v3.access import AccountAccess, EndUserAccess, GrantAccess, Hosts
+from exporter.v3.api import Account, ApiError, V3Client
+from exporter.v3.oauth import Failure, OAuthError
+from exporter.v3.stream import SseWatch
+from exporter.v3.tokenfile import TokenFileError
+from exporter.v3.tokens import TokenManager, TokenPolicy
+
+RESELLER = "reseller"
+
+
+class V3Cloud:
+    def __init__(
+        self,
+        manager: TokenManager,
+        hosts: Hosts,
+        client: V3Client,
+        store: StateStore,
+        metrics: SelfMetrics,
+        stream: StreamTuning,
+        pause: Backoff,
+        tokens: TokenPolicy | None = None,
+    ) -> None:
+        """`pause`: after EEN refuses the grant, one try per period (see GrantAccess)."""
+        self._hosts = hosts
+        self._client = client
+        self._store = store
+        self._metrics = metrics
+        self._stream = stream
+        self._tokens = tokens or TokenPolicy()
+        self._health = CredentialHealth(metrics, store, "grant")
+        self._grant = GrantAccess(manager, hosts, client, self, pause)
+        self._visible: dict[str, Account] = {}  # by id, as the last discover() saw them
+        self._reseller = False
+
+    def discover(self, gate: LoginGate) -> list[AccountInfo]:
+        credential = self._grant.get()
+        try:
+            visible = self._client.accounts(credential.base, credential.value)
+        except ApiError as exc:
+            if exc.status == 401:
+                self._grant.invalidate(credential)
+            raise
+        reseller = any(a.type == RESELLER for a in visible)
+        if reseller and not self._client.devices(credential.base, credential.value):
+            # A reseller's own account usually holds no devices; monitor it only if it does.
+            visible = [a for a in visible if a.type != RESELLER]
+        self._visible, self._reseller = {a.id: a for a in visible}, reseller
+        return [AccountInfo(a.id, a.name) for a in visible]
+
+    def failure(self, exc: Exception) -> Ended | None:
+        if isinstance(exc, OAuthError) and exc.failure is not Failure.TRANSIENT:
+            return Ended(str(exc), quiet=True)  # GrantAccess reported it, with the hint
+        if isinstance(exc, OAuthError | ApiError | TokenFileError):
+            return Ended(str(exc), getattr(exc, "retry_after", None))
+        return None
+
+    def watch(self, account_id: str, stopping: threading.Event) -> SseWatch:
+        access = self._access(self._visible[account_id])
+        return SseWatch(account_id, access, self._client, self._store, self._stream, stopping)
+
+    def close(self) -> None:
+        """Nothing to log out of: the grant outlives the exporter."""
+
+    # --- GrantHealth: what GrantAccess reports, from whichever thread asked ----------------
+
+    def refused(self, problem: str) -> None:
+        self._metrics.login_failures.inc()
+        # Once: the pause keeps every thread from asking again for a while.
+        self._health.refused(problem, "EEN refuses the grant", {"reason": problem})
+
+    def accepted(self) -> None:
+        self._health.accepted()
+
+    def _access(self, account: Account) -> AccountAccess:
+        if self._reseller and account.type != RESELLER:
+            return EndUserAccess(
+                account.id,
+                self._grant,
+                self._hosts,
+                self._client,
+                min_lifetime=self._tokens.min_lifetime,
+            )
+        return self._grant
