@@ -32,6 +32,7 @@ ENDPOINTS = {
     "eventSubscriptions": "event_subscriptions",
     "authorizationTokens": "authorization_tokens",
     "clientSettings": "client_settings",
+    "users": "users",
 }
 TOKEN_ENDPOINT = "token"  # noqa: S105 - a label value
 V3_ENDPOINTS = (TOKEN_ENDPOINT, *ENDPOINTS.values())

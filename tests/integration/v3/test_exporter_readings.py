@@ -38,14 +38,7 @@ class Case:
 RESELLER_WORLD = WorldSpec(accounts=2, bridges=1, cameras=3, seed=11)
 CASES = [
     Case("reseller-with-endUserAccounts", RESELLER_WORLD),
-    Case(
-        "distributor-with-endUserAccounts",
-        RESELLER_WORLD,
-        {"master_type": "distributor"},
-        pending="discovery treats a grant as a reseller's only when an account says "
-        "'reseller'; watch_plan (exporter/v3/access.py) is to be ported into the accounts "
-        "engine",
-    ),
+    Case("distributor-with-endUserAccounts", RESELLER_WORLD, {"master_type": "distributor"}),
     Case("own-endUserAccount", WorldSpec(accounts=0, bridges=1, cameras=3, seed=11)),
     Case("bridgeId-null", RESELLER_WORLD, {"bridge_id": "null"}, direct_cameras=2),
     Case("bridgeId-absent", RESELLER_WORLD, {"bridge_id": "absent"}, direct_cameras=2),
