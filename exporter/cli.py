@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         register_secret(settings.client_secret)
     for notice in settings.notices:
         log.log(notice.level, notice.message)
-    stopping = threading.Event()
+    stopping = Stopping()
     _on_signals(stopping)
     simulator = None
     if settings.demo:
@@ -121,7 +121,7 @@ def demo_v3_login(simulator: Simulator, settings: Settings, directory: Path) -> 
     )
 
 
-def _serve(settings: Settings, stopping: threading.Event) -> int:
+def _serve(settings: Settings, stopping: Stopping) -> int:
     try:
         exporter = Exporter(settings)
     except ConfigError as exc:  # the web config file
@@ -146,6 +146,7 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
     )
     while not stopping.wait(SIGNAL_CHECK_SECONDS):
         pass
+    log.info("signal received", extra={"signal": stopping.signal})
     log.info("stopping")
     stuck = exporter.stop(STOP_TIMEOUT)
     if stuck:
@@ -154,9 +155,18 @@ def _serve(settings: Settings, stopping: threading.Event) -> int:
     return 0
 
 
-def _on_signals(stopping: threading.Event) -> None:
+class Stopping(threading.Event):
+    """Set by SIGTERM or SIGINT; `signal` names the first one received."""
+
+    signal: str = ""
+
+
+def _on_signals(stopping: Stopping) -> None:
     def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal received", extra={"signal": signal.Signals(signum).name})
+        # No logging here: the handler runs between two bytecodes of the main thread, maybe
+        # inside a log write of its own, and a second write to stderr then raises ("reentrant
+        # call") before the event is set: the exporter would never stop. _serve logs it.
+        stopping.signal = stopping.signal or signal.Signals(signum).name
         stopping.set()
 
     signal.signal(signal.SIGTERM, handle)
