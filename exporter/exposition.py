@@ -457,7 +457,7 @@ EVENT_POSITIONS = range(len(EVENT_BLOCKS))
 # scrape interval: the camera's lines are rendered again, and its slice, not the account,
 # joined and compressed again. Smaller slices
 # cost more per scrape in pieces and their flushes (about 5 bytes each) than they save.
-SLICE = 8
+SLICE = 64
 
 
 @dataclass(slots=True)
@@ -472,9 +472,10 @@ class _Rendered:
     versions: Versions
     blocks: list[bytes]  # per family in FAMILIES (event families: unused)
     deflated: list[bytes | None]
-    lines: dict[str, tuple[bytes, ...]] = field(default_factory=dict)  # each device's
-    members: list[list[str]] = field(default_factory=list)  # each slice's devices
-    slice_of: dict[str, int] = field(default_factory=dict)
+    # Each slice's lines per event family (EVENT_BLOCKS order), one item per member device:
+    # an event replaces its device's items, and only the changed families' blocks are joined.
+    columns: list[list[list[bytes]]] = field(default_factory=list)
+    slot: dict[str, tuple[int, int]] = field(default_factory=dict)  # device -> slice, item
     slices: list[list[bytes]] = field(default_factory=list)  # each slice's EVENT_BLOCKS
     slices_deflated: list[list[bytes | None]] = field(default_factory=list)
 
@@ -483,33 +484,49 @@ class _Rendered:
         self._set(ACCOUNT_BLOCKS, render_account(view), dirty)
         if view.devices is not None:
             self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices), dirty)
-        account = f'account_id="{escape(view.id)}"' if view.events else ""
-        lines = self.lines
+        if not view.events:
+            if view.events_full:  # no devices any more
+                self.columns, self.slot, self.slices, self.slices_deflated = [], {}, [], []
+                dirty.update(EVENT_BLOCKS)
+            self.versions = view.versions
+            return
+        account = f'account_id="{escape(view.id)}"'
+        changed: dict[int, set[int]] = {}  # slice -> positions
         if view.events_full:
-            lines = self.lines = {
-                row[0]: device_event_lines(account, row, selection) for row in view.events
-            }
-            esns = sorted(lines)
-            self.members = [esns[i : i + SLICE] for i in range(0, len(esns), SLICE)]
-            self.slice_of = {esn: i // SLICE for i, esn in enumerate(esns)}
-            self.slices = [[b""] * len(EVENT_BLOCKS) for _ in self.members]
-            self.slices_deflated = [[None] * len(EVENT_BLOCKS) for _ in self.members]
-            changed: Iterable[int] = range(len(self.members))
-            dirty.update(EVENT_BLOCKS)
+            rows = sorted(view.events)
+            self.columns, self.slot, self.slices, self.slices_deflated = [], {}, [], []
+            dirty.update(EVENT_BLOCKS)  # the devices themselves changed
+            for start in range(0, len(rows), SLICE):
+                lines = [
+                    device_event_lines(account, row, selection)
+                    for row in rows[start : start + SLICE]
+                ]
+                number = len(self.columns)
+                self.columns.append([[device[p] for device in lines] for p in EVENT_POSITIONS])
+                self.slices.append([b""] * len(EVENT_BLOCKS))
+                self.slices_deflated.append([None] * len(EVENT_BLOCKS))
+                for item, row in enumerate(rows[start : start + SLICE]):
+                    self.slot[row[0]] = number, item
+                changed[number] = set(EVENT_POSITIONS)
         else:
-            changed = set()
             for row in view.events:
-                number = self.slice_of.get(row[0])
-                if number is not None:
-                    new = device_event_lines(account, row, selection)
-                    if new != lines[row[0]]:
-                        lines[row[0]] = new
-                        changed.add(number)
-        for number in changed:
-            members = self.members[number]
-            old, deflated = self.slices[number], self.slices_deflated[number]
-            for position in EVENT_POSITIONS:
-                block = b"".join(lines[esn][position] for esn in members)
+                slot = self.slot.get(row[0])
+                if slot is None:
+                    continue
+                number, item = slot
+                columns = self.columns[number]
+                for position, line in enumerate(device_event_lines(account, row, selection)):
+                    if line != columns[position][item]:
+                        columns[position][item] = line
+                        changed.setdefault(number, set()).add(position)
+        for number, positions in changed.items():
+            columns, old, deflated = (
+                self.columns[number],
+                self.slices[number],
+                self.slices_deflated[number],
+            )
+            for position in positions:
+                block = b"".join(columns[position])
                 if block != old[position]:
                     old[position] = block
                     deflated[position] = None
