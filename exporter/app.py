@@ -111,7 +111,7 @@ class Exporter:
             self.metrics = SelfMetrics(settings.shard, V3_ENDPOINTS)
             self.supervisor = _v3_supervisor(settings, self.store, self.metrics, tuning)
         else:
-            self.store = StateStore(events.select(settings.events))
+            self.store = StateStore(events.select(settings.events, settings.cssu_event_series))
             self.metrics = SelfMetrics(settings.shard)
             credentials = Credentials(
                 settings.url, settings.username, settings.password, settings.api_key

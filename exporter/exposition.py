@@ -419,15 +419,16 @@ def device_event_lines(account: str, row: EventRow, selection: EventSelection) -
     lines = [""] * len(FAMILIES)
     if kind is DeviceKind.CAMERA:
         labels = f'{account},camera_id="{escape(esn)}"'
-        if selection.camera:
+        shown = _shown(selection)
+        if shown:
             lines[CAMERA_EVENTS] = "".join(
-                f'een_camera_events_total{{{labels},event="{code}"}} {count}\n'
-                for code, count in zip(selection.camera, counts, strict=True)
+                f'een_camera_events_total{{{labels},event="{code}"}} {counts[i]}\n'
+                for i, code in shown
             )
             lines[LAST_EVENT] = "".join(
                 f'een_camera_last_event_timestamp_seconds{{{labels},event="{code}"}} '
-                f"{at // 1000}.{at % 1000:03d}\n"
-                for code, at in zip(selection.camera, last_ms, strict=True)
+                f"{last_ms[i] // 1000}.{last_ms[i] % 1000:03d}\n"
+                for i, code in shown
             )
         if STREAM_STATS in selection.camera:
             lines[PACKETS_EXPECTED] = (
@@ -450,6 +451,11 @@ def device_event_lines(account: str, row: EventRow, selection: EventSelection) -
 
 
 EVENT_POSITIONS = range(len(EVENT_BLOCKS))
+
+
+@lru_cache(maxsize=4)
+def _shown(selection: EventSelection) -> tuple[tuple[int, str], ...]:
+    return selection.shown()
 
 
 # Devices per slice of an account's event blocks. A stream-statistics event changes two lines

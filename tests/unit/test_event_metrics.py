@@ -306,3 +306,17 @@ def test_incremental_bodies_equal_a_fresh_render() -> None:
         if step % 2 == 0:
             assert gzip.decompress(compressed) == fresh  # checks the CRC and length too
     assert "een_bridge_last_cloud_disconnect_duration_seconds" in fresh.decode()
+
+
+def test_counted_but_hidden_codes_have_no_per_code_series() -> None:
+    """The default: CSSU feeds the packet counters, and has no events_total series."""
+    store = make_store(EventSelection(("PRTH", "CSSU"), ("BBOO",), ("CSSU",)))
+    store.apply(ACCOUNT, events(Event("c1", "CSSU", T0, 10, 9), Event("c1", "PRTH", T0)), now=2.0)
+    found = samples(store)
+    assert series(found, "een_camera_events_total", camera_id="c1", event="PRTH") == 1
+    assert series(found, "een_camera_events_total", camera_id="c1", event="CSSU") is None
+    assert (
+        series(found, "een_camera_last_event_timestamp_seconds", camera_id="c1", event="CSSU")
+        is None
+    )
+    assert series(found, "een_camera_stream_packets_received_total", camera_id="c1") == 9
