@@ -170,7 +170,7 @@ def test_a_malformed_event_is_one_log_line_and_the_stream_stays(
     fields: dict[str, Any],
     reason: str,
 ) -> None:
-    exporter = start_exporter(events=EVENTS)
+    exporter = start_exporter(events=EVENTS, cssu_event_series=True)  # CSSU's count shown
     wait_ready(exporter)
     esn = devices(control, "camera")[0]["id"]
     control.emit_event(esn, **fields)
