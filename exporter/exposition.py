@@ -600,6 +600,9 @@ class Exposition:
         self._texts: list[bytes | None] = [None] * len(FAMILIES)
         self._deflated: list[_Deflated | None] = [None] * len(FAMILIES)
         self._pieces = gzipstream.Pieces()
+        # The gzip header and families' pieces, their CRC and length: kept while nothing changes
+        # (combining 24 CRCs costs about 2 ms).
+        self._gzip_main: tuple[list[bytes], int, int] | None = None
 
     def render(self, gzip: bool) -> list[bytes]:
         """The body as parts to write in order (together one gzip stream when `gzip`)."""
@@ -635,6 +638,8 @@ class Exposition:
         self._order = order
         for index in dirty:
             self._texts[index] = self._deflated[index] = None
+        if dirty:
+            self._gzip_main = None
 
     def _rendered(self) -> list[_Rendered]:
         return [self._accounts[account_id] for account_id in self._order]
@@ -654,6 +659,8 @@ class Exposition:
     def _gzipped_main(self) -> tuple[list[bytes], int, int]:
         """The gzip header and every piece but the last, with the CRC-32 and length of their
         text."""
+        if self._gzip_main is not None:
+            return self._gzip_main
         cached = self._deflated
         rendered: list[_Rendered] | None = None
         parts = [gzipstream.HEADER]
@@ -666,7 +673,8 @@ class Exposition:
             parts.append(family.pieces)
             crc = gzipstream.crc32_combine(crc, family.crc, family.size)
             size += family.size
-        return parts, crc, size
+        self._gzip_main = parts, crc, size
+        return self._gzip_main
 
     def _deflate(self, index: int, header: bytes, rendered: list[_Rendered]) -> _Deflated:
         blocks = [header]
