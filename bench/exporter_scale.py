@@ -269,7 +269,7 @@ class Figures:
     events_seconds: float = 0.0
     events_cpu: procstat.CpuTimes = ZERO_CPU
     events_switches: int = 0
-    events_counted: int = 0  # sum(een_camera_events_total) over the phase
+    events_counted: int = 0  # events delivered to the exporter over the phase
     events_messages: int = 0
     events_delivered: int = 0  # events the simulator pushed to streams over the phase
     events_scraped_seconds: float = 0.0
@@ -716,9 +716,11 @@ class Bench:
         log(f"  exporter CPU {cores:.2f} cores")
 
     def event_counts(self) -> tuple[int, int]:
-        """(sum of een_camera_events_total, sum of een_stream_messages_total)."""
-        sums = self.sums(EVENTS, MESSAGES)
-        return int(sums[EVENTS]), int(sums[MESSAGES])
+        """(events the simulator delivered to the exporter's streams, sum of
+        een_stream_messages_total). Not sum(een_camera_events_total): since issue 21 CSSU
+        has no count series of its own by default (EEN_CSSU_EVENT_SERIES)."""
+        sums = self.sums(MESSAGES)
+        return self.delivered(), int(sums[MESSAGES])
 
     def delivered(self) -> int:
         return sum(int(n) for n in self.control.state()["events"]["delivered"].values())

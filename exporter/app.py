@@ -119,7 +119,7 @@ class Exporter:
             self.metrics = SelfMetrics(settings.shard, V3_ENDPOINTS)
             cloud = _v3_cloud(settings, self.store, self.metrics, tuning)
         else:
-            self.store = StateStore(events.select(settings.events))
+            self.store = StateStore(events.select(settings.events, settings.cssu_event_series))
             self.metrics = SelfMetrics(settings.shard)
             credentials = Credentials(
                 settings.url, settings.username, settings.password, settings.api_key

@@ -29,6 +29,7 @@ from exporter.config.options import (
     CLIENT_SECRET,
     CLIENT_SECRET_ENV,
     CLIENT_SECRET_FILE,
+    CSSU_EVENT_SERIES,
     DEMO,
     DEVICE_REFRESH,
     EVENTS,
@@ -406,11 +407,13 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         username, password, url = "", "", sources.resolve(URL)
         client_id, client_secret, token_file = _v3_client(sources, demo)
         event_codes: tuple[str, ...] = ()  # v3 has no poll-stream events to subscribe
+        cssu_event_series = False
     else:
         _not_used(sources, V3_ONLY, api, notices)
         username, password, url = _login(sources, demo, notices)
         api_key = _api_key_setting(sources, notices)
         event_codes = sources.resolve(EVENTS)
+        cssu_event_series = sources.resolve(CSSU_EVENT_SERIES)
     listen_host, listen_port = sources.resolve(LISTEN_ADDRESS)
     return Settings(
         api=api,
@@ -430,6 +433,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         stream_timeout_seconds=sources.resolve(STREAM_TIMEOUT),
         backoff_max_seconds=sources.resolve(BACKOFF_MAX),
         events=event_codes,
+        cssu_event_series=cssu_event_series,
         log_level=sources.resolve(LOG_LEVEL),
         log_format=sources.resolve(LOG_FORMAT),
         demo=demo,

@@ -346,6 +346,15 @@ EVENTS = Option(
     ",".join(events.DEFAULT),
     _event_codes,
 )
+CSSU_EVENT_SERIES = Option(
+    "EEN_CSSU_EVENT_SERIES",
+    "--een.cssu-event-series",
+    "BOOL",
+    "also show CSSU in een_camera_events_total and een_camera_last_event_timestamp_seconds "
+    "(off: its packet counters say as much, at 2 series per camera)",
+    "false",
+    _boolean,
+)
 LOG_LEVEL = Option(
     "EEN_LOG_LEVEL", "--log.level", "LEVEL", "debug, info, warning or error", "info", _log_level
 )
@@ -417,7 +426,7 @@ PASSWORD = Option(PASSWORD_ENV, "", "", "", "", _text, secret=True)
 CLIENT_SECRET_ENV = "EEN_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
 CLIENT_SECRET = Option(CLIENT_SECRET_ENV, "", "", "", "", _text, secret=True)
 # v1's login, and the poll-stream event codes (v3 has no such events); v3's OAuth client.
-V1_ONLY = (USERNAME, PASSWORD, PASSWORD_FILE, API_KEY, API_KEY_FILE, EVENTS)
+V1_ONLY = (USERNAME, PASSWORD, PASSWORD_FILE, API_KEY, API_KEY_FILE, EVENTS, CSSU_EVENT_SERIES)
 V3_ONLY = (CLIENT_ID, CLIENT_SECRET, CLIENT_SECRET_FILE, TOKEN_FILE)
 
 OPTIONS: tuple[Option[Any], ...] = (
@@ -436,6 +445,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     STREAM_TIMEOUT,
     BACKOFF_MAX,
     EVENTS,
+    CSSU_EVENT_SERIES,
     LOG_LEVEL,
     LOG_FORMAT,
     DEMO,

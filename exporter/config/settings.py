@@ -55,6 +55,7 @@ class Settings:
     stream_timeout_seconds: float = 60.0
     backoff_max_seconds: float = 60.0
     events: tuple[str, ...] = events.DEFAULT  # event codes to subscribe; () = none
+    cssu_event_series: bool = False  # CSSU in een_camera_events_total and its timestamp too
     log_level: str = "info"
     log_format: LogFormat = LogFormat.LOGFMT
     demo: bool = False

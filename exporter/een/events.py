@@ -38,12 +38,17 @@ class BadEvent(ValueError):
     """An event the exporter cannot use; the message says why."""
 
 
-def select(codes: Iterable[str]) -> EventSelection:
-    """Split known codes into the camera and the bridge ones, keeping their order."""
+def select(codes: Iterable[str], cssu_series: bool = False) -> EventSelection:
+    """Split known codes into the camera and the bridge ones, keeping their order. CSSU has
+    per-code series (een_camera_events_total, ..._last_event_timestamp_seconds) only with
+    `cssu_series`: its packet counters say as much, and they are 100,000 series at 50,000
+    cameras."""
     chosen = tuple(dict.fromkeys(codes))
+    camera = tuple(code for code in chosen if code in CAMERA_CODES)
     return EventSelection(
-        tuple(code for code in chosen if code in CAMERA_CODES),
+        camera,
         tuple(code for code in chosen if code in BRIDGE_CODES),
+        () if cssu_series or STREAM_STATS not in camera else (STREAM_STATS,),
     )
 
 

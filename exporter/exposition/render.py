@@ -20,8 +20,8 @@ import enum
 import re
 import threading
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from exporter.exposition import gzipstream
@@ -405,83 +405,191 @@ def _bridge_lines(
 
 
 def render_events(
-    account_id: str, rows: tuple[EventRow, ...], selection: EventSelection
+    account_id: str, rows: Iterable[EventRow], selection: EventSelection
 ) -> list[bytes]:
-    """The account's event blocks (EVENT_BLOCKS), devices in id order."""
-    blocks: list[list[str]] = [[] for _ in FAMILIES]
+    """The event blocks (EVENT_BLOCKS) of these devices of the account, in the rows' order."""
     account = f'account_id="{escape(account_id)}"'
-    stats = STREAM_STATS in selection.camera
-    bridge_blocks = [BRIDGE_EVENTS[code] for code in selection.bridge]
-    for esn, kind, counts, last_ms, expected, received, disconnect in sorted(rows):
-        if kind is DeviceKind.CAMERA:
-            labels = f'{account},camera_id="{escape(esn)}"'
-            for code, count, at in zip(selection.camera, counts, last_ms, strict=True):
-                blocks[CAMERA_EVENTS].append(
-                    f'een_camera_events_total{{{labels},event="{code}"}} {count}\n'
-                )
-                blocks[LAST_EVENT].append(
-                    f'een_camera_last_event_timestamp_seconds{{{labels},event="{code}"}} '
-                    f"{at // 1000}.{at % 1000:03d}\n"
-                )
-            if stats:
-                blocks[PACKETS_EXPECTED].append(
-                    f"een_camera_stream_packets_expected_total{{{labels}}} {expected}\n"
-                )
-                blocks[PACKETS_RECEIVED].append(
-                    f"een_camera_stream_packets_received_total{{{labels}}} {received}\n"
-                )
-            continue
+    lines = [device_event_lines(account, row, selection) for row in rows]
+    return [b"".join(device[position] for device in lines) for position in EVENT_POSITIONS]
+
+
+def device_event_lines(account: str, row: EventRow, selection: EventSelection) -> tuple[bytes, ...]:
+    """One device's lines of each event family (EVENT_BLOCKS order); `account` is its label."""
+    esn, kind, counts, last_ms, expected, received, disconnect = row
+    lines = [""] * len(FAMILIES)
+    if kind is DeviceKind.CAMERA:
+        labels = f'{account},camera_id="{escape(esn)}"'
+        shown = _shown(selection)
+        if shown:
+            lines[CAMERA_EVENTS] = "".join(
+                f'een_camera_events_total{{{labels},event="{code}"}} {counts[i]}\n'
+                for i, code in shown
+            )
+            lines[LAST_EVENT] = "".join(
+                f'een_camera_last_event_timestamp_seconds{{{labels},event="{code}"}} '
+                f"{last_ms[i] // 1000}.{last_ms[i] % 1000:03d}\n"
+                for i, code in shown
+            )
+        if STREAM_STATS in selection.camera:
+            lines[PACKETS_EXPECTED] = (
+                f"een_camera_stream_packets_expected_total{{{labels}}} {expected}\n"
+            )
+            lines[PACKETS_RECEIVED] = (
+                f"een_camera_stream_packets_received_total{{{labels}}} {received}\n"
+            )
+    else:
         labels = f'{account},bridge_id="{escape(esn)}"'
-        for index, count in zip(bridge_blocks, counts, strict=True):
-            blocks[index].append(f"{FAMILIES[index].name}{{{labels}}} {count}\n")
+        for code, count in zip(selection.bridge, counts, strict=True):
+            index = BRIDGE_EVENTS[code]
+            lines[index] = f"{FAMILIES[index].name}{{{labels}}} {count}\n"
         if disconnect is not None:
-            blocks[DISCONNECT_DURATION].append(
+            lines[DISCONNECT_DURATION] = (
                 f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} "
                 f"{sample_value(disconnect)}\n"
             )
-    return [utf8("".join(blocks[index])) for index in EVENT_BLOCKS]
+    return tuple(utf8(lines[index]) for index in EVENT_BLOCKS)
+
+
+EVENT_POSITIONS = range(len(EVENT_BLOCKS))
+
+
+@lru_cache(maxsize=4)
+def _shown(selection: EventSelection) -> tuple[tuple[int, str], ...]:
+    return selection.shown()
+
+
+# Devices per slice of an account's event blocks. A stream-statistics event changes two lines
+# of one camera about once a minute, and some camera of every account reports within any
+# scrape interval: the camera's lines are rendered again, and its slice, not the account,
+# joined and compressed again. Smaller slices
+# cost more per scrape in pieces and their flushes (about 5 bytes each) than they save.
+SLICE = 64
 
 
 @dataclass(slots=True)
 class _Rendered:
-    """One account's blocks, and their gzip pieces (compressed lazily, on a gzip scrape)."""
+    """One account's blocks, and their gzip pieces (compressed lazily, on a gzip scrape).
+
+    The account and device families have one block each. The event families have one per
+    slice of SLICE devices (in id order), rendered from the latest event row of each device,
+    so an event re-renders and compresses again the lines of its slice only.
+    """
 
     versions: Versions
-    blocks: list[bytes]
+    blocks: list[bytes]  # per family in FAMILIES (event families: unused)
     deflated: list[bytes | None]
+    # Each slice's lines per event family (EVENT_BLOCKS order), one item per member device:
+    # an event replaces its device's items, and only the changed families' blocks are joined.
+    columns: list[list[list[bytes]]] = field(default_factory=list)
+    slot: dict[str, tuple[int, int]] = field(default_factory=dict)  # device -> slice, item
+    slices: list[list[bytes]] = field(default_factory=list)  # each slice's EVENT_BLOCKS
+    slices_deflated: list[list[bytes | None]] = field(default_factory=list)
 
-    def update(self, view: AccountView, selection: EventSelection) -> None:
-        self._set(ACCOUNT_BLOCKS, render_account(view))
+    def update(self, view: AccountView, selection: EventSelection, dirty: set[int]) -> None:
+        """Take what changed; add the families whose bytes changed to `dirty`."""
+        self._set(ACCOUNT_BLOCKS, render_account(view), dirty)
         if view.devices is not None:
-            self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices))
-        if view.events is not None:
-            self._set(EVENT_BLOCKS, render_events(view.id, view.events, selection))
+            self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices), dirty)
+        if not view.events:
+            if view.events_full:  # no devices any more
+                self.columns, self.slot, self.slices, self.slices_deflated = [], {}, [], []
+                dirty.update(EVENT_BLOCKS)
+            self.versions = view.versions
+            return
+        account = f'account_id="{escape(view.id)}"'
+        changed: dict[int, set[int]] = {}  # slice -> positions
+        if view.events_full:
+            rows = sorted(view.events)
+            self.columns, self.slot, self.slices, self.slices_deflated = [], {}, [], []
+            dirty.update(EVENT_BLOCKS)  # the devices themselves changed
+            for start in range(0, len(rows), SLICE):
+                lines = [
+                    device_event_lines(account, row, selection)
+                    for row in rows[start : start + SLICE]
+                ]
+                number = len(self.columns)
+                self.columns.append([[device[p] for device in lines] for p in EVENT_POSITIONS])
+                self.slices.append([b""] * len(EVENT_BLOCKS))
+                self.slices_deflated.append([None] * len(EVENT_BLOCKS))
+                for item, row in enumerate(rows[start : start + SLICE]):
+                    self.slot[row[0]] = number, item
+                changed[number] = set(EVENT_POSITIONS)
+        else:
+            for row in view.events:
+                slot = self.slot.get(row[0])
+                if slot is None:
+                    continue
+                number, item = slot
+                columns = self.columns[number]
+                for position, line in enumerate(device_event_lines(account, row, selection)):
+                    if line != columns[position][item]:
+                        columns[position][item] = line
+                        changed.setdefault(number, set()).add(position)
+        for number, positions in changed.items():
+            columns, old, deflated = (
+                self.columns[number],
+                self.slices[number],
+                self.slices_deflated[number],
+            )
+            for position in positions:
+                block = b"".join(columns[position])
+                if block != old[position]:
+                    old[position] = block
+                    deflated[position] = None
+                    dirty.add(EVENT_BLOCKS[position])
         self.versions = view.versions
 
-    def _set(self, indices: tuple[int, ...], blocks: list[bytes]) -> None:
+    def _set(self, indices: tuple[int, ...], blocks: list[bytes], dirty: set[int]) -> None:
         for index, block in zip(indices, blocks, strict=True):
             if block != self.blocks[index]:  # unchanged bytes keep their compressed piece
                 self.blocks[index] = block
                 self.deflated[index] = None
+                dirty.add(index)
 
-    def piece(self, index: int) -> bytes:
-        deflated = self.deflated[index]
-        if deflated is None:
-            deflated = self.deflated[index] = gzipstream.piece(self.blocks[index])
-        return deflated
+    def family(self, index: int) -> list[bytes]:
+        """The account's blocks of one family, in order."""
+        position = EVENT_POSITION.get(index)
+        if position is None:
+            return [self.blocks[index]]
+        return [blocks[position] for blocks in self.slices]
+
+    def pieces(self, index: int, compressor: gzipstream.Pieces) -> list[bytes]:
+        """The gzip pieces of family(index)."""
+        position = EVENT_POSITION.get(index)
+        if position is None:
+            deflated = self.deflated[index]
+            if deflated is None:
+                deflated = self.deflated[index] = compressor.piece(self.blocks[index])
+            return [deflated]
+        pieces = []
+        for blocks, cached in zip(self.slices, self.slices_deflated, strict=True):
+            piece = cached[position]
+            if piece is None:
+                piece = cached[position] = compressor.piece(blocks[position])
+            pieces.append(piece)
+        return pieces
+
+
+# An event family's position in EVENT_BLOCKS (and so in each slice's blocks), by its index.
+EVENT_POSITION = {index: position for position, index in enumerate(EVENT_BLOCKS)}
 
 
 @dataclass(frozen=True, slots=True)
-class _GzipMain:
-    """The gzip header and every piece but the last, with the CRC-32 and length of their text."""
+class _Deflated:
+    """One family's text as gzip pieces, with its CRC-32 and length."""
 
-    body: bytes
+    pieces: bytes
     crc: int
     size: int
 
 
 class Exposition:
-    """The /metrics body: cached store-derived part plus the (small) self-metrics registry."""
+    """The /metrics body: cached store-derived part plus the (small) self-metrics registry.
+
+    The body is cached per family, as text and as gzip pieces: a scrape joins again only the
+    families whose bytes changed, and compresses again only their changed blocks (the CRC of
+    the whole is combined from the families', gzipstream.crc32_combine).
+    """
 
     def __init__(self, store: StateStore, self_metrics: Callable[[], bytes]) -> None:
         self._store = store
@@ -489,8 +597,12 @@ class Exposition:
         self._lock = threading.Lock()  # one render at a time; concurrent scrapes share the cache
         self._accounts: dict[str, _Rendered] = {}
         self._order: list[str] = []
-        self._body: bytes | None = None
-        self._gzip_main: _GzipMain | None = None
+        self._texts: list[bytes | None] = [None] * len(FAMILIES)
+        self._deflated: list[_Deflated | None] = [None] * len(FAMILIES)
+        self._pieces = gzipstream.Pieces()
+        # The gzip header and families' pieces, their CRC and length: kept while nothing changes
+        # (combining 24 CRCs costs about 2 ms).
+        self._gzip_main: tuple[list[bytes], int, int] | None = None
 
     def render(self, gzip: bool) -> list[bytes]:
         """The body as parts to write in order (together one gzip stream when `gzip`)."""
@@ -498,11 +610,11 @@ class Exposition:
         with self._lock:
             self._refresh()
             if not gzip:
-                return [self._main(), extra]
-            main = self._gzipped_main()
-        crc = zlib.crc32(extra, main.crc)
-        tail = gzipstream.last_piece(extra) + gzipstream.trailer(crc, main.size + len(extra))
-        return [main.body, tail]
+                return [*self._main(), extra]
+            parts, crc, size = self._gzipped_main()
+        crc = zlib.crc32(extra, crc)
+        tail = gzipstream.last_piece(extra) + gzipstream.trailer(crc, size + len(extra))
+        return [*parts, tail]
 
     def _refresh(self) -> None:
         known = {account_id: r.versions for account_id, r in self._accounts.items()}
@@ -510,45 +622,72 @@ class Exposition:
         order, changed = self._store.views(known)
         if not changed and order == self._order:
             return
+        dirty: set[int] = set()
         for view in changed:
             rendered = self._accounts.get(view.id)
             if rendered is None:
                 blank = len(FAMILIES)
                 rendered = self._accounts[view.id] = _Rendered(
-                    (-1, -1, -1), [b""] * blank, [None] * blank
+                    (-1, -1, -1, -1), [b""] * blank, [None] * blank
                 )
-            rendered.update(view, selection)
+            rendered.update(view, selection, dirty)
         for account_id in self._accounts.keys() - set(order):
             del self._accounts[account_id]
+        if order != self._order:
+            dirty.update(range(len(FAMILIES)))
         self._order = order
-        self._body = self._gzip_main = None
+        for index in dirty:
+            self._texts[index] = self._deflated[index] = None
+        if dirty:
+            self._gzip_main = None
 
-    def _main(self) -> bytes:
-        if self._body is None:
-            rendered = [self._accounts[account_id] for account_id in self._order]
-            parts: list[bytes] = []
-            for index, header in enumerate(HEADERS):
-                parts.append(header)
-                parts.extend(r.blocks[index] for r in rendered)
-            self._body = b"".join(parts)
-        return self._body
+    def _rendered(self) -> list[_Rendered]:
+        return [self._accounts[account_id] for account_id in self._order]
 
-    def _gzipped_main(self) -> _GzipMain:
-        # The CRC is computed over the text again rather than combined from cached per-block
-        # CRCs: zlib.crc32 reads a 3 kB block in about 2 µs, a crc32_combine written in
-        # Python takes about 80 µs per block (docs/performance.md).
-        if self._gzip_main is None:
-            rendered = [self._accounts[account_id] for account_id in self._order]
-            parts = [gzipstream.HEADER]
-            crc = size = 0
-            for index, header in enumerate(HEADERS):
-                parts.append(DEFLATED_HEADERS[index])
-                crc = zlib.crc32(header, crc)
-                size += len(header)
+    def _main(self) -> list[bytes]:
+        texts = self._texts
+        rendered: list[_Rendered] | None = None
+        for index, header in enumerate(HEADERS):
+            if texts[index] is None:
+                rendered = rendered or self._rendered()
+                parts = [header]
                 for r in rendered:
-                    block = r.blocks[index]
-                    parts.append(r.piece(index))
-                    crc = zlib.crc32(block, crc)
-                    size += len(block)
-            self._gzip_main = _GzipMain(b"".join(parts), crc, size)
+                    parts.extend(r.family(index))
+                texts[index] = b"".join(parts)
+        return [text for text in texts if text is not None]
+
+    def _gzipped_main(self) -> tuple[list[bytes], int, int]:
+        """The gzip header and every piece but the last, with the CRC-32 and length of their
+        text."""
+        if self._gzip_main is not None:
+            return self._gzip_main
+        cached = self._deflated
+        rendered: list[_Rendered] | None = None
+        parts = [gzipstream.HEADER]
+        crc = size = 0
+        for index, header in enumerate(HEADERS):
+            family = cached[index]
+            if family is None:
+                rendered = rendered or self._rendered()
+                family = cached[index] = self._deflate(index, header, rendered)
+            parts.append(family.pieces)
+            crc = gzipstream.crc32_combine(crc, family.crc, family.size)
+            size += family.size
+        self._gzip_main = parts, crc, size
         return self._gzip_main
+
+    def _deflate(self, index: int, header: bytes, rendered: list[_Rendered]) -> _Deflated:
+        blocks = [header]
+        for r in rendered:
+            blocks.extend(r.family(index))
+        crc = 0
+        for block in blocks:
+            crc = zlib.crc32(block, crc)
+        size = sum(map(len, blocks))
+        if FAMILIES[index].source is ACCOUNT:
+            # A line per account, and every account's changes with each message: one piece.
+            return _Deflated(self._pieces.piece(b"".join(blocks)), crc, size)
+        pieces = [DEFLATED_HEADERS[index]]
+        for r in rendered:
+            pieces.extend(r.pieces(index, self._pieces))
+        return _Deflated(b"".join(pieces), crc, size)

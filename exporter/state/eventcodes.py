@@ -50,5 +50,6 @@ CODES = CAMERA_CODES | BRIDGE_CODES
 # restarts and cloud disconnects: about one event a minute per camera. Thumbnails (PRTH,
 # frozen pictures) come every few seconds per camera: at 50,000 cameras they alone cost more
 # than half a core (docs/performance.md), so they are asked for, not given. The status
-# bitmask already carries what RCON/RCOF, CSAU/CSDU and VRES/VREE would say.
+# bitmask already carries what RCON/RCOF, CSAU/CSDU and VRES/VREE would say. CSSU feeds the
+# packet counters; its own per-code series are off unless EEN_CSSU_EVENT_SERIES (issue 21).
 DEFAULT = (STREAM_STATS, BRIDGE_BOOT, BRIDGE_RESTART, CLOUD_DISCONNECT)

@@ -55,6 +55,14 @@ class EventSelection:
 
     camera: tuple[str, ...] = ()
     bridge: tuple[str, ...] = ()
+    # Camera codes counted (and subscribed) without een_camera_events_total and
+    # een_camera_last_event_timestamp_seconds series of their own: by default CSSU, whose
+    # packet counters say more (EEN_CSSU_EVENT_SERIES).
+    hidden: tuple[str, ...] = ()
+
+    def shown(self) -> tuple[tuple[int, str], ...]:
+        """The camera codes with series of their own, with their place in `camera`."""
+        return tuple((i, code) for i, code in enumerate(self.camera) if code not in self.hidden)
 
     def for_kind(self, kind: DeviceKind) -> tuple[str, ...]:
         return self.camera if kind is DeviceKind.CAMERA else self.bridge

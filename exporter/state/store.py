@@ -49,6 +49,7 @@ class Device:
     expected: int = 0  # CSSU: packets expected, summed
     received: int = 0  # CSSU: packets received, summed
     disconnect_seconds: float | None = None  # CCLD: the last cloud disconnect's duration
+    events_at: int = 0  # the account's events_version when these counts last changed
 
 
 @dataclass(slots=True)
@@ -66,13 +67,14 @@ class Account:
     awaiting_snapshot: set[str] = field(default_factory=set)
     health_version: int = 0  # name and stream health
     devices_version: int = 0  # the devices, their names and statuses
-    events_version: int = 0  # the devices and their event counts
+    events_version: int = 0  # the devices' event counts
+    members_version: int = 0  # which devices there are (their event rows all come again)
 
 
 DeviceRow = tuple[str, DeviceKind, str, str, Status, float]  # id, kind, name, bridge_id, status, at
 # id, kind, counts and last timestamps (per code of the kind), expected, received, disconnect
 EventRow = tuple[str, DeviceKind, tuple[int, ...], tuple[int, ...], int, int, float | None]
-Versions = tuple[int, int, int]  # health, devices, events
+Versions = tuple[int, int, int, int]  # health, devices, events, members
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,10 @@ class AccountView:
     messages: int
     last_message_at: float
     devices: tuple[DeviceRow, ...] | None  # None: unchanged since the versions asked about
-    events: tuple[EventRow, ...] | None  # the same
+    # The event rows of the devices whose counts changed since the versions asked about (all
+    # of them when `events_full`); () when none did.
+    events: tuple[EventRow, ...]
+    events_full: bool  # every device's row: the devices themselves changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +209,7 @@ class StateStore:
                 account.devices_version += 1
             if added or removed:
                 account.events_version += 1
+                account.members_version += 1
         return DeviceChanges(tuple(added), tuple(removed), tuple(renamed))
 
     def _new_device(self, info: DeviceInfo) -> Device:
@@ -289,14 +295,16 @@ class StateStore:
                     device.status = status
                     device.updated_at = now
                     account.devices_version += 1
-            if update.events and self._count(devices, update.events):
-                account.events_version += 1
+            if update.events:
+                stamp = account.events_version + 1
+                if self._count(devices, update.events, stamp):
+                    account.events_version = stamp
             if account.awaiting_snapshot:
                 account.awaiting_snapshot.difference_update(update.statuses)
                 account.awaiting_snapshot.difference_update(update.answered)
                 _check_snapshot_complete(account)
 
-    def _count(self, devices: dict[str, Device], events: Sequence[Event]) -> bool:
+    def _count(self, devices: dict[str, Device], events: Sequence[Event], stamp: int) -> bool:
         """Count events of the account's devices in codes subscribed for their kind; whether
         any was. Others (a code asked of the other kind, a device deleted meanwhile) are not
         counted, so an event label only ever takes a configured code."""
@@ -310,6 +318,7 @@ class StateStore:
                 continue
             device.counts[index] += 1
             device.last_ms[index] = event.at_ms
+            device.events_at = stamp
             if event.code == STREAM_STATS:
                 device.expected += event.expected
                 device.received += event.received
@@ -323,7 +332,8 @@ class StateStore:
     def views(self, known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
         """All account ids, and copies of the accounts whose versions differ from `known`.
 
-        A copy includes the devices, or their event counts, only when that version differs.
+        A copy includes the devices only when their version differs, and the event rows of
+        the devices whose counts changed since the events version asked about.
         """
         with self._lock:
             ids = sorted(self._accounts)
@@ -333,8 +343,13 @@ class StateStore:
                 current = _versions(account)
                 if versions != current:
                     with_devices = versions is None or versions[1] != current[1]
-                    with_events = versions is None or versions[2] != current[2]
-                    changed.append(_view(account, with_devices, with_events))
+                    if versions is None or versions[3] != current[3]:
+                        since = -1  # every row
+                    elif versions[2] != current[2]:
+                        since = versions[2]
+                    else:
+                        since = None  # none
+                    changed.append(_view(account, with_devices, since))
         return ids, changed
 
     def wanted_accounts(self) -> int:
@@ -364,10 +379,17 @@ def _check_snapshot_complete(account: Account) -> None:
 
 
 def _versions(account: Account) -> Versions:
-    return account.health_version, account.devices_version, account.events_version
+    return (
+        account.health_version,
+        account.devices_version,
+        account.events_version,
+        account.members_version,
+    )
 
 
-def _view(account: Account, with_devices: bool, with_events: bool) -> AccountView:
+def _view(account: Account, with_devices: bool, since: int | None) -> AccountView:
+    """`since`: copy the event rows of devices counted after that events version (-1: all,
+    None: none)."""
     return AccountView(
         account.id,
         account.name,
@@ -394,9 +416,11 @@ def _view(account: Account, with_devices: bool, with_events: bool) -> AccountVie
                 d.disconnect_seconds,
             )
             for d in account.devices.values()
+            if d.events_at > since
         )
-        if with_events
-        else None,
+        if since is not None
+        else (),
+        since == -1,
     )
 
 

@@ -44,6 +44,7 @@ ALL_ENV_VARS = (
     "EEN_STREAM_TIMEOUT_SECONDS",
     "EEN_BACKOFF_MAX_SECONDS",
     "EEN_EVENTS",
+    "EEN_CSSU_EVENT_SERIES",
     "EEN_LOG_LEVEL",
     "EEN_LOG_FORMAT",
     "EEN_DEMO",
@@ -617,6 +618,12 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
 def test_events_default_to_the_measured_set() -> None:
     settings = load_settings([], CREDENTIALS)
     assert settings.events == ("CSSU", "BBOO", "ABRT", "CCLD")
+    assert not settings.cssu_event_series
+
+
+def test_cssu_event_series_setting() -> None:
+    assert load_settings(["--een.cssu-event-series", "true"], CREDENTIALS).cssu_event_series
+    assert load_settings([], {**CREDENTIALS, "EEN_CSSU_EVENT_SERIES": "true"}).cssu_event_series
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,10 @@ rendered without touching the status lines."""
 
 from __future__ import annotations
 
+import gzip
 import subprocess
+
+import pytest
 
 from exporter.exposition.render import FAMILIES, Exposition
 from exporter.state.model import (
@@ -182,11 +185,11 @@ def test_an_event_re_renders_only_the_event_lines() -> None:
     store.apply(ACCOUNT, events(Event("c1", "PRTH", T0)), now=2.0)
     _, [view] = store.views({ACCOUNT: first.versions})
     assert view.devices is None, "an event must not copy (and re-render) the status lines"
-    assert view.events is not None
+    assert [row[0] for row in view.events] == ["c1"]
     store.apply(ACCOUNT, StreamUpdate({"c1": 0x120025}), now=3.0)
     _, [view] = store.views({ACCOUNT: view.versions})
     assert view.devices is not None
-    assert view.events is None
+    assert view.events == ()
 
 
 def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
@@ -194,7 +197,7 @@ def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
     _, [first] = store.views({})
     store.apply(ACCOUNT, events(Event("b1", "PRTH", T0), Event("c1", "VRES", T0)), now=2.0)
     _, [view] = store.views({ACCOUNT: first.versions})
-    assert view.events is None
+    assert view.events == ()
 
 
 def test_device_list_changes_reach_the_event_lines() -> None:
@@ -237,3 +240,83 @@ def test_promtool_accepts_the_event_families() -> None:
         [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def many_cameras_store(cameras: int = 40) -> StateStore:
+    store = StateStore(EventSelection(("CSSU",), ("BBOO", "CCLD")))
+    store.sync_accounts([AccountInfo(ACCOUNT, "Acme"), AccountInfo("00000002", "Beta")])
+    for account in (ACCOUNT, "00000002"):
+        store.set_devices(
+            account,
+            [DeviceInfo(f"c{i:02d}", CAM, f"Cam {i}", "b1", 0x1E0037) for i in range(cameras)]
+            + [DeviceInfo("b1", BRIDGE, "Main", "", 0x120001)],
+            seed_status=True,
+            now=1.0,
+        )
+    return store
+
+
+def test_an_event_on_one_camera_re_renders_only_that_cameras_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: one camera's stream statistics must not re-render its account's other
+    cameras (every account has some camera reporting within any scrape interval)."""
+    import exporter.exposition.render as exposition_module
+
+    store = many_cameras_store()
+    exposition = Exposition(store, lambda: b"")
+    exposition.render(gzip=True)
+    escaped: list[str] = []
+    real_escape = exposition_module.escape
+
+    def spy(value: str) -> str:
+        escaped.append(value)
+        return real_escape(value)
+
+    monkeypatch.setattr(exposition_module, "escape", spy)
+    store.apply(ACCOUNT, events(Event("c07", "CSSU", T0, 100, 97)), now=2.0)
+    body = gunzip_one_member(b"".join(exposition.render(gzip=True))).decode()
+    assert "een_camera_stream_packets_received_total" in body
+    rendered_devices = {value for value in escaped if value.startswith(("c", "b"))}
+    assert rendered_devices == {"c07"}
+
+
+def test_incremental_bodies_equal_a_fresh_render() -> None:
+    """Cached lines, slices and pieces, after events here and there, give byte for byte what
+    a fresh exposition of the same store gives, identity and gzip."""
+    store = many_cameras_store()
+    exposition = Exposition(store, lambda: b"# self\n")
+    for step in range(12):
+        cameras = [f"c{(step * 7 + k) % 40:02d}" for k in range(step % 3 + 1)]
+        update = events(*(Event(c, "CSSU", T0 + step, 10 + step, 9) for c in cameras))
+        store.apply(ACCOUNT if step % 2 else "00000002", update, now=2.0 + step)
+        if step == 5:
+            store.apply(ACCOUNT, events(Event("b1", "CCLD", T0, seconds=3.5)), now=9.0)
+        if step == 8:  # a device gone: the account's slices are laid out again
+            store.set_devices(
+                ACCOUNT,
+                [DeviceInfo(f"c{i:02d}", CAM, f"Cam {i}", "b1", 0x1E0037) for i in range(1, 40)],
+                seed_status=False,
+                now=10.0,
+            )
+        plain = b"".join(exposition.render(gzip=False))
+        compressed = b"".join(exposition.render(gzip=step % 2 == 0))
+        fresh = b"".join(Exposition(store, lambda: b"# self\n").render(gzip=False))
+        assert plain == fresh
+        if step % 2 == 0:
+            assert gzip.decompress(compressed) == fresh  # checks the CRC and length too
+    assert "een_bridge_last_cloud_disconnect_duration_seconds" in fresh.decode()
+
+
+def test_counted_but_hidden_codes_have_no_per_code_series() -> None:
+    """The default: CSSU feeds the packet counters, and has no events_total series."""
+    store = make_store(EventSelection(("PRTH", "CSSU"), ("BBOO",), ("CSSU",)))
+    store.apply(ACCOUNT, events(Event("c1", "CSSU", T0, 10, 9), Event("c1", "PRTH", T0)), now=2.0)
+    found = samples(store)
+    assert series(found, "een_camera_events_total", camera_id="c1", event="PRTH") == 1
+    assert series(found, "een_camera_events_total", camera_id="c1", event="CSSU") is None
+    assert (
+        series(found, "een_camera_last_event_timestamp_seconds", camera_id="c1", event="CSSU")
+        is None
+    )
+    assert series(found, "een_camera_stream_packets_received_total", camera_id="c1") == 9

@@ -124,9 +124,11 @@ def test_other_codes_need_only_their_timestamp() -> None:
 
 
 def test_selection_splits_camera_and_bridge_codes_in_order() -> None:
+    # CSSU is counted, but by default without een_camera_events_total series of its own.
     assert select(["CCLD", "PRTH", "BBOO", "CSSU", "PRTH"]) == EventSelection(
-        ("PRTH", "CSSU"), ("CCLD", "BBOO")
+        ("PRTH", "CSSU"), ("CCLD", "BBOO"), ("CSSU",)
     )
+    assert select(["CSSU"], cssu_series=True) == EventSelection(("CSSU",), ())
     assert set(DEFAULT) <= set(CODES)
 
 
