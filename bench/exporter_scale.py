@@ -60,10 +60,10 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, without the pack
 
 from bench import procstat, pyspy  # noqa: E402
 from bench.scrape import Scrape, ScrapeError, Scraper, decompressed, family_sums  # noqa: E402
-from exporter.sharding import shard_of  # noqa: E402
 from exporter.simulator.client import SimulatorControl  # noqa: E402
 from exporter.simulator.stream import envelope  # noqa: E402
 from exporter.simulator.world import Status  # noqa: E402
+from exporter.state.sharding import shard_of  # noqa: E402
 
 HOST = "127.0.0.1"
 USERNAME, PASSWORD = "demo@example.com", "demo"

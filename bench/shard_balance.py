@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere, without the package installed
     sys.path.insert(0, str(ROOT))
 
-from exporter.sharding import shard_of  # noqa: E402
 from exporter.simulator import WorldSpec  # noqa: E402
 from exporter.simulator.world import build_world  # noqa: E402
+from exporter.state.sharding import shard_of  # noqa: E402
 
 Hash = Callable[[str, int], int]
 

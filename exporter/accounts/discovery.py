@@ -19,9 +19,9 @@ from exporter.accounts.cloud import Cloud, Ended, describe
 from exporter.accounts.pacing import Backoff, LoginGate, wait
 from exporter.accounts.tuning import EngineTuning
 from exporter.accounts.watcher import Watcher
-from exporter.sharding import Shard
 from exporter.state.model import AccountInfo
 from exporter.state.selfmetrics import SelfMetrics, Thread
+from exporter.state.sharding import Shard
 from exporter.state.store import StateStore
 
 log = logging.getLogger(__name__)

@@ -65,7 +65,7 @@ from exporter.config.settings import (
     Notice,
     Settings,
 )
-from exporter.sharding import Shard, index_from_pod_name
+from exporter.state.sharding import Shard, index_from_pod_name
 
 DEFAULT_ENV_FILE = Path(".env")
 SECRET_FILE_LIMIT = 4096  # bytes; a password or key file is never larger

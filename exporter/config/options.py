@@ -10,8 +10,8 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from exporter.config.settings import DEFAULT_URL, DEMO_USERNAME, ApiVersion, LogFormat
-from exporter.sharding import AUTO, MAX_SHARDS
 from exporter.state import eventcodes as events
+from exporter.state.sharding import AUTO, MAX_SHARDS
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporter.een import events
-from exporter.sharding import Shard
+from exporter.state import eventcodes as events
+from exporter.state.sharding import Shard
 
 PROG = "een-exporter"
 DEFAULT_URL = "https://login.eagleeyenetworks.com"

@@ -25,8 +25,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter import __version__
-from exporter.sharding import Shard
 from exporter.state.model import AccountInfo
+from exporter.state.sharding import Shard
 
 # A `_created` series per counter says nothing an operator needs and doubles the counters.
 disable_created_metrics()

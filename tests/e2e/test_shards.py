@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from exporter.sharding import shard_of
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
 from exporter.simulator.world import Bit, DeviceType, Status, overall
+from exporter.state.sharding import shard_of
 from tests.e2e import daemons
 from tests.e2e.apis import Prometheus
 from tests.e2e.configs import RATE_INTERVAL, prometheus_config, write_compressed_rules, write_yaml

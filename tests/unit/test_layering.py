@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.simulator.test_imports import find_cycle, import_graph
+
 PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 # The state and what renders it know only the model, never the transport that feeds them.
 STATE_MODULES = (
@@ -49,7 +51,7 @@ def test_what_the_transports_share_imports_neither(path: Path) -> None:
 ENGINE = ("exporter.accounts",)
 APIS = {"een": "exporter.v3", "v3": "exporter.een"}  # each API's package, and the other's
 # The state side: what the engine and both APIs feed, knowing neither.
-STATE_SIDE = (*STATE_MODULES, "sharding.py")
+STATE_SIDE = STATE_MODULES  # state/ (sharding.py included) and exposition/
 
 
 def modules_of(folder: str) -> list[Path]:
@@ -84,3 +86,26 @@ def test_the_state_side_imports_no_transport_and_not_the_engine(module: str) -> 
     banned = ("exporter.een", "exporter.v3", "exporter.transport", *ENGINE)
     found = {name for name in imported_modules(PACKAGE / module) if name.startswith(banned)}
     assert not found, f"exporter/{module} imports {sorted(found)}"
+
+
+def test_the_exporters_imports_have_no_circle_between_modules_or_packages() -> None:
+    """The import graph drawn from the code (the simulator aside, checked on its own) runs one
+    way, module by module and package by package (state/ <-> a top-level sharding.py was a
+    circle of packages though no module imported itself back)."""
+    graph = {
+        module: targets
+        for module, targets in import_graph(PACKAGE).items()
+        if not module.startswith("exporter.simulator")
+    }
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        here = package(module)
+        packages.setdefault(here, set()).update(
+            package(t) for t in targets if package(t) not in (here, "exporter")
+        )
+    assert find_cycle(packages) is None, " -> ".join(find_cycle(packages) or [])

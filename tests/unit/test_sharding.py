@@ -12,11 +12,11 @@ import pytest
 
 from exporter.cli import main
 from exporter.config import ConfigError, Settings, load_settings
-from exporter.sharding import Shard, index_from_pod_name, jump_hash, ordinal, shard_of
 from exporter.simulator import WorldSpec
 from exporter.simulator.world import build_world
 from exporter.state.model import AccountInfo
 from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.sharding import Shard, index_from_pod_name, jump_hash, ordinal, shard_of
 from tests.support import parse_exposition, series
 
 CREDENTIALS = {"EEN_USERNAME": "ops@example.com", "EEN_PASSWORD": "pw"}
@@ -59,7 +59,7 @@ def test_jump_hash_needs_a_bucket() -> None:
 def test_the_owner_is_the_same_in_another_process_with_another_hash_seed() -> None:
     ids = simulated_ids(50)
     code = (
-        "import sys; from exporter.sharding import shard_of; "
+        "import sys; from exporter.state.sharding import shard_of; "
         "print(','.join(str(shard_of(i, 7)) for i in sys.argv[1:]))"
     )
     other = subprocess.run(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from exporter.sharding import Shard, shard_of
 from exporter.simulator import Simulator, WorldSpec
 from exporter.simulator.client import SimulatorControl
+from exporter.state.sharding import Shard, shard_of
 from tests.integration.conftest import MakeSimulator
 from tests.integration.exporter.conftest import (
     PASSWORD,

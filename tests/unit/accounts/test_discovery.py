@@ -13,9 +13,9 @@ from exporter.accounts import discovery as discovery_module
 from exporter.accounts.discovery import AccountFilter, Discovery
 from exporter.accounts.pacing import Backoff
 from exporter.accounts.tuning import EngineTuning, StreamTuning
-from exporter.sharding import Shard
 from exporter.state.model import AccountInfo
 from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.sharding import Shard
 from exporter.state.store import StateStore
 from tests.unit.accounts.fakes import PATIENCE, Clock, FakeCloud, FakeError, fixed_jitter
 
