@@ -172,6 +172,7 @@ GIVEN = {
     "EEN_STREAM_TIMEOUT_SECONDS": "30",
     "EEN_BACKOFF_MAX_SECONDS": "90",
     "EEN_EVENTS": "PRTH,CCLC",
+    "EEN_CSSU_EVENT_SERIES": "true",
     "EEN_LOG_LEVEL": "debug",
     "EEN_LOG_FORMAT": "json",
     "EEN_DEMO": "false",
