@@ -42,6 +42,9 @@ BCRYPT_MAX_PASSWORD = 72  # bytes bcrypt reads; Go's compare ignores the rest, s
 CHECK_THREADS = 1  # the toolkit's one at a time: the other core keeps serving
 MAX_WAITING = 8  # checks queued; beyond, a request needing one is answered 503 at once
 MAX_WAITING_PER_CLIENT = 2  # of those, from one client address
+# A comparison at the highest cost accepted (14) takes about 1 s here: room for it on a busy
+# machine, within the 5 s from SIGTERM to exit.
+CLOSE_TIMEOUT = 2.5
 # Compared against when the user is unknown and no web config says better (it gives a decoy
 # of its users' cost, so that an unknown name answers as slowly as a known one).
 _DEFAULT_DECOY = decoy_hash()
@@ -114,12 +117,13 @@ class BasicAuth:
         self._stopped = False
         self.comparisons = 0  # bcrypt comparisons run, for tests and curiosity
         self.refused = 0  # checks refused because too many were waiting
-        # Started by the first check: without basic auth, none runs. Not daemons: a daemon
-        # thread still inside bcrypt when the interpreter finalizes is torn down inside its
-        # native code, and the process aborts (SIGABRT) instead of exiting 0. A comparison
-        # is bounded (costs above BCRYPT_MAX_COST are refused at load), so exit waits at most that.
+        # Started by the first check: without basic auth, none runs. Daemons, so that a
+        # checker nobody closed never holds the process open; close() waits for a running
+        # comparison instead: a daemon thread still inside bcrypt when the interpreter
+        # finalizes is torn down in its native code, and the process aborts (SIGABRT).
         self._threads = [
-            threading.Thread(target=self._work, name=f"een-bcrypt-{n}") for n in range(threads)
+            threading.Thread(target=self._work, name=f"een-bcrypt-{n}", daemon=True)
+            for n in range(threads)
         ]
 
     def check(
@@ -211,10 +215,9 @@ class BasicAuth:
             else:
                 del self._per_client[job.client]
 
-    def close(self, timeout: float = 0.5) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Cancel the checks not yet started and stop the threads. A comparison running cannot
-        be interrupted: its thread is given `timeout` here, and the interpreter's exit waits
-        for the rest of it."""
+        be interrupted: its thread is given `timeout` to finish it (see __init__)."""
         with self._lock:
             self._stopped = True
             pending = list(self._pending.values())
