@@ -23,7 +23,14 @@ from exporter.simulator.readings import (
     Snapshot,
 )
 from exporter.simulator.server import DEMO_PASSWORD, DEMO_USERNAME, Simulator
-from exporter.simulator.v3.readings import BridgeIdReading, MasterType, PortReading, V3Readings
+from exporter.simulator.v3.readings import (
+    BridgeIdReading,
+    FilterTypeKey,
+    MasterType,
+    PortReading,
+    SwitchBaseUrlReading,
+    V3Readings,
+)
 from exporter.simulator.v3.tokens import V3Settings
 from exporter.simulator.world import WorldSpec
 
@@ -294,6 +301,10 @@ def _add_v3_arguments(parser: argparse.ArgumentParser) -> None:
          "bridgeId of a camera with no bridge"),
         ("base-url-port", [m.value for m in PortReading], current.base_url_port.value,
          "port in httpsBaseUrl"),
+        ("switch-base-url", [m.value for m in SwitchBaseUrlReading],
+         current.switch_base_url.value, "httpsBaseUrl in the /authorizationTokens answer"),
+        ("filter-type-key", [m.value for m in FilterTypeKey], current.filter_type_key.value,
+         "the key of a subscription filter's types"),
     )  # fmt: skip
     for option, values, chosen, meaning in readings:
         v3.add_argument(f"--v3-{option}", choices=values, default=chosen,
@@ -307,6 +318,8 @@ def v3_readings(args: argparse.Namespace) -> V3Readings:
         master_type=MasterType(args.v3_master_type),
         bridge_id=BridgeIdReading(args.v3_bridge_id),
         base_url_port=PortReading(args.v3_base_url_port),
+        switch_base_url=SwitchBaseUrlReading(args.v3_switch_base_url),
+        filter_type_key=FilterTypeKey(args.v3_filter_type_key),
     )
 
 

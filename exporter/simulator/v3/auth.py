@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from exporter.simulator.http import Request, Response
 from exporter.simulator.v3.cloud import V3Cloud
+from exporter.simulator.v3.readings import SwitchBaseUrlReading
 from exporter.simulator.v3.tokens import AccessToken, IssuedTokens, TokenError
 from exporter.simulator.v3.wire import ApiError, iso_timestamp
 
@@ -42,12 +43,8 @@ def authorize(request: Request, v3: V3Cloud) -> Response:
         return _redirect(redirect_uri, {"error": "unsupported_response_type"}, state)
     if _text(fields, "scope") not in (None, SCOPE):
         return _redirect(redirect_uri, {"error": "invalid_scope"}, state)
-    if request.method == "GET":
+    if request.method == "GET":  # routes.py lets only GET and POST through
         return _login_form(fields, v3, message=None, status=200)
-    if request.method != "POST":
-        response = Response(405)
-        response.headers.append(("Allow", "GET, POST"))
-        return response
     if fields.get("decision") != "allow":
         return _redirect(redirect_uri, {"error": "access_denied"}, state)
     if not _credentials_match(fields, v3):
@@ -124,10 +121,6 @@ def _redirect(redirect_uri: str, params: dict[str, str], state: str | None) -> R
 
 
 def token(request: Request, v3: V3Cloud) -> Response:
-    if request.method != "POST":
-        response = Response(405)
-        response.headers.append(("Allow", "POST"))
-        return response
     try:
         _check_client(request, v3)
         issued = _grant(request.fields(), v3)
@@ -137,15 +130,21 @@ def token(request: Request, v3: V3Cloud) -> Response:
 
 
 def _check_client(request: Request, v3: V3Cloud) -> None:
-    """HTTP Basic client authentication, the only kind EEN documents (§1.4)."""
+    """HTTP Basic client authentication, the kind EEN documents (§1.4); without a Basic header,
+    `client_id` and `client_secret` in the body (RFC 6749 §2.3.1), as EEN's eensdk-python
+    sends them to /oauth2/revoke."""
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        raise TokenError(401, "invalid_client", "HTTP Basic client authentication is required")
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise TokenError(401, "invalid_client", "malformed Basic credentials") from None
-    client_id, _, secret = decoded.partition(":")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise TokenError(401, "invalid_client", "malformed Basic credentials") from None
+        client_id, _, secret = decoded.partition(":")
+    else:
+        fields = request.fields()
+        client_id, secret = _text(fields, "client_id") or "", _text(fields, "client_secret") or ""
+        if not client_id:
+            raise TokenError(401, "invalid_client", "client authentication is required")
     settings = v3.settings
     id_ok = secrets.compare_digest(client_id.encode(), settings.client_id.encode())
     secret_ok = secrets.compare_digest(secret.encode(), settings.client_secret.encode())
@@ -202,10 +201,6 @@ def _token_error(exc: TokenError) -> Response:
 
 def revoke(request: Request, v3: V3Cloud) -> Response:
     """RFC 7009 revocation (§1.6): always 200 for an authenticated client."""
-    if request.method != "POST":
-        response = Response(405)
-        response.headers.append(("Allow", "POST"))
-        return response
     try:
         _check_client(request, v3)
     except TokenError as exc:
@@ -238,15 +233,14 @@ def authorization_tokens(request: Request, v3: V3Cloud, access: AccessToken) -> 
     if target is None or target.is_master:
         raise ApiError(404, "resourceNotFound", "The resource was not found")
     issued = v3.tokens.end_user_token(target.id)
-    return Response.json(
-        {
-            "accessToken": issued.value,
-            "expireTimestamp": iso_timestamp(issued.expires_at),
-            "scopes": [SCOPE],
-            "httpsBaseUrl": v3.base_url(),
-        },
-        201,
-    )
+    answer: dict[str, Any] = {
+        "accessToken": issued.value,
+        "expireTimestamp": iso_timestamp(issued.expires_at),
+        "scopes": [SCOPE],
+    }
+    if v3.readings.switch_base_url is SwitchBaseUrlReading.INCLUDED:
+        answer["httpsBaseUrl"] = v3.base_url()
+    return Response.json(answer, 201)
 
 
 def _text(fields: dict[str, Any], name: str) -> str | None:

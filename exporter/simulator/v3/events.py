@@ -5,8 +5,9 @@ streams are `sse.py`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from exporter.simulator.http import Request, Response
 from exporter.simulator.v3.cloud import V3Cloud
@@ -158,7 +159,8 @@ def _parse_filter(raw: object, v3: V3Cloud, account_id: str) -> tuple[list[str],
         raise ApiError(400, "wrongArgumentValue", 'actors must be a non-empty list of "type:id"')
     if not isinstance(types, list) or not types:
         raise ApiError(400, "wrongArgumentValue", 'types must be a non-empty list of {"id": …}')
-    type_ids = [t.get("id") if isinstance(t, dict) else None for t in types]
+    # EventTypeFilter defines `id` but requires `type` (readings.FilterTypeKey): either is taken.
+    type_ids = [(t.get("id") or t.get("type")) if isinstance(t, dict) else None for t in types]
     for type_id in type_ids:
         if not isinstance(type_id, str) or not EVENT_TYPE.fullmatch(type_id):
             raise ApiError(400, "wrongArgumentValue", f"not an event type id: {type_id!r}")
@@ -204,18 +206,51 @@ def delete_subscription(request: Request, v3: V3Cloud, token: AccessToken, sub_i
     return Response(204)
 
 
+def _filter_json(v3: V3Cloud, found: Filter) -> dict[str, Any]:
+    return found.as_json(v3.readings.filter_type_key.value)
+
+
+T = TypeVar("T")
+PAGING = frozenset({"pageToken", "pageSize"})
+
+
+def _page_of(
+    request: Request,
+    items: list[T],
+    key: Callable[[T], tuple[Any, ...]],
+    render: Callable[[T], dict[str, Any]],
+    allowed: frozenset[str] = PAGING,
+) -> Response:
+    """A PaginatedResponseWithSize of `items` in `key` order, paged by pageSize/pageToken (OAS
+    `pageToken`, `pageSize`); a query parameter outside `allowed` is a 400."""
+    unexpected = sorted(set(request.query) - allowed)
+    if unexpected:
+        raise ApiError(400, "unexpectedArgument", f"Unexpected argument: {unexpected[0]}")
+    page, next_token, prev_token = paginate(items, request.query, key)
+    return Response.json(
+        {
+            "results": [render(item) for item in page],
+            "nextPageToken": next_token,
+            "prevPageToken": prev_token,
+            "totalSize": len(items),
+        }
+    )
+
+
 def list_filters(request: Request, v3: V3Cloud, token: AccessToken, sub_id: str) -> Response:
     subscription = v3.events.owned(sub_id, token.account_id)
-    results = [f.as_json() for f in subscription.filters]
-    return Response.json(
-        {"results": results, "nextPageToken": "", "prevPageToken": "", "totalSize": len(results)}
+    return _page_of(
+        request,
+        subscription.filters,
+        lambda f: (int(f.id),),
+        lambda f: _filter_json(v3, f),
     )
 
 
 def create_filter(request: Request, v3: V3Cloud, token: AccessToken, sub_id: str) -> Response:
     subscription = v3.events.owned(sub_id, token.account_id)
     actors, types = _parse_filter(request.json_body, v3, token.account_id)
-    return Response.json(subscription.add_filter(actors, types).as_json(), 201)
+    return Response.json(_filter_json(v3, subscription.add_filter(actors, types)), 201)
 
 
 def _owned_filter(subscription: Subscription, filter_id: str) -> Filter:
@@ -229,7 +264,7 @@ def get_filter(
     request: Request, v3: V3Cloud, token: AccessToken, sub_id: str, filter_id: str
 ) -> Response:
     subscription = v3.events.owned(sub_id, token.account_id)
-    return Response.json(_owned_filter(subscription, filter_id).as_json())
+    return Response.json(_filter_json(v3, _owned_filter(subscription, filter_id)))
 
 
 def delete_filter(
@@ -241,7 +276,25 @@ def delete_filter(
 
 
 def event_types(request: Request, v3: V3Cloud, token: AccessToken) -> Response:
-    results = [{"type": t, "name": n, "description": d} for t, n, d in EVENT_TYPES]
-    return Response.json(
-        {"results": results, "nextPageToken": "", "prevPageToken": "", "totalSize": len(results)}
+    """OAS-EV listEventTypes: paged, in the listing's own order; `language` (and the
+    Accept-Language header) is taken, and the texts stay English as EEN's say they are."""
+    return _page_of(
+        request,
+        list(enumerate(EVENT_TYPES)),
+        lambda item: (item[0],),
+        lambda item: dict(zip(("type", "name", "description"), item[1], strict=True)),
+        PAGING | {"language"},
     )
+
+
+def list_field_values(request: Request, v3: V3Cloud, token: AccessToken) -> Response:
+    """OAS-EV listEventsFieldValues: the `type` values events of one actor may have. The
+    simulator keeps the status history only, so that is the one type a device has."""
+    unexpected = sorted(set(request.query) - {"actor"})
+    if unexpected:
+        raise ApiError(400, "unexpectedArgument", f"Unexpected argument: {unexpected[0]}")
+    actor = request.query.get("actor")
+    if not actor:
+        raise ApiError(400, "missingRequiredArgument", "Missing required arguments: actor")
+    _check_actors(v3, token.account_id, [actor])
+    return Response.json({"type": [STATUS_EVENT]})

@@ -37,17 +37,39 @@ class PortReading(enum.StrEnum):
     OMITTED = "omitted"
 
 
+class SwitchBaseUrlReading(enum.StrEnum):
+    """`httpsBaseUrl` in the /authorizationTokens answer. resellers-account-switching
+    `AccessToken` defines the property `httpsBaseUrl` but its required list names
+    `httpBaseUrl`, which it does not define; the reseller-account-switching guide's sample
+    answer has no base URL at all."""
+
+    INCLUDED = "included"  # the defined property, which EEN's SwitchAccount example reads
+    OMITTED = "omitted"  # the guide's sample; the client keeps or asks clientSettings
+
+
+class FilterTypeKey(enum.StrEnum):
+    """The key of an event subscription filter's `types` items. events `EventTypeFilter`
+    defines one property, `id`, but requires `type`. Both are accepted in requests."""
+
+    ID = "id"  # the defined property, its example and every EEN client's request
+    TYPE = "type"  # the required list
+
+
 @dataclass
 class V3Readings:
     master_type: MasterType = MasterType.RESELLER
     bridge_id: BridgeIdReading = BridgeIdReading.NULL
     base_url_port: PortReading = PortReading.INCLUDED
+    switch_base_url: SwitchBaseUrlReading = SwitchBaseUrlReading.INCLUDED
+    filter_type_key: FilterTypeKey = FilterTypeKey.ID
 
     def as_json(self) -> dict[str, Any]:
         return {
             "master_type": self.master_type.value,
             "bridge_id": self.bridge_id.value,
             "base_url_port": self.base_url_port.value,
+            "switch_base_url": self.switch_base_url.value,
+            "filter_type_key": self.filter_type_key.value,
         }
 
     def update(self, body: dict[str, Any]) -> None:
@@ -56,6 +78,8 @@ class V3Readings:
             "master_type": MasterType,
             "bridge_id": BridgeIdReading,
             "base_url_port": PortReading,
+            "switch_base_url": SwitchBaseUrlReading,
+            "filter_type_key": FilterTypeKey,
         }
         unknown = sorted(set(body) - set(fields))
         if unknown:

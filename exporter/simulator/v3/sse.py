@@ -41,8 +41,10 @@ class Filter:
     def matches(self, actor: str, event_type: str) -> bool:
         return actor in self.actors and event_type in self.types
 
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "actors": self.actors, "types": [{"id": t} for t in self.types]}
+    def as_json(self, type_key: str = "id") -> dict[str, Any]:
+        """The OAS `Filter`; `type_key` names each `types` item's key (readings.FilterTypeKey)."""
+        types = [{type_key: t} for t in self.types]
+        return {"id": self.id, "actors": self.actors, "types": types}
 
 
 @dataclass(eq=False)

@@ -6,6 +6,12 @@ EENCloud/VMS-Developer-Portal, "Open API Specifications/":
   [DEV] devices_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950
   [EV]  events_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950
   [CS]  client-settings.yaml (repository root), commit d5d7376300a62535421d66772a89794fd61e0d44
+  [RES] resellers_account_switching_category.yaml, commit 3c52fe03f9fa734d79efb16b8a2048231ded53e3
+The OAuth endpoints have no OpenAPI file; their answers come from EEN's guide
+  [AS1] "Agent Skills/een-api/01-authenticate.md", commit 9c04f130ae5d78a681eade542c66245f7d788d0b
+and, where that is silent (error body, revocation), RFC 6749 §5.2 and RFC 7009 §2.2.
+`OPERATIONS` at the end names, for every v3 route een-sim serves, the answer it is checked
+against; test_v3_openapi.py fails for a served route missing there.
 That repository has no licence: nothing here is its text; descriptions and examples are left
 out, OpenAPI's `nullable: true` is written as JSON Schema's `["type", "null"]`, and `allOf`
 compositions are flattened into one object each. Properties the files do not close
@@ -17,6 +23,8 @@ Known contradictions inside the files are not resolved here but in the test
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 Schema = dict[str, Any]
@@ -420,8 +428,8 @@ BRIDGE = _obj(
 )
 
 # -- events [EV] events_category.yaml, commit e7fc2c8ae9db70bb6b8eabf2a692def99c4b9950 ---------
-# listEvents' parameters, the envelope's fields and the status data schema (the envelope's
-# required list was not read: only types and enums are checked).
+# listEvents' parameters, the envelope (EventEnvelopeParent's required list plus EventEnvelope's
+# accountId and actorAccountId) and the status data schema (EenDeviceCloudStatusUpdateV1).
 
 EVENT_LIST_PARAMS = [
     "pageToken", "pageSize", "include", "startTimestamp__lte", "startTimestamp__gte",
@@ -457,10 +465,160 @@ STATUS_EVENT = _obj(
                 ["type", "newStatus"],
             ),
         },
-    }
+    },
+    [
+        "startTimestamp", "endTimestamp", "span", "actorId", "actorType", "creatorId", "type",
+        "dataSchemas", "data", "accountId", "actorAccountId",
+    ],
+)  # fmt: skip
+
+# [EV] EventType (nothing required), EventFieldValues, and the subscription schemas:
+# EventSubscription, EventSubscriptionConfig, DeliveryConfig (ServerSentEventsDeliveryConfig |
+# WebhookDeliveryConfig, told apart by `type`), Filter (= FilterCreate + id), EventTypeFilter.
+EVENT_TYPE = _obj({"type": STRING, "name": STRING, "description": STRING})
+EVENT_FIELD_VALUES = _obj({"type": STRINGS})
+SSE_DELIVERY = "serverSentEvents.v1"
+DELIVERY_CONFIG: Schema = {
+    "type": "object",
+    "properties": {"type": {"type": "string", "enum": [SSE_DELIVERY, "webhook.v1"]}},
+    "required": ["type"],
+    "if": {"properties": {"type": {"const": SSE_DELIVERY}}},
+    "then": _obj({"sseUrl": STRING}, ["type", "sseUrl"]),
+    "else": _obj({"webhookUrl": STRING, "secret": STRING}, ["type", "webhookUrl", "secret"]),
+}
+EVENT_SUBSCRIPTION = _obj(
+    {
+        "id": STRING,
+        "subscriptionConfig": _obj(
+            {
+                "lifeCycle": {"type": "string", "enum": ["temporary", "persistent"]},
+                "timeToLiveSeconds": {"type": "integer"},
+            }
+        ),
+        "deliveryConfig": DELIVERY_CONFIG,
+    },
+    ["id", "deliveryConfig"],
+)
+# EventTypeFilter defines the property `id` and requires `type` (readings.FilterTypeKey).
+EVENT_TYPE_FILTER = _obj({"id": STRING}, ["type"])
+FILTER = _obj(
+    {
+        "id": STRING,
+        "actors": {"type": "array", "items": STRING, "minItems": 1},
+        "types": {"type": "array", "items": EVENT_TYPE_FILTER, "minItems": 1},
+    },
+    ["id", "actors", "types"],
 )
 
 
 # -- clientSettings [CS] ApiClientSettings: nothing required, `port` an integer ---------------
 
 CLIENT_SETTINGS = _obj({"httpsBaseUrl": _obj({"hostname": STRING, "port": {"type": "integer"}})})
+
+# -- a reseller's token for an end-user account [RES] AccessToken -----------------------------
+# Its required list names `httpBaseUrl`, a property it does not define (it defines
+# `httpsBaseUrl`: readings.SwitchBaseUrlReading); ApiHttpsBaseUrl here requires `port`, [CS]'s
+# does not (readings.PortReading).
+
+ACCESS_TOKEN = _obj(
+    {
+        "accessToken": STRING,
+        "expireTimestamp": TIMESTAMP,
+        "scopes": STRINGS,
+        "httpsBaseUrl": _obj(
+            {"hostname": STRING, "port": {"type": "integer"}}, ["hostname", "port"]
+        ),
+    },
+    ["accessToken", "expireTimestamp", "scopes", "httpBaseUrl"],
+)
+
+# -- the OAuth endpoints [AS1], RFC 6749, RFC 7009 --------------------------------------------
+
+# [AS1] "Response" and "Critical fields": a confidential client gets all of these.
+TOKEN_ANSWER = _obj(
+    {
+        "access_token": {"type": "string", "minLength": 1},
+        "expires_in": {"type": "integer", "minimum": 0, "maximum": 43200},  # up to 12 hours
+        "refresh_token": {"type": "string", "minLength": 1},
+        "httpsBaseUrl": _obj({"hostname": STRING, "port": {"type": "integer"}}, ["hostname"]),
+        "scope": {"const": "vms.all"},
+        "token_type": {"const": "Bearer"},
+    },
+    ["access_token", "expires_in", "refresh_token", "httpsBaseUrl", "scope", "token_type"],
+)
+# EEN does not document the token endpoint's error body: RFC 6749 §5.2.
+TOKEN_ERROR = _obj(
+    {
+        "error": {
+            "enum": [
+                "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+                "unsupported_grant_type", "invalid_scope",
+            ]
+        },
+        "error_description": STRING,
+    },
+    ["error"],
+)  # fmt: skip
+# [AS1] "EEN redirects to your redirect_uri with a ?code= query parameter": the query of the
+# consent's redirect, as an object of its parameters.
+AUTHORIZE_REDIRECT = _obj({"code": {"type": "string", "minLength": 1}, "state": STRING}, ["code"])
+
+
+# -- every v3 route een-sim serves, and what its success answer is checked against ------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method and path as its source writes it (placeholders in braces), its success
+    status, how the answer is read and the schema it must meet."""
+
+    method: str
+    path: str
+    status: int
+    schema: Schema | None  # None: no body (or an HTML page, for `page`)
+    kind: str = "json"  # json | empty | page | redirect (the Location's query) | sse (each event)
+    source: str = ""
+
+    @property
+    def example_path(self) -> str:
+        """The path with each placeholder filled, to match against a served route."""
+        return re.sub(r"\{[^}]+\}", "x1", self.path)
+
+
+V3 = "/api/v3.0"
+SUBSCRIPTION = f"{V3}/eventSubscriptions/{{eventSubscriptionId}}"
+OPERATIONS = [
+    Operation("GET", "/oauth2/authorize", 200, None, "page", "[AS1] the consent page"),
+    Operation("POST", "/oauth2/authorize", 302, AUTHORIZE_REDIRECT, "redirect", "[AS1]"),
+    Operation("POST", "/oauth2/token", 200, TOKEN_ANSWER, source="[AS1]"),
+    Operation("POST", "/oauth2/revoke", 200, None, "empty", "RFC 7009 §2.2"),
+    Operation("GET", f"{V3}/clientSettings", 200, CLIENT_SETTINGS, source="[CS]"),
+    Operation("GET", f"{V3}/accounts", 200, paginated(ACCOUNT), source="[UA]"),
+    Operation("GET", f"{V3}/users/self", 200, USER, source="[UA]"),
+    Operation("GET", f"{V3}/cameras", 200, paginated(CAMERA), source="[DEV]"),
+    Operation("GET", f"{V3}/cameras/{{cameraId}}", 200, CAMERA, source="[DEV]"),
+    Operation("GET", f"{V3}/bridges", 200, paginated(BRIDGE), source="[DEV]"),
+    Operation("GET", f"{V3}/bridges/{{bridgeId}}", 200, BRIDGE, source="[DEV]"),
+    Operation("GET", f"{V3}/events", 200, paginated(STATUS_EVENT), source="[EV] listEvents"),
+    Operation("GET", f"{V3}/events:listFieldValues", 200, EVENT_FIELD_VALUES,
+              source="[EV] listEventsFieldValues"),
+    Operation("GET", f"{V3}/eventTypes", 200, paginated(EVENT_TYPE), source="[EV] listEventTypes"),
+    Operation("GET", f"{V3}/eventSubscriptions", 200, paginated(EVENT_SUBSCRIPTION),
+              source="[EV] listEventSubscriptions"),
+    Operation("POST", f"{V3}/eventSubscriptions", 201, EVENT_SUBSCRIPTION,
+              source="[EV] createEventSubscription"),
+    Operation("GET", SUBSCRIPTION, 200, EVENT_SUBSCRIPTION, source="[EV] getEventSubscription"),
+    Operation("DELETE", SUBSCRIPTION, 204, None, "empty", "[EV] deleteEventSubscription"),
+    Operation("GET", f"{SUBSCRIPTION}/filters", 200, paginated(FILTER),
+              source="[EV] listEventSubscriptionFilters"),
+    Operation("POST", f"{SUBSCRIPTION}/filters", 201, FILTER,
+              source="[EV] createEventSubscriptionFilter"),
+    Operation("GET", f"{SUBSCRIPTION}/filters/{{filterId}}", 200, FILTER,
+              source="[EV] getEventSubscriptionFilter"),
+    Operation("DELETE", f"{SUBSCRIPTION}/filters/{{filterId}}", 204, None, "empty",
+              "[EV] deleteEventSubscriptionFilter"),
+    Operation("POST", f"{V3}/authorizationTokens", 201, ACCESS_TOKEN, source="[RES] createToken"),
+    # [EV] ServerSentEventsDeliveryConfig.sseUrl's example; each event in the envelope.
+    Operation("GET", "/sse/v3.0/eventSubscriptions/{eventSubscriptionId}", 200, STATUS_EVENT,
+              "sse", "[EV] sseUrl, EventEnvelope"),
+]  # fmt: skip

@@ -1,6 +1,7 @@
 """The exporter in v3 mode against each reading of EEN's OpenAPI files that matters to it
 (issue 22): the account types a grant may see, cameras without a bridge (bridgeId null or
-absent) and httpsBaseUrl without a port; each run ends with /metrics equal to the world.
+absent), httpsBaseUrl without a port and an /authorizationTokens answer without httpsBaseUrl;
+each run ends with /metrics equal to the world.
 
 Which accounts are watched with which token is `exporter.v3.access.watch_plan`: the grant's
 own account (GET /users/self accountId) with the grant's token when it is an end user's or
@@ -48,6 +49,7 @@ CASES = [
         {"bridge_id": "absent"},
     ),
     Case("httpsBaseUrl-without-port", RESELLER_WORLD, {"base_url_port": "omitted"}),
+    Case("switch-without-httpsBaseUrl", RESELLER_WORLD, {"switch_base_url": "omitted"}),
 ]
 
 
@@ -111,3 +113,15 @@ def test_client_settings_without_port_mean_443(make_sim: MakeSimulator) -> None:
     control(sim, "PUT", "/_sim/v3/readings", {"base_url_port": "omitted"})
     token = v3client.login(sim)["access_token"]
     assert V3Client().client_settings(token, sim.url) == ("127.0.0.1", 443)
+
+
+def test_a_switch_without_a_base_url_leaves_the_host_open(make_sim: MakeSimulator) -> None:
+    """The reseller guide's answer has no httpsBaseUrl: the end-user token's host is then left
+    empty, and Hosts.api asks clientSettings for it (or uses the fixed EEN_URL)."""
+    sim = make_sim(WorldSpec(accounts=1, bridges=1, cameras=1))
+    control(sim, "PUT", "/_sim/v3/readings", {"switch_base_url": "omitted"})
+    token = v3client.login(sim)["access_token"]
+    account = V3Client().accounts(f"{sim.url}/api/v3.0", token)[1].id
+    switched = V3Client().end_user_token(sim.url, token, account)
+    assert (switched.api_hostname, switched.api_port) == ("", 443)
+    assert switched.value
