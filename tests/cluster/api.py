@@ -57,7 +57,8 @@ class Api:
     def __post_init__(self) -> None:
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {self.token}"
-        self._session.verify = str(self.ca)
+        # Passed with each request: a session's `verify` loses to REQUESTS_CA_BUNDLE.
+        self._verify = str(self.ca)
 
     def close(self) -> None:
         self._session.close()
@@ -71,14 +72,16 @@ class Api:
         return f"{path}/{name}" if name else path
 
     def request(self, method: str, path: str, **kwargs: Any) -> Manifest:
-        response = self._session.request(method, self.server + path, timeout=30, **kwargs)
+        response = self._session.request(
+            method, self.server + path, timeout=30, verify=self._verify, **kwargs
+        )
         if not response.ok:
             raise ApiError(response)
         body: Manifest = response.json() if response.content else {}
         return body
 
     def raw(self, path: str) -> requests.Response:
-        return self._session.get(self.server + path, timeout=30)
+        return self._session.get(self.server + path, timeout=30, verify=self._verify)
 
     def get(self, kind: str, namespace: str | None, name: str) -> Manifest:
         return self.request("GET", self.path(kind, namespace, name))

@@ -139,6 +139,7 @@ class ControlPlane:
 
     def __init__(self, directory: Path, binaries: dict[str, str]) -> None:
         self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.binaries = binaries
         self.processes = Processes(directory)
         self.port = free_port()

@@ -53,7 +53,6 @@ def workdir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def control_plane(workdir: Path) -> Iterator[ControlPlane]:
     plane = ControlPlane(workdir / "control-plane", binaries(CONTROL_PLANE))
-    plane.directory.mkdir()
     try:
         plane.start()
         yield plane
@@ -64,6 +63,13 @@ def control_plane(workdir: Path) -> Iterator[ControlPlane]:
 @pytest.fixture(scope="session")
 def api(control_plane: ControlPlane) -> Api:
     return control_plane.api
+
+
+def established(api: Api, name: str) -> bool:
+    status = api.get("CustomResourceDefinition", None, name).get("status") or {}
+    return any(
+        c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions") or []
+    )
 
 
 @pytest.fixture(scope="session")
@@ -79,17 +85,7 @@ def crds(api: Api) -> list[str]:
         names.append(crd["metadata"]["name"])
         api.create(crd)
     for name in names:
-        wait_for(
-            lambda name=name: any(  # type: ignore[misc]
-                c["type"] == "Established" and c["status"] == "True"
-                for c in api.get("CustomResourceDefinition", None, name)["status"].get(
-                    "conditions", []
-                )
-            ),
-            30,
-            0.1,
-            f"CRD {name} established",
-        )
+        wait_for(lambda name=name: established(api, name), 30, 0.1, f"CRD {name} established")
     return names
 
 
