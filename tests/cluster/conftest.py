@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -85,7 +86,7 @@ def crds(api: Api) -> list[str]:
         names.append(crd["metadata"]["name"])
         api.create(crd)
     for name in names:
-        wait_for(lambda name=name: established(api, name), 30, 0.1, f"CRD {name} established")
+        wait_for(functools.partial(established, api, name), 30, 0.1, f"CRD {name} established")
     return names
 
 
