@@ -290,6 +290,25 @@ def unmount_all(directory: Path) -> None:
         subprocess.run(["umount", "--lazy", point], capture_output=True, check=False, timeout=30)
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+KUBEPODS = "kubepods"  # the kubelet's cgroup tree (cgroupfs driver) in every hierarchy
+
+
+def kubepods_trees() -> set[Path]:
+    return {path for path in CGROUP_ROOT.glob(f"*/{KUBEPODS}") if path.is_dir()}
+
+
+def remove_cgroups(tree: Path) -> None:
+    """rmdir a cgroup tree bottom-up (a cgroup directory goes once it has no processes)."""
+    for directory in sorted(
+        (p for p in tree.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
+    ):
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+    with contextlib.suppress(OSError):
+        tree.rmdir()
+
+
 def shim_pids(address: Path) -> list[int]:
     """PIDs of containerd-shim processes serving the containerd at `address` (ours only)."""
     pids = []
@@ -319,6 +338,7 @@ class Node:
         self.cni_conf = directory / "cni" / "net.d"
         self.kubelet_root = directory / "kubelet"
         self.pod_logs = directory / "pod-logs"
+        self._cgroups_before: set[Path] | None = None
 
     def _containerd_config(self) -> Path:
         state = self.containerd_root / "state"
@@ -340,6 +360,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [{cri}]
   sandbox_image = "{PAUSE_IMAGE}"
   netns_mounts_under_state_dir = true
+  # This sandbox withholds CAP_SYS_RESOURCE: a negative oom_score_adj (the pause container's
+  # -998) cannot be written, and runc fails "can't get final child's PID from pipe: EOF".
+  restrict_oom_score_adj = true
   enable_selinux = false
   [{cri}.containerd]
     snapshotter = "overlayfs"
@@ -461,6 +484,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         )
 
     def start_kubelet(self) -> None:
+        self._cgroups_before = kubepods_trees()
         self.processes.start(
             "kubelet",
             [
@@ -494,6 +518,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             with contextlib.suppress(AssertionError):
                 wait_for(lambda: not shim_pids(self.socket), 10, 0.1, "the shims to exit")
             unmount_all(self.directory)
+            if self._cgroups_before is not None:  # only the trees this kubelet made
+                for tree in kubepods_trees() - self._cgroups_before:
+                    remove_cgroups(tree)
             subprocess.run(
                 [self.tools["ip"], "link", "del", BRIDGE],
                 capture_output=True,
