@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exporter import __version__
 from tests.chart.tools import CRD_FILES, OPERATOR_VERSION, helm, tools_cache
 from tests.cluster.api import Api, ApiError, Manifest
 from tests.cluster.cluster import (
-    NODE_NAME,
+    ADMIN,
+    PAUSE_IMAGE,
     ControlPlane,
     Node,
     build_pause_image,
@@ -31,14 +33,15 @@ from tests.cluster.tools import (
     require_root,
     unavailable,
 )
+from tests.container.podman import IMAGE, build_image, require_podman
 from tests.support import wait_for
 
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
 }
-# The chart's default image, as the kubelet asks containerd for it.
-CHART_IMAGE = "docker.io/library/een-exporter:0.1.0"
+# The chart's default image (een-exporter:<appVersion>), as the kubelet asks containerd for it.
+CHART_IMAGE = f"docker.io/library/een-exporter:{__version__}"
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +126,6 @@ class Helm:
 
 @pytest.fixture(scope="session")
 def cluster_helm(control_plane: ControlPlane, workdir: Path) -> Helm:
-    from tests.cluster.cluster import ADMIN
-
     return Helm(helm(), control_plane.kubeconfigs[ADMIN], workdir / "helm")
 
 
@@ -158,8 +159,6 @@ def node(control_plane: ControlPlane, workdir: Path) -> Iterator[Node]:
         unavailable("go is not on PATH (the pause image is built with it)")
         return
     (kubelet,) = binaries(("kubelet",)).values()
-    from tests.container.podman import IMAGE, build_image, require_podman
-
     podman = require_podman()
     directory = workdir / "node"
     directory.mkdir()
@@ -168,8 +167,6 @@ def node(control_plane: ControlPlane, workdir: Path) -> Iterator[Node]:
     build_image()
     build_pause_image(podman, directory, go)
     save_image(podman, IMAGE, images / "exporter.tar")
-    from tests.cluster.cluster import PAUSE_IMAGE
-
     save_image(podman, PAUSE_IMAGE, images / "pause.tar")
     running = Node(directory, control_plane, kubelet, tools)
     try:
@@ -181,8 +178,3 @@ def node(control_plane: ControlPlane, workdir: Path) -> Iterator[Node]:
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="session")
-def node_name(node: Node) -> str:
-    return NODE_NAME

@@ -26,7 +26,7 @@ from exporter.simulator.world import WorldSpec, build_world
 from exporter.state.sharding import shard_of
 from tests.chart.tools import CHART
 from tests.cluster.api import Api, Manifest
-from tests.cluster.cluster import GATEWAY, Node, condition, pod_ip, pod_log
+from tests.cluster.cluster import GATEWAY, NODE_NAME, Node, condition, pod_ip, pod_log
 from tests.cluster.conftest import Helm, create_namespace, delete_namespace
 from tests.cluster.tools import free_port
 from tests.support import Sample, parse_exposition, wait_for
@@ -208,7 +208,7 @@ def test_each_pod_takes_its_shard_from_its_name(deployment: Deployment) -> None:
     for index, pod in enumerate(pods):
         assert pod["metadata"]["name"] == f"{RELEASE}-{index}"
         assert shard_info(pod) == (str(index), "3")
-        assert pod["spec"]["nodeName"] == "een-node"
+        assert pod["spec"]["nodeName"] == NODE_NAME
         assert pod["status"]["podIP"].startswith(GATEWAY.rsplit(".", 1)[0] + ".")
 
 
