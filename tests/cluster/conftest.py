@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -148,6 +150,30 @@ def delete_namespace(api: Api, name: str) -> None:
             raise
 
 
+# One node per machine at a time: two kubelets would share the kubepods cgroups, the bridge
+# and its subnet. A second test session waits for the first one's node to stop.
+NODE_LOCK = Path("/tmp/een-exporter-k8s-node.lock")
+NODE_LOCK_SECONDS = 900.0
+
+
+@contextlib.contextmanager
+def node_lock() -> Iterator[None]:
+    with NODE_LOCK.open("a") as lock:
+
+        def acquired() -> bool:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        wait_for(acquired, NODE_LOCK_SECONDS, 0.5, f"{NODE_LOCK} (another test session's node)")
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def node(control_plane: ControlPlane, workdir: Path) -> Iterator[Node]:
     """A kubelet on containerd, registered and Ready, with the project's image and a pause
@@ -169,12 +195,18 @@ def node(control_plane: ControlPlane, workdir: Path) -> Iterator[Node]:
     save_image(podman, IMAGE, images / "exporter.tar")
     save_image(podman, PAUSE_IMAGE, images / "pause.tar")
     running = Node(directory, control_plane, kubelet, tools)
-    try:
+    with node_lock(), running_until_stopped(running):
         running.start_runtime()
         running.import_image(images / "pause.tar")
         running.import_image(images / "exporter.tar")
         running.tag(f"localhost/{IMAGE}", CHART_IMAGE)
         running.start_kubelet()
         yield running
+
+
+@contextlib.contextmanager
+def running_until_stopped(node: Node) -> Iterator[None]:
+    try:
+        yield
     finally:
-        running.stop()
+        node.stop()
