@@ -29,9 +29,11 @@ from tests.cluster.api import Api, Manifest
 from tests.cluster.cluster import GATEWAY, NODE_NAME, Node, condition, pod_ip, pod_log
 from tests.cluster.conftest import Helm, create_namespace, delete_namespace
 from tests.cluster.tools import free_port
+from tests.container.podman import BUILD_SECONDS
 from tests.support import Sample, parse_exposition, wait_for
 
-pytestmark = pytest.mark.timeout(900)
+# The first test also pays for the node: the image build (cold: minutes) and the kubelet.
+pytestmark = pytest.mark.timeout(BUILD_SECONDS + 600)
 
 RELEASE = "een-exporter"
 VALUES = CHART / "ci" / "three-shards-values.yaml"
@@ -245,6 +247,30 @@ def test_probes_pass_and_nothing_restarts(deployment: Deployment) -> None:
         base = f"http://{pod_ip(pod)}:{PORT}"
         assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
         assert requests.get(f"{base}/readyz", timeout=5).status_code == 200
+
+
+def test_the_headless_service_lists_every_ready_shard(deployment: Deployment) -> None:
+    """What a ServiceMonitor scrapes: the headless Service's EndpointSlice holds each pod's
+    address under its own name, ready, on the http port."""
+    pods = deployment.wait_ready(3)
+    wanted = {(p["metadata"]["name"], pod_ip(p)) for p in pods}
+
+    def endpoints() -> set[tuple[str, str]] | None:
+        slices = deployment.api.list(
+            "EndpointSlice", deployment.namespace, f"kubernetes.io/service-name={RELEASE}"
+        )
+        found = set()
+        for item in slices:
+            assert [(p["name"], p["port"]) for p in item["ports"]] == [("http", PORT)]
+            for endpoint in item.get("endpoints") or []:
+                if endpoint["conditions"].get("ready"):
+                    (address,) = endpoint["addresses"]
+                    found.add((endpoint["targetRef"]["name"], address))
+        return found if found == wanted else None
+
+    wait_for(endpoints, 60, 0.5, "the EndpointSlice to list the three ready pods")
+    service = deployment.api.get("Service", deployment.namespace, RELEASE)
+    assert service["spec"]["clusterIP"] == "None"
 
 
 def test_the_shards_together_monitor_every_account_once(deployment: Deployment) -> None:
