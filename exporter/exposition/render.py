@@ -1,12 +1,13 @@
 """Renders the state store as the Prometheus text exposition format (version 0.0.4).
 
-The body is family-major (all samples of a family together), so it is kept as one block per
+The body is family-major (all samples of a family together), so it is kept as blocks per
 (family, account): the account's own blocks are re-rendered when its health changes, its
-device blocks only when a device changed, its event blocks only when an event was counted
-(thumbnails arrive every few seconds; they must not re-render every status line). Each block
-is also cached compressed, as a piece of one gzip stream (see gzipstream), so a compressed
-scrape is a join of cached pieces and only
-blocks whose bytes changed are compressed again.
+device blocks only when a device changed, and its event blocks one slice of 64 devices at a
+time, only where an event was counted (stream statistics come every minute from every
+streaming camera: they must not re-render the status lines, nor the account's other
+cameras). Each block is also cached compressed, as a piece of one gzip stream (see
+gzipstream), so a compressed scrape is a join of cached pieces and only blocks whose bytes
+changed are compressed again.
 
     # HELP een_camera_online 1 when the camera is registered with the EEN cloud (status bit 20).
     # TYPE een_camera_online gauge

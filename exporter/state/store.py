@@ -4,8 +4,8 @@ Stream threads write, the HTTP server reads. Everything is guarded by one lock, 
 dictionary updates and copies. Every account carries three versions, one for its name and
 stream health, one for its devices and their statuses, one for its devices' event counts, each
 changed only when something rendered from it changes, so /metrics re-renders only what
-changed: a reconnect touches a few lines, not 50 cameras, and a thumbnail event the event
-lines of its account, not every status line.
+changed: a reconnect touches a few lines, not 50 cameras, and an event the event lines of its
+slice of devices (state.counters), not every status line.
 """
 
 from __future__ import annotations
