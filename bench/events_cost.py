@@ -2,13 +2,14 @@
 side by side, on one simulator in one run.
 
 One simulator (`--accounts` x `--cameras`, stream statistics every `--stream-stats-seconds` per
-streaming camera, as een-sim does by default) serves two exporters, one after the other: the
-default event selection, then `none`. Each is started, waited for until every stream is up,
-left to settle, then, for each scrape interval (Prometheus' default 15 s, then 5 s and 2 s), scraped
-with gzip (what Prometheus asks for), then identity, each every interval for `--seconds` (at
-least four scrapes); then left alone for `--seconds` (CPU with no
-scrapes). Reported: series, body sizes, median scrape times, peak RSS (VmHWM), idle CPU, and the
-ratios of the two.
+streaming camera, as een-sim does by default) serves two exporters at once: the default event
+selection and `none`. Both are waited for until every stream is up and left to settle; then,
+for each scrape interval (Prometheus' default 15 s, then 5 s and 2 s), they are scraped with
+gzip (what Prometheus asks for), then identity, every interval for `--seconds` (at least four
+scrapes), each scrape of one right after the same scrape of the other, so that a shared
+machine's load weighs on both alike; then both are left alone for `--seconds` (CPU with no
+scrapes). Reported: series, body sizes, median scrape times, peak RSS (VmHWM), idle CPU, and
+the ratios of the two.
 
     .venv/bin/python bench/events_cost.py                      # 1,000 x 50, ~25 min
     .venv/bin/python bench/events_cost.py --accounts 200       # ~12 min
@@ -60,12 +61,17 @@ class Run:
     idle_cpu: float = 0.0  # cores, with no scrapes
 
 
-def run_exporter(args: argparse.Namespace, workdir: Path, sim_url: str, events: str) -> Run:
-    run = Run(events or "default")
+@dataclass
+class Exporter:
+    child: Child
+    port: int
+    run: Run
+
+
+def start_exporter(workdir: Path, sim_url: str, run: Run) -> Exporter:
     port = free_port()
     env_file = workdir / "empty.env"
     env_file.write_text("")
-    started = time.monotonic()
     child = start_child(
         workdir,
         f"exporter-{run.events}",
@@ -75,57 +81,86 @@ def run_exporter(args: argparse.Namespace, workdir: Path, sim_url: str, events: 
             f"--env-file={env_file}",
             f"--web.listen-address={HOST}:{port}",
             "--log.level=warning",
-            *([f"--een.events={events}"] if events else []),
+            *([f"--een.events={run.events}"] if run.events != "default" else []),
         ],
         {"EEN_URL": sim_url, "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD},
     )
+    return Exporter(child, port, run)
+
+
+def wait_until_streaming(args: argparse.Namespace, exporter: Exporter, started: float) -> None:
+    child, port, run = exporter.child, exporter.port, exporter.run
+    while readyz(port) != 200:
+        child.check()
+        if time.monotonic() - started > args.timeout:
+            raise BenchError(f"exporter {run.events} not ready in time")
+        time.sleep(0.5)
+    scraper = Scraper(HOST, port)
+    while family_sums(scraper.get(True), ("een_stream_up",))["een_stream_up"] < args.accounts:
+        child.check()
+        if time.monotonic() - started > args.timeout:
+            raise BenchError(f"exporter {run.events}: not every stream up in time")
+        time.sleep(1.0)
+    scraper.close()
+    run.ready_seconds = time.monotonic() - started
+    log(f"  {run.events}: every stream up after {run.ready_seconds:.0f} s")
+
+
+def measure(args: argparse.Namespace, sim_url: str, workdir: Path) -> tuple[Run, Run]:
+    """Both exporters at once, each scrape of one followed by the same scrape of the other:
+    the machine's load (other work on a shared host) weighs on both alike."""
+    runs = (Run("default"), Run("none"))
+    started = time.monotonic()
+    exporters = [start_exporter(workdir, sim_url, run) for run in runs]
     try:
-        while readyz(port) != 200:
-            child.check()
-            if time.monotonic() - started > args.timeout:
-                raise BenchError("exporter not ready in time")
-            time.sleep(0.5)
-        scraper = Scraper(HOST, port)
-        while family_sums(scraper.get(True), ("een_stream_up",))["een_stream_up"] < args.accounts:
-            child.check()
-            if time.monotonic() - started > args.timeout:
-                raise BenchError("not every stream up in time")
-            time.sleep(1.0)
-        run.ready_seconds = time.monotonic() - started
-        log(f"  {run.events}: every stream up after {run.ready_seconds:.0f} s; settling")
+        for exporter in exporters:
+            wait_until_streaming(args, exporter, started)
+        log(f"  settling {args.settle:g} s")
         time.sleep(args.settle)
-        identity = scraper.get(False)
-        run.series = count_series(identity.body)
-        run.identity_bytes = len(identity.body)
-        run.gzip_bytes = len(scraper.get(True).body)
-        del identity
+        scrapers = [Scraper(HOST, exporter.port) for exporter in exporters]
+        for scraper, run in zip(scrapers, runs, strict=True):
+            identity = scraper.get(False)
+            run.series = count_series(identity.body)
+            run.identity_bytes = len(identity.body)
+            run.gzip_bytes = len(scraper.get(True).body)
+            del identity
         for interval in args.intervals:
             # As Prometheus would: one kind of scrape every `interval`, for long enough to see
             # a few (gzip, then identity, so each sees one interval's changes).
             duration = max(args.seconds, 4 * interval)
             for gzip in (True, False):
-                times: list[float] = []
+                times: list[list[float]] = [[], []]
                 end = time.monotonic() + duration
                 while time.monotonic() < end:
                     before = time.monotonic()
-                    times.append(scraper.get(gzip).seconds)
+                    for scraper, seconds in zip(scrapers, times, strict=True):
+                        seconds.append(scraper.get(gzip).seconds)
                     time.sleep(max(0.0, interval - (time.monotonic() - before)))
-                (run.gzip if gzip else run.identity)[f"{interval:g}"] = statistics.median(times)
+                for run, seconds in zip(runs, times, strict=True):
+                    (run.gzip if gzip else run.identity)[f"{interval:g}"] = statistics.median(
+                        seconds
+                    )
+            key = f"{interval:g}"
             log(
-                f"  {run.events}, every {interval:g} s: identity "
-                f"{run.identity[f'{interval:g}'] * 1e3:.0f} ms, gzip "
-                f"{run.gzip[f'{interval:g}'] * 1e3:.0f} ms ({len(times)} of each)"
+                f"  every {key} s: identity {runs[0].identity[key] * 1e3:.0f} / "
+                f"{runs[1].identity[key] * 1e3:.0f} ms, gzip {runs[0].gzip[key] * 1e3:.0f} / "
+                f"{runs[1].gzip[key] * 1e3:.0f} ms (default / none, {len(times[0])} of each)"
             )
-        scraper.close()
-        cpu = procstat.cpu_seconds(child.pid)
+        for scraper in scrapers:
+            scraper.close()
+        cpu = [procstat.cpu_seconds(exporter.child.pid) for exporter in exporters]
         quiet_started = time.monotonic()
         time.sleep(args.seconds)
-        run.idle_cpu = (procstat.cpu_seconds(child.pid) - cpu) / (time.monotonic() - quiet_started)
-        run.peak_rss = procstat.memory(child.pid).peak_rss
-        child.check()
+        quiet = time.monotonic() - quiet_started
+        for exporter, before in zip(exporters, cpu, strict=True):
+            pid = exporter.child.pid
+            exporter.run.idle_cpu = (procstat.cpu_seconds(pid) - before) / quiet
+            exporter.run.peak_rss = procstat.memory(pid).peak_rss
+            exporter.child.check()
     finally:
-        child.stop()
-    return run
+        for exporter in exporters:
+            exporter.child.stop()
+    return runs
 
 
 def report(args: argparse.Namespace, default: Run, none: Run) -> list[str]:
@@ -227,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             sim_url = sim.read_line("een-sim listening on ").rsplit(" ", 1)[1]
             log(f"simulator: {args.accounts} x {args.cameras} at {sim_url}")
-            default = run_exporter(args, workdir, sim_url, "")
-            none = run_exporter(args, workdir, sim_url, "none")
+            default, none = measure(args, sim_url, workdir)
         finally:
             sim.stop()
     lines = report(args, default, none)

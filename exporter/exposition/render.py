@@ -1,12 +1,13 @@
 """Renders the state store as the Prometheus text exposition format (version 0.0.4).
 
-The body is family-major (all samples of a family together), so it is kept as one block per
+The body is family-major (all samples of a family together), so it is kept as blocks per
 (family, account): the account's own blocks are re-rendered when its health changes, its
-device blocks only when a device changed, its event blocks only when an event was counted
-(thumbnails arrive every few seconds; they must not re-render every status line). Each block
-is also cached compressed, as a piece of one gzip stream (see gzipstream), so a compressed
-scrape is a join of cached pieces and only
-blocks whose bytes changed are compressed again.
+device blocks only when a device changed, and its event blocks one slice of 64 devices at a
+time, only where an event was counted (stream statistics come every minute from every
+streaming camera: they must not re-render the status lines, nor the account's other
+cameras). Each block is also cached compressed, as a piece of one gzip stream (see
+gzipstream), so a compressed scrape is a join of cached pieces and only blocks whose bytes
+changed are compressed again.
 
     # HELP een_camera_online 1 when the camera is registered with the EEN cloud (status bit 20).
     # TYPE een_camera_online gauge
@@ -17,14 +18,17 @@ from __future__ import annotations
 
 import codecs
 import enum
+import operator
 import re
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from typing import Any
 
 from exporter.exposition import gzipstream
+from exporter.state.counters import SLICE, Counters
 from exporter.state.eventcodes import (
     BRIDGE_BOOT,
     BRIDGE_RESTART,
@@ -41,7 +45,7 @@ from exporter.state.status import (
     decode_camera,
     decoded_bits,
 )
-from exporter.state.store import AccountView, DeviceRow, EventRow, StateStore, Versions
+from exporter.state.store import AccountView, DeviceRow, StateStore, Versions
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -404,53 +408,84 @@ def _bridge_lines(
         blocks[BRIDGE_ONLINE].append(f"een_bridge_online{{{labels}}} {int(online)}\n")
 
 
-def render_events(
-    account_id: str, rows: Iterable[EventRow], selection: EventSelection
-) -> list[bytes]:
-    """The event blocks (EVENT_BLOCKS) of these devices of the account, in the rows' order."""
-    account = f'account_id="{escape(account_id)}"'
-    lines = [device_event_lines(account, row, selection) for row in rows]
-    return [b"".join(device[position] for device in lines) for position in EVENT_POSITIONS]
+# The event families: each line is a device's labels and one number, in flat lists of the
+# account's Counters (state.counters). A slice of devices' lines of a family is laid out once,
+# when the devices change, and then rendered from the counters in one go.
+
+CAMERA, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
+# An event family's position in EVENT_BLOCKS (and so in each account's event blocks).
+EVENT_POSITION = {index: position for position, index in enumerate(EVENT_BLOCKS)}
+EVENT_KIND = tuple(
+    BRIDGE if FAMILIES[index].name.startswith("een_bridge_") else CAMERA for index in EVENT_BLOCKS
+)
 
 
-def device_event_lines(account: str, row: EventRow, selection: EventSelection) -> tuple[bytes, ...]:
-    """One device's lines of each event family (EVENT_BLOCKS order); `account` is its label."""
-    esn, kind, counts, last_ms, expected, received, disconnect = row
-    lines = [""] * len(FAMILIES)
-    if kind is DeviceKind.CAMERA:
+class Value(enum.Enum):
+    """How a family's number is taken from the Counters and written."""
+
+    COUNT = "counts"  # counts[slot * codes + code], an integer
+    EXPECTED = "expected"  # expected[slot], an integer
+    RECEIVED = "received"  # received[slot], an integer
+    LAST_MS = "last_ms"  # last_ms[slot * codes + code], Unix ms written as seconds
+    DISCONNECT = "disconnect"  # disconnect[slot], a float; no line while None
+
+
+INTEGERS = frozenset({Value.COUNT, Value.EXPECTED, Value.RECEIVED})
+
+
+def device_series(
+    account: str, esn: str, kind: DeviceKind, slot: int, selection: EventSelection
+) -> Iterator[tuple[int, str, Value, int]]:
+    """(family index, line up to its number, where the number is, its index there) of each
+    event series the device may have, in the body's order within each family.
+
+    `account` is the account's label text (account_id="...").
+    """
+    if kind is CAMERA:
         labels = f'{account},camera_id="{escape(esn)}"'
+        codes = len(selection.camera)
         shown = _shown(selection)
-        if shown:
-            lines[CAMERA_EVENTS] = "".join(
-                f'een_camera_events_total{{{labels},event="{code}"}} {counts[i]}\n'
-                for i, code in shown
+        for i, code in shown:
+            yield (
+                CAMERA_EVENTS,
+                f'een_camera_events_total{{{labels},event="{code}"}} ',
+                Value.COUNT,
+                slot * codes + i,
             )
-            lines[LAST_EVENT] = "".join(
-                f'een_camera_last_event_timestamp_seconds{{{labels},event="{code}"}} '
-                f"{last_ms[i] // 1000}.{last_ms[i] % 1000:03d}\n"
-                for i, code in shown
+        for i, code in shown:
+            yield (
+                LAST_EVENT,
+                f'een_camera_last_event_timestamp_seconds{{{labels},event="{code}"}} ',
+                Value.LAST_MS,
+                slot * codes + i,
             )
         if STREAM_STATS in selection.camera:
-            lines[PACKETS_EXPECTED] = (
-                f"een_camera_stream_packets_expected_total{{{labels}}} {expected}\n"
+            yield (
+                PACKETS_EXPECTED,
+                f"een_camera_stream_packets_expected_total{{{labels}}} ",
+                Value.EXPECTED,
+                slot,
             )
-            lines[PACKETS_RECEIVED] = (
-                f"een_camera_stream_packets_received_total{{{labels}}} {received}\n"
+            yield (
+                PACKETS_RECEIVED,
+                f"een_camera_stream_packets_received_total{{{labels}}} ",
+                Value.RECEIVED,
+                slot,
             )
-    else:
-        labels = f'{account},bridge_id="{escape(esn)}"'
-        for code, count in zip(selection.bridge, counts, strict=True):
-            index = BRIDGE_EVENTS[code]
-            lines[index] = f"{FAMILIES[index].name}{{{labels}}} {count}\n"
-        if disconnect is not None:
-            lines[DISCONNECT_DURATION] = (
-                f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} "
-                f"{sample_value(disconnect)}\n"
-            )
-    return tuple(utf8(lines[index]) for index in EVENT_BLOCKS)
-
-
-EVENT_POSITIONS = range(len(EVENT_BLOCKS))
+        return
+    labels = f'{account},bridge_id="{escape(esn)}"'
+    codes = len(selection.bridge)
+    for i, code in enumerate(selection.bridge):
+        index = BRIDGE_EVENTS[code]
+        yield index, f"{FAMILIES[index].name}{{{labels}}} ", Value.COUNT, slot * codes + i
+    if CLOUD_DISCONNECT not in selection.bridge:
+        return
+    yield (
+        DISCONNECT_DURATION,
+        f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} ",
+        Value.DISCONNECT,
+        slot,
+    )
 
 
 @lru_cache(maxsize=4)
@@ -458,12 +493,79 @@ def _shown(selection: EventSelection) -> tuple[tuple[int, str], ...]:
     return selection.shown()
 
 
-# Devices per slice of an account's event blocks. A stream-statistics event changes two lines
-# of one camera about once a minute, and some camera of every account reports within any
-# scrape interval: the camera's lines are rendered again, and its slice, not the account,
-# joined and compressed again. Smaller slices
-# cost more per scrape in pieces and their flushes (about 5 bytes each) than they save.
-SLICE = 64
+@dataclass(frozen=True, slots=True)
+class SliceLayout:
+    """One family's lines for one slice of an account's devices, laid out once.
+
+    Integers render with one `%` of `template` (each line's labels, with "%d" for its number)
+    over the numbers `pick` takes from the Counters list `value` names: formatting a slice of
+    64 lines is one call, not 64. The other numbers (timestamps, durations) go line by line.
+
+    >>> layout = SliceLayout.of(Value.COUNT, [(b'a{x="5%"} ', 1), (b'a{x="6"} ', 0)])
+    >>> layout.render([7, 9])
+    b'a{x="5%"} 9\\na{x="6"} 7\\n'
+    """
+
+    value: Value
+    number: int  # the slice's place among its kind's slices (Counters.changed_at)
+    template: bytes  # integers: every line, "%d" for its number, "%" doubled elsewhere
+    prefixes: tuple[bytes, ...]  # the others: each line up to its number
+    pick: Callable[[list[Any]], Any]  # the lines' numbers from the list (operator.itemgetter)
+
+    @classmethod
+    def of(cls, value: Value, lines: Sequence[tuple[bytes, int]], number: int = 0) -> SliceLayout:
+        """The layout of these lines: (line up to its number, the number's index in the list)."""
+        indices = [index for _, index in lines]
+        pick = operator.itemgetter(*indices) if len(indices) > 1 else _single(indices[0])
+        if value in INTEGERS:
+            template = b"".join(prefix.replace(b"%", b"%%") + b"%d\n" for prefix, _ in lines)
+            return cls(value, number, template, (), pick)
+        return cls(value, number, b"", tuple(prefix for prefix, _ in lines), pick)
+
+    def render(self, numbers: list[Any]) -> bytes:
+        """The slice's lines with the numbers of `numbers` (the Counters list `value` names)."""
+        if self.template:
+            lines: bytes = self.template % self.pick(numbers)
+            return lines
+        picked = self.pick(numbers)
+        if self.value is Value.LAST_MS:
+            return b"".join(
+                b"%s%d.%03d\n" % (prefix, *divmod(ms, 1000))
+                for prefix, ms in zip(self.prefixes, picked, strict=True)
+            )
+        return b"".join(
+            prefix + sample_value(seconds).encode() + b"\n"
+            for prefix, seconds in zip(self.prefixes, picked, strict=True)
+            if seconds is not None
+        )
+
+
+def _single(index: int) -> Callable[[list[Any]], tuple[Any]]:
+    """operator.itemgetter of one index, but giving a 1-tuple as it does for several."""
+    return lambda numbers: (numbers[index],)
+
+
+def lay_out_events(
+    account_id: str, counters: dict[DeviceKind, Counters], selection: EventSelection
+) -> list[list[SliceLayout]]:
+    """Per event family (EVENT_BLOCKS order), the layout of each slice that has lines."""
+    account = f'account_id="{escape(account_id)}"'
+    layouts: list[list[SliceLayout]] = [[] for _ in EVENT_BLOCKS]
+    for kind, kind_counters in counters.items():
+        ids = kind_counters.ids
+        for number, start in enumerate(range(0, len(ids), SLICE)):
+            lines: dict[int, list[tuple[bytes, int]]] = {}
+            values: dict[int, Value] = {}
+            for slot in range(start, min(start + SLICE, len(ids))):
+                for index, prefix, value, at in device_series(
+                    account, ids[slot], kind, slot, selection
+                ):
+                    lines.setdefault(index, []).append((utf8(prefix), at))
+                    values[index] = value
+            for index, family_lines in lines.items():
+                layout = SliceLayout.of(values[index], family_lines, number)
+                layouts[EVENT_POSITION[index]].append(layout)
+    return layouts
 
 
 @dataclass(slots=True)
@@ -471,18 +573,16 @@ class _Rendered:
     """One account's blocks, and their gzip pieces (compressed lazily, on a gzip scrape).
 
     The account and device families have one block each. The event families have one per
-    slice of SLICE devices (in id order), rendered from the latest event row of each device,
-    so an event re-renders and compresses again the lines of its slice only.
+    slice of SLICE devices of their kind, rendered from the account's Counters when a counter
+    of the slice changed: an event renders and compresses again its slice's lines only.
     """
 
     versions: Versions
     blocks: list[bytes]  # per family in FAMILIES (event families: unused)
     deflated: list[bytes | None]
-    # Each slice's lines per event family (EVENT_BLOCKS order), one item per member device:
-    # an event replaces its device's items, and only the changed families' blocks are joined.
-    columns: list[list[list[bytes]]] = field(default_factory=list)
-    slot: dict[str, tuple[int, int]] = field(default_factory=dict)  # device -> slice, item
-    slices: list[list[bytes]] = field(default_factory=list)  # each slice's EVENT_BLOCKS
+    # Per event family (EVENT_BLOCKS order): its slices' layouts, blocks and pieces.
+    layouts: list[list[SliceLayout]] = field(default_factory=list)
+    slices: list[list[bytes]] = field(default_factory=list)
     slices_deflated: list[list[bytes | None]] = field(default_factory=list)
 
     def update(self, view: AccountView, selection: EventSelection, dirty: set[int]) -> None:
@@ -490,54 +590,34 @@ class _Rendered:
         self._set(ACCOUNT_BLOCKS, render_account(view), dirty)
         if view.devices is not None:
             self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices), dirty)
-        if not view.events:
-            if view.events_full:  # no devices any more
-                self.columns, self.slot, self.slices, self.slices_deflated = [], {}, [], []
-                dirty.update(EVENT_BLOCKS)
-            self.versions = view.versions
-            return
-        account = f'account_id="{escape(view.id)}"'
-        changed: dict[int, set[int]] = {}  # slice -> positions
-        if view.events_full:
-            rows = sorted(view.events)
-            self.columns, self.slot, self.slices, self.slices_deflated = [], {}, [], []
-            dirty.update(EVENT_BLOCKS)  # the devices themselves changed
-            for start in range(0, len(rows), SLICE):
-                lines = [
-                    device_event_lines(account, row, selection)
-                    for row in rows[start : start + SLICE]
-                ]
-                number = len(self.columns)
-                self.columns.append([[device[p] for device in lines] for p in EVENT_POSITIONS])
-                self.slices.append([b""] * len(EVENT_BLOCKS))
-                self.slices_deflated.append([None] * len(EVENT_BLOCKS))
-                for item, row in enumerate(rows[start : start + SLICE]):
-                    self.slot[row[0]] = number, item
-                changed[number] = set(EVENT_POSITIONS)
-        else:
-            for row in view.events:
-                slot = self.slot.get(row[0])
-                if slot is None:
-                    continue
-                number, item = slot
-                columns = self.columns[number]
-                for position, line in enumerate(device_event_lines(account, row, selection)):
-                    if line != columns[position][item]:
-                        columns[position][item] = line
-                        changed.setdefault(number, set()).add(position)
-        for number, positions in changed.items():
-            columns, old, deflated = (
-                self.columns[number],
-                self.slices[number],
-                self.slices_deflated[number],
-            )
-            for position in positions:
-                block = b"".join(columns[position])
-                if block != old[position]:
-                    old[position] = block
-                    deflated[position] = None
-                    dirty.add(EVENT_BLOCKS[position])
+        if view.events is not None:
+            self._update_events(view, selection, dirty)
         self.versions = view.versions
+
+    def _update_events(self, view: AccountView, selection: EventSelection, dirty: set[int]) -> None:
+        counters = view.events
+        assert counters is not None
+        since = self.versions[2]
+        if view.events_full or not self.layouts:
+            self.layouts = lay_out_events(view.id, counters, selection)
+            self.slices = [[b""] * len(layouts) for layouts in self.layouts]
+            self.slices_deflated = [[None] * len(layouts) for layouts in self.layouts]
+            dirty.update(EVENT_BLOCKS)  # the devices themselves changed
+            since = -1
+        for position, layouts in enumerate(self.layouts):
+            if not layouts:
+                continue
+            kind_counters = counters[EVENT_KIND[position]]
+            changed_at = kind_counters.changed_at
+            blocks, deflated = self.slices[position], self.slices_deflated[position]
+            for at, layout in enumerate(layouts):
+                if changed_at[layout.number] <= since:
+                    continue
+                block = layout.render(getattr(kind_counters, layout.value.value))
+                if block != blocks[at]:  # unchanged bytes keep their compressed piece
+                    blocks[at] = block
+                    deflated[at] = None
+                    dirty.add(EVENT_BLOCKS[position])
 
     def _set(self, indices: tuple[int, ...], blocks: list[bytes], dirty: set[int]) -> None:
         for index, block in zip(indices, blocks, strict=True):
@@ -551,7 +631,7 @@ class _Rendered:
         position = EVENT_POSITION.get(index)
         if position is None:
             return [self.blocks[index]]
-        return [blocks[position] for blocks in self.slices]
+        return self.slices[position] if self.slices else []
 
     def pieces(self, index: int, compressor: gzipstream.Pieces) -> list[bytes]:
         """The gzip pieces of family(index)."""
@@ -561,17 +641,13 @@ class _Rendered:
             if deflated is None:
                 deflated = self.deflated[index] = compressor.piece(self.blocks[index])
             return [deflated]
-        pieces = []
-        for blocks, cached in zip(self.slices, self.slices_deflated, strict=True):
-            piece = cached[position]
+        if not self.slices:
+            return []
+        blocks, cached = self.slices[position], self.slices_deflated[position]
+        for at, piece in enumerate(cached):
             if piece is None:
-                piece = cached[position] = compressor.piece(blocks[position])
-            pieces.append(piece)
-        return pieces
-
-
-# An event family's position in EVENT_BLOCKS (and so in each slice's blocks), by its index.
-EVENT_POSITION = {index: position for position, index in enumerate(EVENT_BLOCKS)}
+                cached[at] = compressor.piece(blocks[at])
+        return cached  # type: ignore[return-value]  # every piece is made now
 
 
 @dataclass(frozen=True, slots=True)

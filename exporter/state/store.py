@@ -4,8 +4,8 @@ Stream threads write, the HTTP server reads. Everything is guarded by one lock, 
 dictionary updates and copies. Every account carries three versions, one for its name and
 stream health, one for its devices and their statuses, one for its devices' event counts, each
 changed only when something rendered from it changes, so /metrics re-renders only what
-changed: a reconnect touches a few lines, not 50 cameras, and a thumbnail event the event
-lines of its account, not every status line.
+changed: a reconnect touches a few lines, not 50 cameras, and an event the event lines of its
+slice of devices (state.counters), not every status line.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from exporter.state.counters import Counters
 from exporter.state.eventcodes import CLOUD_DISCONNECT, STREAM_STATS
 from exporter.state.model import (
     AccountInfo,
@@ -42,14 +43,7 @@ class Device:
     bridge_id: str
     status: Status = 0  # last informative status (model.Status); 0 = not known yet
     updated_at: float = 0.0  # when that status was first received (Unix seconds)
-    # Per subscribed event code of the device's kind (EventSelection order): how many came,
-    # and the EEN timestamp of the last one (Unix ms; 0 = none yet).
-    counts: list[int] = field(default_factory=list)
-    last_ms: list[int] = field(default_factory=list)
-    expected: int = 0  # CSSU: packets expected, summed
-    received: int = 0  # CSSU: packets received, summed
-    disconnect_seconds: float | None = None  # CCLD: the last cloud disconnect's duration
-    events_at: int = 0  # the account's events_version when these counts last changed
+    slot: int = 0  # its place in its account's Counters of its kind
 
 
 @dataclass(slots=True)
@@ -57,6 +51,7 @@ class Account:
     id: str
     name: str
     devices: dict[str, Device] = field(default_factory=dict)
+    counters: dict[DeviceKind, Counters] = field(default_factory=dict)  # the devices' events
     stream_up: bool = False
     connects: int = 0
     disconnects: int = 0
@@ -72,8 +67,6 @@ class Account:
 
 
 DeviceRow = tuple[str, DeviceKind, str, str, Status, float]  # id, kind, name, bridge_id, status, at
-# id, kind, counts and last timestamps (per code of the kind), expected, received, disconnect
-EventRow = tuple[str, DeviceKind, tuple[int, ...], tuple[int, ...], int, int, float | None]
 Versions = tuple[int, int, int, int]  # health, devices, events, members
 
 
@@ -90,10 +83,10 @@ class AccountView:
     messages: int
     last_message_at: float
     devices: tuple[DeviceRow, ...] | None  # None: unchanged since the versions asked about
-    # The event rows of the devices whose counts changed since the versions asked about (all
-    # of them when `events_full`); () when none did.
-    events: tuple[EventRow, ...]
-    events_full: bool  # every device's row: the devices themselves changed
+    # Copies of the event counters per kind; None: unchanged since the events version asked
+    # about. Their changed_at tells which slices changed after it.
+    events: dict[DeviceKind, Counters] | None
+    events_full: bool  # the devices themselves changed (or nothing was asked): render all
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +114,17 @@ class StateStore:
         self._code_index = {
             kind: {code: i for i, code in enumerate(self.events.for_kind(kind))}
             for kind in DeviceKind
+        }
+        # The counters each kind has series of (Counters.rendered).
+        self._rendered = {
+            DeviceKind.CAMERA: frozenset(
+                (["counts", "last_ms"] if self.events.shown() else [])
+                + (["expected", "received"] if STREAM_STATS in self.events.camera else [])
+            ),
+            DeviceKind.BRIDGE: frozenset(
+                (["counts"] if self.events.bridge else [])
+                + (["disconnect"] if CLOUD_DISCONNECT in self.events.bridge else [])
+            ),
         }
         self._lock = threading.Lock()
         self._accounts: dict[str, Account] = {}
@@ -151,7 +155,8 @@ class StateStore:
             for account_id, info in by_id.items():
                 account = self._accounts.get(account_id)
                 if account is None:
-                    self._accounts[account_id] = Account(account_id, info.name)
+                    account = self._accounts[account_id] = Account(account_id, info.name)
+                    self._lay_out_counters(account)
                     added.append(account_id)
                 elif account.name != info.name:
                     account.name = info.name
@@ -210,13 +215,27 @@ class StateStore:
             if added or removed:
                 account.events_version += 1
                 account.members_version += 1
+                self._lay_out_counters(account)
         return DeviceChanges(tuple(added), tuple(removed), tuple(renamed))
 
     def _new_device(self, info: DeviceInfo) -> Device:
-        codes = len(self.events.for_kind(info.kind))
-        return Device(
-            info.id, info.kind, info.name, info.bridge_id, 0, 0.0, [0] * codes, [0] * codes
-        )
+        return Device(info.id, info.kind, info.name, info.bridge_id)
+
+    def _lay_out_counters(self, account: Account) -> None:
+        """New counters for the account's devices (they keep their values), changed now."""
+        for kind in DeviceKind:
+            devices = [device for device in account.devices.values() if device.kind is kind]
+            counters = Counters.for_devices(
+                (device.id for device in devices),
+                len(self.events.for_kind(kind)),
+                account.events_version,
+                account.counters.get(kind),
+                self._rendered[kind],
+            )
+            slots = {esn: slot for slot, esn in enumerate(counters.ids)}
+            for device in devices:
+                device.slot = slots[device.id]
+            account.counters[kind] = counters
 
     def subscriptions(
         self, account_id: str, only: Iterable[str] | None = None
@@ -297,18 +316,19 @@ class StateStore:
                     account.devices_version += 1
             if update.events:
                 stamp = account.events_version + 1
-                if self._count(devices, update.events, stamp):
+                if self._count(account, update.events, stamp):
                     account.events_version = stamp
             if account.awaiting_snapshot:
                 account.awaiting_snapshot.difference_update(update.statuses)
                 account.awaiting_snapshot.difference_update(update.answered)
                 _check_snapshot_complete(account)
 
-    def _count(self, devices: dict[str, Device], events: Sequence[Event], stamp: int) -> bool:
+    def _count(self, account: Account, events: Sequence[Event], stamp: int) -> bool:
         """Count events of the account's devices in codes subscribed for their kind; whether
         any was. Others (a code asked of the other kind, a device deleted meanwhile) are not
         counted, so an event label only ever takes a configured code."""
         counted = False
+        devices = account.devices
         for event in events:
             device = devices.get(event.device_id)
             if device is None:
@@ -316,14 +336,14 @@ class StateStore:
             index = self._code_index[device.kind].get(event.code)
             if index is None:
                 continue
-            device.counts[index] += 1
-            device.last_ms[index] = event.at_ms
-            device.events_at = stamp
+            counters = account.counters[device.kind]
+            slot = device.slot
+            counters.count(slot, index, event.at_ms, stamp)
             if event.code == STREAM_STATS:
-                device.expected += event.expected
-                device.received += event.received
+                counters.expected[slot] += event.expected
+                counters.received[slot] += event.received
             elif event.code == CLOUD_DISCONNECT:
-                device.disconnect_seconds = event.seconds
+                counters.disconnect[slot] = event.seconds
             counted = True
         return counted
 
@@ -332,8 +352,8 @@ class StateStore:
     def views(self, known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
         """All account ids, and copies of the accounts whose versions differ from `known`.
 
-        A copy includes the devices only when their version differs, and the event rows of
-        the devices whose counts changed since the events version asked about.
+        A copy includes the devices only when their version differs, and the event counters
+        only when theirs does.
         """
         with self._lock:
             ids = sorted(self._accounts)
@@ -343,13 +363,9 @@ class StateStore:
                 current = _versions(account)
                 if versions != current:
                     with_devices = versions is None or versions[1] != current[1]
-                    if versions is None or versions[3] != current[3]:
-                        since = -1  # every row
-                    elif versions[2] != current[2]:
-                        since = versions[2]
-                    else:
-                        since = None  # none
-                    changed.append(_view(account, with_devices, since))
+                    with_events = versions is None or versions[2] != current[2]
+                    full = versions is None or versions[3] != current[3]
+                    changed.append(_view(account, with_devices, with_events or full, full))
         return ids, changed
 
     def wanted_accounts(self) -> int:
@@ -387,9 +403,7 @@ def _versions(account: Account) -> Versions:
     )
 
 
-def _view(account: Account, with_devices: bool, since: int | None) -> AccountView:
-    """`since`: copy the event rows of devices counted after that events version (-1: all,
-    None: none)."""
+def _view(account: Account, with_devices: bool, with_events: bool, full: bool) -> AccountView:
     return AccountView(
         account.id,
         account.name,
@@ -405,22 +419,10 @@ def _view(account: Account, with_devices: bool, since: int | None) -> AccountVie
         )
         if with_devices
         else None,
-        tuple(
-            (
-                d.id,
-                d.kind,
-                tuple(d.counts),
-                tuple(d.last_ms),
-                d.expected,
-                d.received,
-                d.disconnect_seconds,
-            )
-            for d in account.devices.values()
-            if d.events_at > since
-        )
-        if since is not None
-        else (),
-        since == -1,
+        {kind: counters.snapshot() for kind, counters in account.counters.items()}
+        if with_events
+        else None,
+        full,
     )
 
 

@@ -4,11 +4,15 @@ rendered without touching the status lines."""
 from __future__ import annotations
 
 import gzip
+import re
 import subprocess
+from typing import Any
 
 import pytest
 
+from exporter.exposition import gzipstream
 from exporter.exposition.render import FAMILIES, Exposition
+from exporter.state.counters import SLICE
 from exporter.state.model import (
     AccountInfo,
     DeviceInfo,
@@ -185,11 +189,15 @@ def test_an_event_re_renders_only_the_event_lines() -> None:
     store.apply(ACCOUNT, events(Event("c1", "PRTH", T0)), now=2.0)
     _, [view] = store.views({ACCOUNT: first.versions})
     assert view.devices is None, "an event must not copy (and re-render) the status lines"
-    assert [row[0] for row in view.events] == ["c1"]
+    assert view.events is not None
+    assert not view.events_full
+    cameras = view.events[CAM]
+    assert cameras.counts[cameras.slot("c1") * len(DEFAULT.camera)] == 1  # PRTH: code 0
+    assert cameras.changed_at == [first.versions[2] + 1], "its slice changed after the first"
     store.apply(ACCOUNT, StreamUpdate({"c1": 0x120025}), now=3.0)
     _, [view] = store.views({ACCOUNT: view.versions})
     assert view.devices is not None
-    assert view.events == ()
+    assert view.events is None
 
 
 def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
@@ -197,7 +205,7 @@ def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
     _, [first] = store.views({})
     store.apply(ACCOUNT, events(Event("b1", "PRTH", T0), Event("c1", "VRES", T0)), now=2.0)
     _, [view] = store.views({ACCOUNT: first.versions})
-    assert view.events == ()
+    assert view.events is None
 
 
 def test_device_list_changes_reach_the_event_lines() -> None:
@@ -256,29 +264,51 @@ def many_cameras_store(cameras: int = 40) -> StateStore:
     return store
 
 
-def test_an_event_on_one_camera_re_renders_only_that_cameras_lines(
+def test_an_event_on_one_camera_renders_and_compresses_only_its_slice(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Issue 21: one camera's stream statistics must not re-render its account's other
-    cameras (every account has some camera reporting within any scrape interval)."""
+    """Issue 21: one camera's stream statistics must not render or compress again its
+    account's other cameras (every account has some camera reporting within any scrape
+    interval), nor escape any label again: only the slice of SLICE cameras it is in."""
     import exporter.exposition.render as exposition_module
 
-    store = many_cameras_store()
+    store = many_cameras_store(cameras=3 * SLICE)
     exposition = Exposition(store, lambda: b"")
     exposition.render(gzip=True)
     escaped: list[str] = []
     real_escape = exposition_module.escape
+    compressed: list[bytes] = []
+    real_piece = gzipstream.Pieces.piece
 
-    def spy(value: str) -> str:
+    def escape(value: str) -> str:
         escaped.append(value)
         return real_escape(value)
 
-    monkeypatch.setattr(exposition_module, "escape", spy)
-    store.apply(ACCOUNT, events(Event("c07", "CSSU", T0, 100, 97)), now=2.0)
+    def piece(self: gzipstream.Pieces, data: bytes) -> bytes:
+        compressed.append(data)
+        return real_piece(self, data)
+
+    rendered: list[bytes] = []
+    real_render = exposition_module.SliceLayout.render
+
+    def render(self: exposition_module.SliceLayout, numbers: list[Any]) -> bytes:
+        rendered.append(real_render(self, numbers))
+        return rendered[-1]
+
+    monkeypatch.setattr(exposition_module, "escape", escape)
+    monkeypatch.setattr(gzipstream.Pieces, "piece", piece)
+    monkeypatch.setattr(exposition_module.SliceLayout, "render", render)
+    second_slice = sorted(f"c{i:02d}" for i in range(3 * SLICE))[SLICE : 2 * SLICE]  # id order
+    camera = second_slice[7]
+    store.apply(ACCOUNT, events(Event(camera, "CSSU", T0, 100, 97)), now=2.0)
     body = gunzip_one_member(b"".join(exposition.render(gzip=True))).decode()
-    assert "een_camera_stream_packets_received_total" in body
-    rendered_devices = {value for value in escaped if value.startswith(("c", "b"))}
-    assert rendered_devices == {"c07"}
+    assert f'camera_id="{camera}"}} 97\n' in body
+    assert not {value for value in escaped if value.startswith(("c", "b"))}
+    # Its slice's lines of the camera event families: count, last event, expected, received.
+    assert len(rendered) == 4
+    assert [data for data in compressed if b"camera_id=" in data] == rendered
+    for data in rendered:
+        assert set(re.findall(rb'camera_id="(c\d+)"', data)) == {c.encode() for c in second_slice}
 
 
 def test_incremental_bodies_equal_a_fresh_render() -> None:
