@@ -98,7 +98,12 @@ def evaluate(url: str, rules: list[dict[str, Any]], path: Path, start: int, end:
                 last = min(end, first + CHUNK_SECONDS - STEP_SECONDS)
                 response = requests.get(
                     f"{url}/api/v1/query_range",
-                    params={"query": rule["expr"], "start": first, "end": last, "step": STEP_SECONDS},
+                    params={
+                        "query": rule["expr"],
+                        "start": first,
+                        "end": last,
+                        "step": STEP_SECONDS,
+                    },
                     timeout=BACKFILL_TIMEOUT,
                 )
                 body = response.json()

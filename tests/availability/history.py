@@ -81,14 +81,25 @@ ACCOUNTS = (
         "exporter-a:9877",
         (
             # Across midnight, and a short one.
-            Camera("100a0001", "Lobby", down=((day(3, 23, 30), day(4, 1, 9)), (day(9, 12, 0), day(9, 12, 4)))),
+            Camera(
+                "100a0001",
+                "Lobby",
+                down=((day(3, 23, 30), day(4, 1, 9)), (day(9, 12, 0), day(9, 12, 4))),
+            ),
             # Down while the exporter is down (day 20, 03:00-03:44): only 02:50-02:59 and
             # 03:45-04:19 count, two outages.
             Camera("100a0002", "Yard", down=((day(20, 2, 50), day(20, 4, 19)),)),
             # Switched off for two days (not counted), down later.
-            Camera("100a0003", "Back door", off=((day(10), day(11, 23, 59)),), down=((day(25, 8, 0), day(25, 8, 59)),)),
+            Camera(
+                "100a0003",
+                "Back door",
+                off=((day(10), day(11, 23, 59)),),
+                down=((day(25, 8, 0), day(25, 8, 59)),),
+            ),
             # Added on day 12; the longest outage of the month.
-            Camera("100a0004", "Dock", added=day(12, 10, 17), down=((day(14, 6, 1), day(14, 13, 30)),)),
+            Camera(
+                "100a0004", "Dock", added=day(12, 10, 17), down=((day(14, 6, 1), day(14, 13, 30)),)
+            ),
         ),
         # The stream is down for 3 hours: Lobby's status says offline then, not counted.
         stream_down=((day(6, 10, 0), day(6, 12, 59)),),
@@ -100,7 +111,12 @@ ACCOUNTS = (
         (
             Camera("100b0001", "Front till", down=((day(1, 0, 1), day(1, 0, 30)),)),
             # Removed on day 18, after an outage.
-            Camera("100b0002", "Stock room", removed=day(18, 9, 0), down=((day(17, 22, 0), day(18, 2, 0)),)),
+            Camera(
+                "100b0002",
+                "Stock room",
+                removed=day(18, 9, 0),
+                down=((day(17, 22, 0), day(18, 2, 0)),),
+            ),
         ),
         objective=0.99,
     ),
@@ -109,8 +125,18 @@ ACCOUNTS = (
         "Cold Store",
         "exporter-b:9877",
         (
-            Camera("100c0001", "Freezer", down_status="deviceOffline", down=((day(30, 23, 0), day(30, 23, 59)),)),
-            Camera("100c0002", "Loading bay", down_status="bridgeOffline", down=((day(7, 5, 5), day(7, 5, 5)), (day(22, 14, 0), day(22, 16, 29)))),
+            Camera(
+                "100c0001",
+                "Freezer",
+                down_status="deviceOffline",
+                down=((day(30, 23, 0), day(30, 23, 59)),),
+            ),
+            Camera(
+                "100c0002",
+                "Loading bay",
+                down_status="bridgeOffline",
+                down=((day(7, 5, 5), day(7, 5, 5)), (day(22, 14, 0), day(22, 16, 29))),
+            ),
         ),
     ),
 )
@@ -227,16 +253,21 @@ def _families() -> Iterator[tuple[str, list[tuple[dict[str, str], list[tuple[int
     def base(account: Account) -> dict[str, str]:
         return {"job": JOB, "instance": account.instance, "account_id": account.id}
 
-    yield "een_stream_up", [
-        (base(a), [(m, 0.0 if _in(m, a.stream_down) else 1.0) for m in scraped(a)])
-        for a in ACCOUNTS
-    ]
-    yield "een_account_info", [
-        ({**base(a), "name": a.name}, [(m, 1.0) for m in scraped(a)]) for a in ACCOUNTS
-    ]
-    yield "een_account_availability_objective", [
-        (base(a), [(m, a.objective) for m in scraped(a)]) for a in ACCOUNTS if a.objective
-    ]
+    yield (
+        "een_stream_up",
+        [
+            (base(a), [(m, 0.0 if _in(m, a.stream_down) else 1.0) for m in scraped(a)])
+            for a in ACCOUNTS
+        ],
+    )
+    yield (
+        "een_account_info",
+        [({**base(a), "name": a.name}, [(m, 1.0) for m in scraped(a)]) for a in ACCOUNTS],
+    )
+    yield (
+        "een_account_availability_objective",
+        [(base(a), [(m, a.objective) for m in scraped(a)]) for a in ACCOUNTS if a.objective],
+    )
     infos = []
     statuses = []
     for account in ACCOUNTS:
