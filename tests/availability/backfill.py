@@ -51,7 +51,12 @@ def stages(rules_file: Path = RULES) -> list[list[dict[str, Any]]]:
 
 
 def start_prometheus(
-    release: Release, home: Path, data: Path, rule_files: list[Path], name: str
+    release: Release,
+    home: Path,
+    data: Path,
+    rule_files: list[Path],
+    name: str,
+    *flags: str,
 ) -> daemons.Daemon:
     config = {"global": {"evaluation_interval": "1m"}, "rule_files": [str(p) for p in rule_files]}
     config_file = home / f"prometheus-{name}.yml"
@@ -62,6 +67,7 @@ def start_prometheus(
         f"--storage.tsdb.path={data}",
         "--storage.tsdb.retention.time=100y",
         "--web.listen-address=127.0.0.1:0",
+        *flags,
     ]
     return daemons.start(f"Prometheus ({name})", command, home / f"{name}.log")
 
