@@ -27,7 +27,7 @@ KINDS = ("counted", "available")
 def instant(prometheus: Prometheus, expr: str, at: int) -> dict[str, float]:
     """An instant query at `at`, by account_id."""
     response = requests.get(
-        f"{prometheus.url}/api/v1/query", params={"query": expr, "time": at}, timeout=10
+        f"{prometheus.url}/api/v1/query", params={"query": expr, "time": str(at)}, timeout=10
     )
     body = response.json()
     assert body["status"] == "success", body
@@ -110,7 +110,7 @@ def alert_times() -> list[int]:
     spans = [span for a in history.ACCOUNTS for c in a.cameras for span in c.down]
     spans += [span for a in history.ACCOUNTS for span in a.stream_down]
     spans += [span for e in history.EXPORTERS for span in e.down]
-    found = set()
+    found: set[int] = set()
     for first, last in spans:
         found.update(first + m for m in (0, 4, 9, 14, 30, 61, 200))
         found.update(last + m for m in (1, 3, 6, 25, 31, 59, 61, 300))
