@@ -17,6 +17,7 @@ from exporter.report import cli
 from tests.availability import backfill, history
 from tests.availability.history import MINUTES, Expected, day, expected
 from tests.e2e.apis import Prometheus
+from tests.stack.dashboards import all_selected, expand, load_dashboards, panel_queries
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-9
@@ -206,3 +207,65 @@ def test_report_says_when_the_period_holds_no_data(
     assert err.startswith("een-exporter report: error: no availability data in Prometheus")
     assert "2026-09" in err
     assert err.count("\n") == 1
+
+
+# --- the availability dashboard on the month ----------------------------------------------
+
+DASHBOARD = next(d for d in load_dashboards().values() if d["uid"] == "een-availability")
+MONTH_RANGE = f"{history.END - history.START}s"
+
+
+def panel_query(panel: str, ref_id: str = "A") -> str:
+    (found,) = [q for q in panel_queries(DASHBOARD) if (q.panel, q.ref_id) == (panel, ref_id)]
+    return expand(found.expr, all_selected(DASHBOARD), time_range=MONTH_RANGE)
+
+
+def test_dashboard_table_gives_each_accounts_month(month: Prometheus) -> None:
+    """The dashboard set to the month (its time range ending at the month's end)."""
+    truth = expected()
+    columns = {
+        "A": {a: e.availability for a, e in truth.items()},
+        "B": {a: e.objective for a, e in truth.items()},
+        "C": {a: e.budget_left for a, e in truth.items()},
+        "D": {a: float(e.down) for a, e in truth.items()},
+        "E": {a: float(e.counted) for a, e in truth.items()},
+    }
+    for ref_id, want in columns.items():
+        got = instant(month, panel_query("Availability per account", ref_id), history.END)
+        assert got == pytest.approx(want, abs=TOLERANCE), ref_id
+    names = instant(month, panel_query("Availability per account", "F"), history.END)
+    assert names.keys() == truth.keys()
+
+
+def test_dashboard_worst_cameras_are_those_down_longest(month: Prometheus) -> None:
+    truth = expected()
+    down: dict[str, int] = {}
+    for e in truth.values():
+        for outage in e.outages:
+            down[outage.camera_id] = down.get(outage.camera_id, 0) + outage.minutes
+    response = requests.get(
+        f"{month.url}/api/v1/query",
+        params={"query": panel_query("Worst cameras"), "time": str(history.END)},
+        timeout=10,
+    )
+    result = response.json()["data"]["result"]
+    got = {s["metric"]["camera_id"]: float(s["value"][1]) for s in result}
+    assert got == {camera: float(m) for camera, m in down.items()}  # 10 cameras or fewer
+    names = {c.id: c.name for a in history.ACCOUNTS for c in a.cameras}
+    removed = {c.id for a in history.ACCOUNTS for c in a.cameras if c.removed is not None}
+    for series in result:
+        camera = series["metric"]["camera_id"]
+        assert series["metric"].get("name") == (None if camera in removed else names[camera])
+
+
+def test_dashboard_budget_burn_down_ends_at_the_months_budget(month: Prometheus) -> None:
+    truth = expected()
+    got = instant(month, panel_query("Error budget left (30 days)"), history.END)
+    assert got == pytest.approx({a: e.budget_left for a, e in truth.items()}, abs=TOLERANCE)
+    at = day(14, 7, 0)  # Dock down since 06:01
+    e = window(at, 60)
+    got = instant(month, panel_query("Burn rate (1 h)"), history.at(at))
+    assert got == pytest.approx(
+        {a: x.down / x.counted / (1 - x.objective) for a, x in e.items() if x.counted},
+        abs=TOLERANCE,
+    )
