@@ -38,4 +38,4 @@ def test_each_monitored_account_has_its_availability_objective() -> None:
         for (name, labels), value in parse_exposition(metrics.render().decode()).items()
         if name == "een_account_availability_objective"
     }
-    assert found == {account_id: 0.995 for account_id in mine} | {mine[0]: 0.999}
+    assert found == dict.fromkeys(mine, 0.995) | {mine[0]: 0.999}
