@@ -16,7 +16,7 @@ from exporter.een.cloud import V1Cloud
 from exporter.een.pacing import LoginPause
 from exporter.exposition.render import Exposition
 from exporter.state.model import EventSelection
-from exporter.state.selfmetrics import SelfMetrics
+from exporter.state.selfmetrics import Objectives, SelfMetrics
 from exporter.state.store import StateStore
 from exporter.transport.rest import RestLimits
 from exporter.v3.access import Hosts
@@ -113,14 +113,17 @@ class Exporter:
         raise_open_file_limit()  # before the HTTP server sizes its connection limit by it
         tuning = tuning or tuning_for(settings)
         cloud: V1Cloud | V3Cloud
+        objectives = Objectives(
+            settings.availability_objective, dict(settings.availability_objectives)
+        )
         if settings.api is ApiVersion.V3:
             # v3 has none of v1's poll-stream events: their families stay empty.
             self.store = StateStore(EventSelection())
-            self.metrics = SelfMetrics(settings.shard, V3_ENDPOINTS)
+            self.metrics = SelfMetrics(settings.shard, V3_ENDPOINTS, objectives)
             cloud = _v3_cloud(settings, self.store, self.metrics, tuning)
         else:
             self.store = StateStore(events.select(settings.events, settings.cssu_event_series))
-            self.metrics = SelfMetrics(settings.shard)
+            self.metrics = SelfMetrics(settings.shard, objectives=objectives)
             credentials = Credentials(
                 settings.url, settings.username, settings.password, settings.api_key
             )

@@ -47,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.v3.login import main as login  # API v3's one-time consent
 
         return login(arguments[1:], os.environ)
+    if arguments[:1] == ["report"]:
+        from exporter.report.cli import main as report  # reads Prometheus, not EEN
+
+        return report(arguments[1:])
     try:
         settings = load_settings(arguments, os.environ)
     except ConfigError as exc:

@@ -24,6 +24,8 @@ from exporter.config.options import (
     API,
     API_KEY,
     API_KEY_FILE,
+    AVAILABILITY_OBJECTIVE,
+    AVAILABILITY_OBJECTIVES,
     BACKOFF_MAX,
     CLIENT_ID,
     CLIENT_SECRET,
@@ -440,6 +442,8 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         web_config_file=sources.resolve(WEB_CONFIG_FILE),
         notices=tuple(notices),
         shard=_shard(sources, environ),
+        availability_objective=sources.resolve(AVAILABILITY_OBJECTIVE),
+        availability_objectives=sources.resolve(AVAILABILITY_OBJECTIVES),
     )
 
 

@@ -355,6 +355,53 @@ CSSU_EVENT_SERIES = Option(
     "false",
     _boolean,
 )
+
+
+def _objective(value: str) -> float:
+    """A ratio between 0 and 1 exclusive, or a percentage: 0.995 or 99.5%."""
+    word = value.strip()
+    try:
+        number = float(word.removesuffix("%")) / (100 if word.endswith("%") else 1)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < 1:
+        raise ValueError("must be a ratio between 0 and 1 (e.g. 0.995) or a percentage (99.5%)")
+    return number
+
+
+def _objectives(value: str) -> tuple[tuple[str, float], ...]:
+    found: dict[str, float] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        account_id, equals, objective = item.partition("=")
+        if not equals or not account_id.strip() or len(account_id.split()) > 1:
+            raise ValueError("must be ACCOUNT_ID=OBJECTIVE pairs separated by commas")
+        try:
+            found[account_id.strip()] = _objective(objective)
+        except ValueError as exc:
+            raise ValueError(f"{account_id.strip()}: {exc}") from None
+    return tuple(sorted(found.items()))
+
+
+AVAILABILITY_OBJECTIVE = Option(
+    "EEN_AVAILABILITY_OBJECTIVE",
+    "--availability.objective",
+    "RATIO",
+    "camera availability objective of every account (docs/availability.md), e.g. 0.995 or "
+    "99.5%; exported as een_account_availability_objective",
+    "0.995",
+    _objective,
+)
+AVAILABILITY_OBJECTIVES = Option(
+    "EEN_AVAILABILITY_OBJECTIVES",
+    "--availability.objectives",
+    "ID=RATIO,...",
+    "objectives of single accounts, overriding EEN_AVAILABILITY_OBJECTIVE, e.g. "
+    "11111111=0.999,22222222=99%",
+    "",
+    _objectives,
+)
 LOG_LEVEL = Option(
     "EEN_LOG_LEVEL", "--log.level", "LEVEL", "debug, info, warning or error", "info", _log_level
 )
@@ -446,6 +493,8 @@ OPTIONS: tuple[Option[Any], ...] = (
     BACKOFF_MAX,
     EVENTS,
     CSSU_EVENT_SERIES,
+    AVAILABILITY_OBJECTIVE,
+    AVAILABILITY_OBJECTIVES,
     LOG_LEVEL,
     LOG_FORMAT,
     DEMO,

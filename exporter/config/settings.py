@@ -66,3 +66,5 @@ class Settings:
     client_id: str = ""  # v3 only, like the two below
     client_secret: str = field(default="", repr=False)
     token_file: Path | None = None
+    availability_objective: float = 0.995  # docs/availability.md; 0 < x < 1
+    availability_objectives: tuple[tuple[str, float], ...] = ()  # (account id, objective)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import (
     CollectorRegistry,
@@ -56,8 +57,32 @@ class Thread(enum.Enum):
     STREAM = "stream"
 
 
+DEFAULT_OBJECTIVE = 0.995
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """Availability objectives (0-1) of the accounts, for rules/availability.yml: one
+    default and overrides by account id (EEN_AVAILABILITY_OBJECTIVE, ..._OBJECTIVES).
+
+    >>> Objectives(0.995, {"11111111": 0.999}).of("11111111"), Objectives().of("22222222")
+    (0.999, 0.995)
+    """
+
+    default: float = DEFAULT_OBJECTIVE
+    overrides: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, account_id: str) -> float:
+        return self.overrides.get(account_id, self.default)
+
+
 class SelfMetrics:
-    def __init__(self, shard: Shard | None = None, endpoints: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        shard: Shard | None = None,
+        endpoints: Iterable[str] | None = None,
+        objectives: Objectives | None = None,
+    ) -> None:
         """`endpoints`: the `endpoint` label values (default v1's)."""
         self.registry = CollectorRegistry()
         self._shard = shard or Shard()
@@ -111,6 +136,7 @@ class SelfMetrics:
             registry=self.registry,
         )
         self._ownership = _Ownership()
+        self._objectives = _ObjectiveSeries(objectives or Objectives())
         for endpoint in endpoints or (e.value for e in Endpoint):
             self.api_requests.labels(endpoint)
             self.api_failures.labels(endpoint)
@@ -127,7 +153,9 @@ class SelfMetrics:
         """Record what discovery listed (after EEN_ACCOUNTS filters) and who owns each."""
         owners = tuple(sorted((a.id, self._shard.owner(a.id)) for a in accounts))
         self._ownership.update(owners)
-        self._accounts_monitored.set(sum(owner == self._shard.index for _, owner in owners))
+        monitored = tuple(account for account, owner in owners if owner == self._shard.index)
+        self._objectives.update(monitored)
+        self._accounts_monitored.set(len(monitored))
 
     def render(self) -> bytes:
         """The own counters, always fresh, then process metrics at most PROCESS_TTL old."""
@@ -137,7 +165,8 @@ class SelfMetrics:
                 self._process_text = generate_latest(self._process)
                 self._process_read_at = now
             process = self._process_text
-        return generate_latest(self.registry) + self._ownership.text + process
+        own = generate_latest(self.registry) + self._ownership.text + self._objectives.text
+        return own + process
 
 
 class _Ownership:
@@ -167,4 +196,32 @@ class _Ownership:
         )
         for account_id, owner in self._owners:
             family.add_metric([account_id, str(owner)], 1)
+        yield family
+
+
+class _ObjectiveSeries:
+    """een_account_availability_objective: the objective of every account this exporter
+    monitors, for the availability rules to join. Rendered when discovery changes them."""
+
+    def __init__(self, objectives: Objectives) -> None:
+        self._objectives = objectives
+        self._accounts: tuple[str, ...] = ()
+        self._registry = CollectorRegistry()
+        self._registry.register(self)
+        self.text = generate_latest(self._registry)
+
+    def update(self, accounts: tuple[str, ...]) -> None:
+        if accounts != self._accounts:
+            self._accounts = accounts
+            self.text = generate_latest(self._registry)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "een_account_availability_objective",
+            "The account's camera availability objective (0-1), from EEN_AVAILABILITY_OBJECTIVE "
+            "and EEN_AVAILABILITY_OBJECTIVES; read by rules/availability.yml.",
+            labels=["account_id"],
+        )
+        for account_id in self._accounts:
+            family.add_metric([account_id], self._objectives.of(account_id))
         yield family

@@ -23,7 +23,13 @@ from tests.stack.dashboards import (
 )
 from tests.support import wait_for
 
-DASHBOARDS = load_dashboards()
+# The availability dashboard reads hourly and daily windows that a run of minutes cannot
+# fill: tests/availability/test_month.py runs its queries on a backfilled month instead.
+DASHBOARDS = {
+    name: dashboard
+    for name, dashboard in load_dashboards().items()
+    if dashboard["uid"] != "een-availability"
+}
 QUERIES = [query for dashboard in DASHBOARDS.values() for query in panel_queries(dashboard)]
 VARIABLES = [
     (dashboard, variable)

@@ -21,6 +21,8 @@ ACCOUNT_METRICS = frozenset(
         "een_stream_messages_total",
         "een_stream_last_message_timestamp_seconds",
         "een_exporter_account_shard",
+        # The account's availability objective (EEN_AVAILABILITY_OBJECTIVE[S]).
+        "een_account_availability_objective",
         # From poll-stream events (EEN_EVENTS; pre-initialised for the default codes).
         "een_camera_events_total",
         "een_camera_last_event_timestamp_seconds",

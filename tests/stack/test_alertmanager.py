@@ -226,6 +226,44 @@ def test_stream_down_inhibits_its_accounts_camera_and_bridge_alerts(alertmanager
     )
 
 
+def test_stream_down_inhibits_its_accounts_availability_alerts(alertmanager_url: str) -> None:
+    """While an account's stream is down its time is not counted, so a burn-rate alert of that
+    account (from the minutes before) is held back; another account's is not."""
+    instance = "stream-down-availability:9877"
+    beta_shop = {"account_id": "22222222", "account_name": "Beta Shop"}
+    post(
+        alertmanager_url,
+        [
+            alert("EenStreamDown", instance, account_name="Beta Shop"),
+            {**alert("EenAvailabilityBudgetBurnFast", instance), **beta_shop},
+            {**alert("EenAvailabilityBudgetBurnSlow", instance), **beta_shop},
+            alert("EenAvailabilityBudgetBurnFast", instance, account_name="Acme HQ"),
+        ],
+    )
+
+    def by_account() -> dict[str, bool]:
+        response = requests.get(
+            f"{alertmanager_url}/api/v2/alerts",
+            params={"filter": f'instance="{instance}"'},
+            timeout=5,
+        )
+        response.raise_for_status()
+        return {
+            f"{item['labels']['alertname']}/{item['labels']['account_name']}": bool(
+                item["status"]["inhibitedBy"]
+            )
+            for item in response.json()
+        }
+
+    expected = {
+        "EenStreamDown/Beta Shop": False,
+        "EenAvailabilityBudgetBurnFast/Beta Shop": True,
+        "EenAvailabilityBudgetBurnSlow/Beta Shop": True,
+        "EenAvailabilityBudgetBurnFast/Acme HQ": False,
+    }
+    wait_for(lambda: by_account() == expected, timeout=5, message=f"inhibition {expected}")
+
+
 def test_bridge_offline_inhibits_only_its_own_cameras(alertmanager_url: str) -> None:
     instance = "bridge-offline:9877"
     post(

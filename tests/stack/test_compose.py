@@ -182,6 +182,8 @@ GIVEN = {
     "EEN_API": "v1",
     "EEN_CLIENT_ID": "een-app-123",
     "EEN_TOKEN_FILE": "/var/lib/een-exporter/token.json",
+    "EEN_AVAILABILITY_OBJECTIVE": "0.999",
+    "EEN_AVAILABILITY_OBJECTIVES": "00001234=0.99",
 }
 
 
@@ -222,6 +224,8 @@ def test_every_setting_in_env_reaches_the_exporter(
     assert (settings.login_concurrency, settings.device_refresh_seconds) == (2, 120.0)
     assert settings.web_config_file == Path("/etc/een-exporter/web-config.yml")
     assert settings.events == ("PRTH", "CCLC")
+    assert settings.availability_objective == 0.999
+    assert settings.availability_objectives == (("00001234", 0.99),)
     assert environment["EEN_CLIENT_SECRET_FILE"] == "/run/secrets/een_client_secret"
     assert config["secrets"]["een_client_secret"]["file"] == str(client_secret_file)
     # The same .env switched to API v3: its settings reach the exporter too.

@@ -30,6 +30,7 @@ DASHBOARDS = load_dashboards()
 EXPECTED_DASHBOARDS = {
     "een-cameras.json": ("een-cameras", "EEN cameras"),
     "een-exporter-health.json": ("een-exporter-health", "EEN exporter health"),
+    "een-availability.json": ("een-availability", "EEN availability"),
 }
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 QUERY_VARIABLES = ("job", "instance", "account_id")
@@ -52,6 +53,7 @@ KNOWN_UNITS = {
     "cpm",
     "dateTimeAsIso",
     "dateTimeFromNow",
+    "m",
 }
 
 PANELS = [(name, panel) for name, dashboard in DASHBOARDS.items() for panel in panels(dashboard)]
@@ -73,7 +75,7 @@ def provisioned_datasource() -> dict[str, Any]:
     return dict(sources[0])
 
 
-def test_the_two_dashboards_exist_with_fixed_uids_and_titles() -> None:
+def test_the_dashboards_exist_with_fixed_uids_and_titles() -> None:
     found = {name: (d["uid"], d["title"]) for name, d in DASHBOARDS.items()}
     assert found == EXPECTED_DASHBOARDS
 

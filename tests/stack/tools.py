@@ -73,11 +73,11 @@ def compose() -> str:
 
 
 def run(
-    args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
+    args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run a tool to completion and keep its output for the assertion message."""
     return subprocess.run(
-        args, capture_output=True, text=True, timeout=60, check=False, cwd=cwd, env=env
+        args, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd, env=env
     )
 
 

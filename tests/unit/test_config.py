@@ -56,6 +56,8 @@ ALL_ENV_VARS = (
     "EEN_CLIENT_SECRET",
     "EEN_CLIENT_SECRET_FILE",
     "EEN_TOKEN_FILE",
+    "EEN_AVAILABILITY_OBJECTIVE",
+    "EEN_AVAILABILITY_OBJECTIVES",
 )
 
 
@@ -603,6 +605,8 @@ def test_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
         "--een.stream-timeout",
         "--een.backoff-max",
         "--een.events",
+        "--availability.objective",
+        "--availability.objectives",
         "--log.level",
         "--log.format",
         "--demo",
@@ -1155,3 +1159,37 @@ def test_events_with_api_v3_are_named_in_the_warning_like_the_other_v1_settings(
     v1 = load_settings(["--een.events=PRTH"], CREDENTIALS)
     assert not [n for n in v1.notices if n.level == logging.WARNING]
     assert v1.events == ("PRTH",)
+
+
+def test_availability_objectives_default_to_99_5_percent() -> None:
+    settings = load_settings([], CREDENTIALS)
+    assert (settings.availability_objective, settings.availability_objectives) == (0.995, ())
+
+
+def test_availability_objectives_from_env_and_flags() -> None:
+    settings = load_settings(
+        ["--availability.objectives= 22222222=99% ,11111111=0.999,"],
+        {**CREDENTIALS, "EEN_AVAILABILITY_OBJECTIVE": "99.9%"},
+    )
+    assert settings.availability_objective == pytest.approx(0.999)
+    assert settings.availability_objectives == (("11111111", 0.999), ("22222222", 0.99))
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "says"),
+    [
+        ("EEN_AVAILABILITY_OBJECTIVE", "1", "between 0 and 1"),
+        ("EEN_AVAILABILITY_OBJECTIVE", "100%", "between 0 and 1"),
+        ("EEN_AVAILABILITY_OBJECTIVE", "0", "between 0 and 1"),
+        ("EEN_AVAILABILITY_OBJECTIVE", "nines", "between 0 and 1"),
+        ("EEN_AVAILABILITY_OBJECTIVES", "11111111", "ACCOUNT_ID=OBJECTIVE"),
+        ("EEN_AVAILABILITY_OBJECTIVES", "11111111=1.5", "11111111: must be a ratio"),
+    ],
+)
+def test_a_bad_availability_objective_is_refused_naming_the_setting(
+    env: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings([], {**CREDENTIALS, env: value})
+    assert env in str(raised.value)
+    assert says in str(raised.value)

@@ -109,3 +109,25 @@ def test_the_exporters_imports_have_no_circle_between_modules_or_packages() -> N
             package(t) for t in targets if package(t) not in (here, "exporter")
         )
     assert find_cycle(packages) is None, " -> ".join(find_cycle(packages) or [])
+
+
+@pytest.mark.parametrize("path", modules_of("report"), ids=lambda path: path.name)
+def test_the_report_reads_prometheus_and_imports_nothing_else_of_the_exporter(path: Path) -> None:
+    """`een-exporter report` knows Prometheus' HTTP API, not EEN: no transport, engine, state,
+    config or web module, so it works wherever Prometheus' data is, exporter or not."""
+    found = {
+        name
+        for name in imported_modules(path)
+        if name.startswith("exporter") and not name.startswith("exporter.report")
+    }
+    assert not found, f"exporter/report/{path.name} imports {sorted(found)}"
+
+
+def test_nothing_but_the_cli_imports_the_report() -> None:
+    users = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "report" not in path.parts
+        and any(name.startswith("exporter.report") for name in imported_modules(path))
+    }
+    assert users == {"cli.py"}
