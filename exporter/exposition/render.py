@@ -607,7 +607,9 @@ class _Rendered:
         for position, layouts in enumerate(self.layouts):
             if not layouts:
                 continue
-            kind_counters = counters[EVENT_KIND[position]]
+            kind_counters = counters.get(EVENT_KIND[position])
+            if kind_counters is None:  # no counter of that kind changed
+                continue
             changed_at = kind_counters.changed_at
             blocks, deflated = self.slices[position], self.slices_deflated[position]
             for at, layout in enumerate(layouts):

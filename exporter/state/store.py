@@ -83,8 +83,9 @@ class AccountView:
     messages: int
     last_message_at: float
     devices: tuple[DeviceRow, ...] | None  # None: unchanged since the versions asked about
-    # Copies of the event counters per kind; None: unchanged since the events version asked
-    # about. Their changed_at tells which slices changed after it.
+    # Copies of the event counters of the kinds changed since the events version asked about
+    # (every kind when `events_full`); None: none changed. Their changed_at tells which
+    # slices changed after it.
     events: dict[DeviceKind, Counters] | None
     events_full: bool  # the devices themselves changed (or nothing was asked): render all
 
@@ -363,9 +364,13 @@ class StateStore:
                 current = _versions(account)
                 if versions != current:
                     with_devices = versions is None or versions[1] != current[1]
-                    with_events = versions is None or versions[2] != current[2]
-                    full = versions is None or versions[3] != current[3]
-                    changed.append(_view(account, with_devices, with_events or full, full))
+                    if versions is None or versions[3] != current[3]:
+                        since: int | None = -1  # the devices changed: every counter
+                    elif versions[2] != current[2]:
+                        since = versions[2]
+                    else:
+                        since = None
+                    changed.append(_view(account, with_devices, since))
         return ids, changed
 
     def wanted_accounts(self) -> int:
@@ -403,7 +408,9 @@ def _versions(account: Account) -> Versions:
     )
 
 
-def _view(account: Account, with_devices: bool, with_events: bool, full: bool) -> AccountView:
+def _view(account: Account, with_devices: bool, since: int | None) -> AccountView:
+    """`since`: copy the counters of the kinds changed after that events version (-1: every
+    kind; None: none)."""
     return AccountView(
         account.id,
         account.name,
@@ -419,10 +426,14 @@ def _view(account: Account, with_devices: bool, with_events: bool, full: bool) -
         )
         if with_devices
         else None,
-        {kind: counters.snapshot() for kind, counters in account.counters.items()}
-        if with_events
+        {
+            kind: counters.snapshot()
+            for kind, counters in account.counters.items()
+            if max(counters.changed_at, default=-1) > since
+        }
+        if since is not None
         else None,
-        full,
+        since == -1,
     )
 
 
