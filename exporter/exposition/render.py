@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import codecs
 import enum
+import gc
 import operator
 import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
@@ -652,6 +654,28 @@ class _Rendered:
         return cached  # type: ignore[return-value]  # every piece is made now
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (a render: under Exposition's lock,
+    so one at a time; nothing else in the exporter switches it).
+
+    A render allocates thousands of short-lived containers (account views, copies of the
+    counters). A collection during it would promote them to the older generations, and every
+    few dozen scrapes those promotions set off a full collection of the exporter's long-lived
+    objects (250,000 at 1,000 x 50): 100-200 ms, inside the scrape that tripped it. With the
+    collector off they are freed by reference counting before any collection sees them.
+    Nothing a render makes holds a reference cycle.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 @dataclass(frozen=True, slots=True)
 class _Deflated:
     """One family's text as gzip pieces, with its CRC-32 and length."""
@@ -685,7 +709,7 @@ class Exposition:
     def render(self, gzip: bool) -> list[bytes]:
         """The body as parts to write in order (together one gzip stream when `gzip`)."""
         extra = self._self_metrics()
-        with self._lock:
+        with self._lock, collector_paused():
             self._refresh()
             if not gzip:
                 return [*self._main(), extra]

@@ -3,6 +3,7 @@ rendered without touching the status lines."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import re
 import subprocess
@@ -21,7 +22,7 @@ from exporter.state.model import (
     EventSelection,
     StreamUpdate,
 )
-from exporter.state.store import StateStore
+from exporter.state.store import AccountView, StateStore, Versions
 from tests.support import parse_exposition, require_binary, series
 from tests.unit.test_exposition import gunzip_one_member
 
@@ -350,3 +351,28 @@ def test_counted_but_hidden_codes_have_no_per_code_series() -> None:
         is None
     )
     assert series(found, "een_camera_stream_packets_received_total", camera_id="c1") == 9
+
+
+def test_the_garbage_collector_is_paused_while_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render's short-lived views must not be promoted by a collection mid-render (that
+    sets off full collections of every long-lived object, inside scrapes)."""
+    store = many_cameras_store()
+    exposition = Exposition(store, lambda: b"")
+    seen: list[bool] = []
+    real_views = store.views
+
+    def views(known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
+        seen.append(gc.isenabled())
+        return real_views(known)
+
+    monkeypatch.setattr(store, "views", views)
+    assert gc.isenabled()
+    exposition.render(gzip=True)
+    assert seen == [False]
+    assert gc.isenabled(), "on again after the render"
+    gc.disable()  # a caller's choice is left as it was
+    try:
+        exposition.render(gzip=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
