@@ -63,6 +63,9 @@ ACCEPT_BACKOFF = (0.05, 1.0)  # first and longest pause of accepting when out of
 ACCEPT_BATCH = 64  # connections accepted per wake-up, so one flood cannot starve the rest
 RECV_SIZE = 65536
 SEND_SIZE = 256 * 1024
+# Parts handed to one sendmsg: Linux's IOV_MAX. /metrics is thousands of small parts (a block
+# per account and family): a system call each would cost more than the body's bytes.
+PARTS_PER_SEND = 1024
 LINGER_SECONDS = 2.0  # after a last response, how long unread input is drained before closing
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -508,9 +511,8 @@ class HttpServer:
 
     def _write(self, connection: _Connection) -> None:
         while connection.out:
-            view = connection.out[0]
             try:
-                sent = connection.sock.send(view[:SEND_SIZE])
+                sent = _send_some(connection.sock, connection.out)
             except (BlockingIOError, ssl.SSLWantWriteError):
                 self._watch(connection, selectors.EVENT_WRITE)
                 return
@@ -520,10 +522,7 @@ class HttpServer:
             except OSError:  # e.g. a scraper that timed out and reset the connection
                 self._close(connection)
                 return
-            if sent < len(view):
-                connection.out[0] = view[sent:]
-            else:
-                connection.out.popleft()
+            _advance(connection.out, sent)
         if connection.close_after:
             self._linger(connection)
             return
@@ -613,3 +612,37 @@ class HttpServer:
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # full: a wake-up is pending anyway; closed: stopped
             self._wake_w.send(b"\0")
+
+
+def _send_some(sock: socket.socket, out: deque[memoryview]) -> int:
+    """Send from the front of `out` as much as the socket takes now (up to SEND_SIZE bytes);
+    how many bytes it took. Plain sockets get many parts per system call (sendmsg); TLS has no
+    sendmsg, so small parts are joined into one record's worth first."""
+    if isinstance(sock, ssl.SSLSocket):
+        if len(out[0]) >= SEND_SIZE or len(out) == 1:
+            return sock.send(out[0][:SEND_SIZE])
+        batch, size = [], 0
+        for view in out:
+            if size + len(view) > SEND_SIZE:
+                break
+            batch.append(view)
+            size += len(view)
+        return sock.send(b"".join(batch) if len(batch) > 1 else out[0][:SEND_SIZE])
+    batch, size = [], 0
+    for view in out:
+        batch.append(view)
+        size += len(view)
+        if size >= SEND_SIZE or len(batch) == PARTS_PER_SEND:
+            break
+    return sock.sendmsg(batch)
+
+
+def _advance(out: deque[memoryview], sent: int) -> None:
+    """Drop `sent` bytes from the front of `out`."""
+    while sent:
+        view = out[0]
+        if sent < len(view):
+            out[0] = view[sent:]
+            return
+        sent -= len(view)
+        out.popleft()
