@@ -761,6 +761,8 @@ class Exposition:
                 parts = [header]
                 for r in rendered:
                     parts.extend(block for block in r.family(index) if block)
+                if FAMILIES[index].source is ACCOUNT:  # a line per account: join, 80 kB
+                    parts = [b"".join(parts)]
                 cached[index] = parts
             body.extend(parts)
         return body

@@ -160,7 +160,7 @@ class _Connection:
     state: _State
     tls: TlsSettings | None = None
     buffer: bytearray = field(default_factory=bytearray)
-    out: deque[memoryview] = field(default_factory=deque)
+    out: deque[bytes | memoryview] = field(default_factory=deque)
     close_after: bool = False
     deadline: float = 0.0
     events: int = 0  # what the selector watches for; 0 = not registered
@@ -501,7 +501,7 @@ class HttpServer:
                 self._answer(connection, parts, close)
 
     def _answer(self, connection: _Connection, parts: list[bytes], close: bool) -> None:
-        connection.out = deque(memoryview(part) for part in parts if part)
+        connection.out = deque(part for part in parts if part)
         connection.close_after = close
         connection.state = _State.WRITING
         connection.answered = True
@@ -614,35 +614,30 @@ class HttpServer:
             self._wake_w.send(b"\0")
 
 
-def _send_some(sock: socket.socket, out: deque[memoryview]) -> int:
-    """Send from the front of `out` as much as the socket takes now (up to SEND_SIZE bytes);
-    how many bytes it took. Plain sockets get many parts per system call (sendmsg); TLS has no
-    sendmsg, so small parts are joined into one record's worth first."""
-    if isinstance(sock, ssl.SSLSocket):
-        if len(out[0]) >= SEND_SIZE or len(out) == 1:
-            return sock.send(out[0][:SEND_SIZE])
-        batch, size = [], 0
-        for view in out:
-            if size + len(view) > SEND_SIZE:
-                break
-            batch.append(view)
-            size += len(view)
-        return sock.send(b"".join(batch) if len(batch) > 1 else out[0][:SEND_SIZE])
+def _send_some(sock: socket.socket, out: deque[bytes | memoryview]) -> int:
+    """Send from the front of `out` as much as the socket takes now; how many bytes it took.
+    Plain sockets get up to PARTS_PER_SEND parts per system call (sendmsg); TLS has no
+    sendmsg, so small parts are joined into one record's worth (SEND_SIZE) first."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return sock.sendmsg(list(itertools.islice(out, PARTS_PER_SEND)))
+    first = out[0]
+    if len(first) >= SEND_SIZE or len(out) == 1:
+        return sock.send(memoryview(first)[:SEND_SIZE])
     batch, size = [], 0
-    for view in out:
-        batch.append(view)
-        size += len(view)
-        if size >= SEND_SIZE or len(batch) == PARTS_PER_SEND:
+    for part in out:
+        if size + len(part) > SEND_SIZE:
             break
-    return sock.sendmsg(batch)
+        batch.append(part)
+        size += len(part)
+    return sock.send(b"".join(batch))
 
 
-def _advance(out: deque[memoryview], sent: int) -> None:
+def _advance(out: deque[bytes | memoryview], sent: int) -> None:
     """Drop `sent` bytes from the front of `out`."""
     while sent:
-        view = out[0]
-        if sent < len(view):
-            out[0] = view[sent:]
+        part = out[0]
+        if sent < len(part):
+            out[0] = memoryview(part)[sent:]
             return
-        sent -= len(view)
+        sent -= len(part)
         out.popleft()

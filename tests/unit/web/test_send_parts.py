@@ -17,7 +17,7 @@ def test_many_small_parts_arrive_whole_through_partial_sends() -> None:
     writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # force partial sends
     writer.setblocking(False)
     reader.settimeout(10)
-    out = deque(memoryview(part) for part in parts)
+    out: deque[bytes | memoryview] = deque(parts)
     received = bytearray()
     calls = 0
     with writer, reader, selectors.DefaultSelector() as selector:
@@ -39,7 +39,7 @@ def test_many_small_parts_arrive_whole_through_partial_sends() -> None:
 
 
 def test_advance_drops_whole_parts_and_cuts_the_next() -> None:
-    out = deque(memoryview(part) for part in (b"abc", b"de", b"fgh"))
+    out: deque[bytes | memoryview] = deque([b"abc", b"de", b"fgh"])
     _advance(out, 4)
     assert [bytes(view) for view in out] == [b"e", b"fgh"]
     _advance(out, 4)
