@@ -699,7 +699,9 @@ class Exposition:
         self._lock = threading.Lock()  # one render at a time; concurrent scrapes share the cache
         self._accounts: dict[str, _Rendered] = {}
         self._order: list[str] = []
-        self._texts: list[bytes | None] = [None] * len(FAMILIES)
+        # Per family: its header and every account's blocks, in order (references to the
+        # blocks, not a joined copy: the body's text is held once, in the blocks).
+        self._parts: list[list[bytes] | None] = [None] * len(FAMILIES)
         self._deflated: list[_Deflated | None] = [None] * len(FAMILIES)
         self._pieces = gzipstream.Pieces()
         # The gzip header and families' pieces, their CRC and length: kept while nothing changes
@@ -739,7 +741,7 @@ class Exposition:
             dirty.update(range(len(FAMILIES)))
         self._order = order
         for index in dirty:
-            self._texts[index] = self._deflated[index] = None
+            self._parts[index] = self._deflated[index] = None
         if dirty:
             self._gzip_main = None
 
@@ -747,16 +749,23 @@ class Exposition:
         return [self._accounts[account_id] for account_id in self._order]
 
     def _main(self) -> list[bytes]:
-        texts = self._texts
+        """The body's text as parts: the families' headers and blocks, none joined (the HTTP
+        server writes many parts in one system call)."""
+        cached = self._parts
         rendered: list[_Rendered] | None = None
+        body: list[bytes] = []
         for index, header in enumerate(HEADERS):
-            if texts[index] is None:
+            parts = cached[index]
+            if parts is None:
                 rendered = rendered or self._rendered()
                 parts = [header]
                 for r in rendered:
-                    parts.extend(r.family(index))
-                texts[index] = b"".join(parts)
-        return [text for text in texts if text is not None]
+                    parts.extend(block for block in r.family(index) if block)
+                if FAMILIES[index].source is ACCOUNT:  # a line per account: join, 80 kB
+                    parts = [b"".join(parts)]
+                cached[index] = parts
+            body.extend(parts)
+        return body
 
     def _gzipped_main(self) -> tuple[list[bytes], int, int]:
         """The gzip header and every piece but the last, with the CRC-32 and length of their

@@ -63,6 +63,9 @@ ACCEPT_BACKOFF = (0.05, 1.0)  # first and longest pause of accepting when out of
 ACCEPT_BATCH = 64  # connections accepted per wake-up, so one flood cannot starve the rest
 RECV_SIZE = 65536
 SEND_SIZE = 256 * 1024
+# Parts handed to one sendmsg: Linux's IOV_MAX. /metrics is thousands of small parts (a block
+# per account and family): a system call each would cost more than the body's bytes.
+PARTS_PER_SEND = 1024
 LINGER_SECONDS = 2.0  # after a last response, how long unread input is drained before closing
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -157,7 +160,7 @@ class _Connection:
     state: _State
     tls: TlsSettings | None = None
     buffer: bytearray = field(default_factory=bytearray)
-    out: deque[memoryview] = field(default_factory=deque)
+    out: deque[bytes | memoryview] = field(default_factory=deque)
     close_after: bool = False
     deadline: float = 0.0
     events: int = 0  # what the selector watches for; 0 = not registered
@@ -498,7 +501,7 @@ class HttpServer:
                 self._answer(connection, parts, close)
 
     def _answer(self, connection: _Connection, parts: list[bytes], close: bool) -> None:
-        connection.out = deque(memoryview(part) for part in parts if part)
+        connection.out = deque(part for part in parts if part)
         connection.close_after = close
         connection.state = _State.WRITING
         connection.answered = True
@@ -508,9 +511,8 @@ class HttpServer:
 
     def _write(self, connection: _Connection) -> None:
         while connection.out:
-            view = connection.out[0]
             try:
-                sent = connection.sock.send(view[:SEND_SIZE])
+                sent = _send_some(connection.sock, connection.out)
             except (BlockingIOError, ssl.SSLWantWriteError):
                 self._watch(connection, selectors.EVENT_WRITE)
                 return
@@ -520,10 +522,7 @@ class HttpServer:
             except OSError:  # e.g. a scraper that timed out and reset the connection
                 self._close(connection)
                 return
-            if sent < len(view):
-                connection.out[0] = view[sent:]
-            else:
-                connection.out.popleft()
+            _advance(connection.out, sent)
         if connection.close_after:
             self._linger(connection)
             return
@@ -613,3 +612,32 @@ class HttpServer:
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # full: a wake-up is pending anyway; closed: stopped
             self._wake_w.send(b"\0")
+
+
+def _send_some(sock: socket.socket, out: deque[bytes | memoryview]) -> int:
+    """Send from the front of `out` as much as the socket takes now; how many bytes it took.
+    Plain sockets get up to PARTS_PER_SEND parts per system call (sendmsg); TLS has no
+    sendmsg, so small parts are joined into one record's worth (SEND_SIZE) first."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return sock.sendmsg(list(itertools.islice(out, PARTS_PER_SEND)))
+    first = out[0]
+    if len(first) >= SEND_SIZE or len(out) == 1:
+        return sock.send(memoryview(first)[:SEND_SIZE])
+    batch, size = [], 0
+    for part in out:
+        if size + len(part) > SEND_SIZE:
+            break
+        batch.append(part)
+        size += len(part)
+    return sock.send(b"".join(batch))
+
+
+def _advance(out: deque[bytes | memoryview], sent: int) -> None:
+    """Drop `sent` bytes from the front of `out`."""
+    while sent:
+        part = out[0]
+        if sent < len(part):
+            out[0] = memoryview(part)[sent:]
+            return
+        sent -= len(part)
+        out.popleft()
