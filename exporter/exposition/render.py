@@ -439,49 +439,46 @@ def device_series(
     account: str, esn: str, kind: DeviceKind, slot: int, selection: EventSelection
 ) -> Iterator[tuple[int, str, Value, int]]:
     """(family index, line up to its number, where the number is, its index there) of each
-    event series the device may have, in the body's order within each family.
+    event series the device may have, in the body's order within each family. Which it has
+    is the store's to say: the series whose list its Counters keep (Counters.rendered).
 
     `account` is the account's label text (account_id="...").
     """
     if kind is CAMERA:
         labels = f'{account},camera_id="{escape(esn)}"'
         codes = len(selection.camera)
-        shown = _shown(selection)
-        for i, code in shown:
+        for i, code in _shown(selection):  # each family keeps the codes' order
+            per_code = f'{labels},event="{code}"'
             yield (
                 CAMERA_EVENTS,
-                f'een_camera_events_total{{{labels},event="{code}"}} ',
+                f"een_camera_events_total{{{per_code}}} ",
                 Value.COUNT,
                 slot * codes + i,
             )
-        for i, code in shown:
             yield (
                 LAST_EVENT,
-                f'een_camera_last_event_timestamp_seconds{{{labels},event="{code}"}} ',
+                f"een_camera_last_event_timestamp_seconds{{{per_code}}} ",
                 Value.LAST_MS,
                 slot * codes + i,
             )
-        if STREAM_STATS in selection.camera:
-            yield (
-                PACKETS_EXPECTED,
-                f"een_camera_stream_packets_expected_total{{{labels}}} ",
-                Value.EXPECTED,
-                slot,
-            )
-            yield (
-                PACKETS_RECEIVED,
-                f"een_camera_stream_packets_received_total{{{labels}}} ",
-                Value.RECEIVED,
-                slot,
-            )
+        yield (
+            PACKETS_EXPECTED,
+            f"een_camera_stream_packets_expected_total{{{labels}}} ",
+            Value.EXPECTED,
+            slot,
+        )
+        yield (
+            PACKETS_RECEIVED,
+            f"een_camera_stream_packets_received_total{{{labels}}} ",
+            Value.RECEIVED,
+            slot,
+        )
         return
     labels = f'{account},bridge_id="{escape(esn)}"'
     codes = len(selection.bridge)
     for i, code in enumerate(selection.bridge):
         index = BRIDGE_EVENTS[code]
         yield index, f"{FAMILIES[index].name}{{{labels}}} ", Value.COUNT, slot * codes + i
-    if CLOUD_DISCONNECT not in selection.bridge:
-        return
     yield (
         DISCONNECT_DURATION,
         f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} ",
@@ -562,6 +559,8 @@ def lay_out_events(
                 for index, prefix, value, at in device_series(
                     account, ids[slot], kind, slot, selection
                 ):
+                    if value.value not in kind_counters.rendered:  # the store keeps no list
+                        continue
                     lines.setdefault(index, []).append((utf8(prefix), at))
                     values[index] = value
             for index, family_lines in lines.items():

@@ -37,14 +37,15 @@ CRD_FILES = {
 Manifest = dict[str, Any]
 
 
-def _script_setting(name: str) -> str:
-    match = re.search(rf"^{name}=(\S+)$", INSTALL_SCRIPT.read_text(), re.MULTILINE)
-    assert match, f"{name} not found in {INSTALL_SCRIPT}"
+def script_setting(script: Path, name: str) -> str:
+    """A `NAME=value` line's value in one of .ci's scripts (so the tests pin what CI built)."""
+    match = re.search(rf"^{name}=(\S+)$", script.read_text(), re.MULTILINE)
+    assert match, f"{name} not found in {script}"
     return match.group(1)
 
 
-OPERATOR_VERSION = _script_setting("OPERATOR_VERSION")
-HELM_VERSION = _script_setting("HELM_VERSION")
+OPERATOR_VERSION = script_setting(INSTALL_SCRIPT, "OPERATOR_VERSION")
+HELM_VERSION = script_setting(INSTALL_SCRIPT, "HELM_VERSION")
 
 
 def tools_cache() -> Path:

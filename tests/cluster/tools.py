@@ -8,14 +8,13 @@ naming the command that provides them; with EEN_TEST_REQUIRE_TOOLS=1 (CI) it fai
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
-from tests.chart.tools import tools_cache
+from tests.chart.tools import script_setting, tools_cache
 from tests.support import REQUIRE_TOOLS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,14 +26,8 @@ CNI_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 
 
-def _script_setting(name: str) -> str:
-    match = re.search(rf"^{name}=(\S+)$", BUILD_SCRIPT.read_text(), re.MULTILINE)
-    assert match, f"{name} not found in {BUILD_SCRIPT}"
-    return match.group(1)
-
-
-KUBE_VERSION = _script_setting("KUBE_VERSION")
-ETCD_VERSION = _script_setting("ETCD_VERSION")
+KUBE_VERSION = script_setting(BUILD_SCRIPT, "KUBE_VERSION")
+ETCD_VERSION = script_setting(BUILD_SCRIPT, "ETCD_VERSION")
 
 
 def unavailable(message: str) -> None:
