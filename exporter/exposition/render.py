@@ -22,7 +22,6 @@ import gc
 import operator
 import re
 import threading
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -217,7 +216,6 @@ def _blocks_from(source: Source) -> tuple[int, ...]:
 
 
 # The blocks each render function returns, in FAMILIES order.
-ACCOUNT_BLOCKS = _blocks_from(ACCOUNT)
 DEVICE_BLOCKS = _blocks_from(DEVICES)
 EVENT_BLOCKS = _blocks_from(EVENTS)
 STATUSES = tuple(CameraStatus)
@@ -333,20 +331,48 @@ BRIDGE_EVENTS = {
 DISCONNECT_DURATION = BLOCK["een_bridge_last_cloud_disconnect_duration_seconds"]
 
 
-def render_account(view: AccountView) -> list[bytes]:
-    """The account's own blocks (info and stream health): ACCOUNT_BLOCKS."""
-    account = f'account_id="{escape(view.id)}"'
-    lines = [""] * len(FAMILIES)
-    lines[ACCOUNT_INFO] = f'een_account_info{{{account},name="{escape(view.name)}"}} 1\n'
-    lines[STREAM_UP] = f"een_stream_up{{{account}}} {int(view.stream_up)}\n"
-    lines[STREAM_CONNECTS] = f"een_stream_connects_total{{{account}}} {view.connects}\n"
-    lines[STREAM_DISCONNECTS] = f"een_stream_disconnects_total{{{account}}} {view.disconnects}\n"
-    lines[STREAM_MESSAGES] = f"een_stream_messages_total{{{account}}} {view.messages}\n"
-    lines[LAST_MESSAGE] = (
-        f"een_stream_last_message_timestamp_seconds{{{account}}} "
-        f"{sample_value(view.last_message_at)}\n"
+# The account families, a line per account, are rendered a family at a time over every
+# account: each scrape brings new message counts for nearly all of them, and one `%` of a
+# template per family costs less than a block per account. Their numbers, in AccountHealth
+# order, and the family each is the number of.
+HEALTH_FAMILIES = (STREAM_UP, STREAM_CONNECTS, STREAM_DISCONNECTS, STREAM_MESSAGES, LAST_MESSAGE)
+AccountHealth = tuple[bool, int, int, int, float]  # up, connects, disconnects, messages, last
+
+
+def account_health(view: AccountView) -> AccountHealth:
+    return view.stream_up, view.connects, view.disconnects, view.messages, view.last_message_at
+
+
+def render_account_info(accounts: Sequence[tuple[str, str]]) -> bytes:
+    """een_account_info's lines for (id, name) of each account."""
+    return utf8(
+        "".join(
+            f'een_account_info{{account_id="{escape(account_id)}",name="{escape(name)}"}} 1\n'
+            for account_id, name in accounts
+        )
     )
-    return [utf8(lines[index]) for index in ACCOUNT_BLOCKS]
+
+
+def health_template(index: int, account_ids: Sequence[str]) -> bytes:
+    """One account family's lines for these accounts, "%d" (or "%s") for each number.
+
+    >>> health_template(STREAM_UP, ["a%"]) % (True,)
+    b'een_stream_up{account_id="a%"} 1\\n'
+    """
+    number = b"%s" if index == LAST_MESSAGE else b"%d"
+    name = FAMILIES[index].name
+    return b"".join(
+        utf8(f'{name}{{account_id="{escape(account_id)}"}} ').replace(b"%", b"%%") + number + b"\n"
+        for account_id in account_ids
+    )
+
+
+def health_numbers(index: int, health: Sequence[AccountHealth]) -> tuple[Any, ...]:
+    """The numbers of health_template(index, ...) from each account's health."""
+    at = HEALTH_FAMILIES.index(index)
+    if index == LAST_MESSAGE:
+        return tuple(sample_value(numbers[at]).encode() for numbers in health)
+    return tuple(numbers[at] for numbers in health)
 
 
 def render_devices(account_id: str, devices: tuple[DeviceRow, ...]) -> list[bytes]:
@@ -420,6 +446,11 @@ EVENT_POSITION = {index: position for position, index in enumerate(EVENT_BLOCKS)
 EVENT_KIND = tuple(
     BRIDGE if FAMILIES[index].name.startswith("een_bridge_") else CAMERA for index in EVENT_BLOCKS
 )
+# The positions of each kind's event families.
+KIND_POSITIONS = {
+    kind: tuple(position for position, of in enumerate(EVENT_KIND) if of is kind)
+    for kind in (CAMERA, BRIDGE)
+}
 
 
 class Value(enum.Enum):
@@ -500,26 +531,27 @@ class SliceLayout:
     over the numbers `pick` takes from the Counters list `value` names: formatting a slice of
     64 lines is one call, not 64. The other numbers (timestamps, durations) go line by line.
 
-    >>> layout = SliceLayout.of(Value.COUNT, [(b'a{x="5%"} ', 1), (b'a{x="6"} ', 0)])
-    >>> layout.render([7, 9])
-    b'a{x="5%"} 9\\na{x="6"} 7\\n'
+    >>> layout = SliceLayout.of(Value.COUNT, [(b'a{x="5%"} ', 1), (b'a{x="6"} ', 2)])
+    >>> layout.render([7, 9, 8])
+    b'a{x="5%"} 9\\na{x="6"} 8\\n'
     """
 
     value: Value
+    numbers: str  # the name of the Counters list (value.value: Enum.value is a slow property)
     number: int  # the slice's place among its kind's slices (Counters.changed_at)
     template: bytes  # integers: every line, "%d" for its number, "%" doubled elsewhere
     prefixes: tuple[bytes, ...]  # the others: each line up to its number
-    pick: Callable[[list[Any]], Any]  # the lines' numbers from the list (operator.itemgetter)
+    pick: Callable[[list[Any]], tuple[Any, ...]]  # the lines' numbers from the list
 
     @classmethod
     def of(cls, value: Value, lines: Sequence[tuple[bytes, int]], number: int = 0) -> SliceLayout:
         """The layout of these lines: (line up to its number, the number's index in the list)."""
-        indices = [index for _, index in lines]
-        pick = operator.itemgetter(*indices) if len(indices) > 1 else _single(indices[0])
+        pick = picker([index for _, index in lines])
         if value in INTEGERS:
             template = b"".join(prefix.replace(b"%", b"%%") + b"%d\n" for prefix, _ in lines)
-            return cls(value, number, template, (), pick)
-        return cls(value, number, b"", tuple(prefix for prefix, _ in lines), pick)
+            return cls(value, value.value, number, template, (), pick)
+        prefixes = tuple(prefix for prefix, _ in lines)
+        return cls(value, value.value, number, b"", prefixes, pick)
 
     def render(self, numbers: list[Any]) -> bytes:
         """The slice's lines with the numbers of `numbers` (the Counters list `value` names)."""
@@ -539,9 +571,24 @@ class SliceLayout:
         )
 
 
-def _single(index: int) -> Callable[[list[Any]], tuple[Any]]:
-    """operator.itemgetter of one index, but giving a 1-tuple as it does for several."""
-    return lambda numbers: (numbers[index],)
+def picker(indices: Sequence[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    """A function giving the items at `indices` of a list, as a tuple.
+
+    The indices of a slice's lines are nearly always evenly spaced (a device's one number, or
+    its count of one code): then a slice of the list, which costs half of operator.itemgetter.
+
+    >>> picker([1, 3, 5])([0, 1, 2, 3, 4, 5, 6]), picker([4, 1])([0, 1, 2, 3, 4])
+    ((1, 3, 5), (4, 1))
+    """
+    first, count = indices[0], len(indices)
+    step = indices[1] - first if count > 1 else 1
+    if step > 0 and list(indices) == list(range(first, first + step * count, step)):
+        window = slice(first, first + step * (count - 1) + 1, step)
+        return lambda numbers: tuple(numbers[window])
+    if count == 1:
+        return lambda numbers: (numbers[first],)
+    getter: Callable[[list[Any]], tuple[Any, ...]] = operator.itemgetter(*indices)
+    return getter
 
 
 def lay_out_events(
@@ -573,13 +620,16 @@ def lay_out_events(
 class _Rendered:
     """One account's blocks, and their gzip pieces (compressed lazily, on a gzip scrape).
 
-    The account and device families have one block each. The event families have one per
+    The account families are rendered over every account (Exposition), from the name and
+    health kept here. The device families have one block each. The event families have one per
     slice of SLICE devices of their kind, rendered from the account's Counters when a counter
     of the slice changed: an event renders and compresses again its slice's lines only.
     """
 
     versions: Versions
-    blocks: list[bytes]  # per family in FAMILIES (event families: unused)
+    name: str
+    health: AccountHealth | None
+    blocks: list[bytes]  # per family in FAMILIES (account and event families: unused)
     deflated: list[bytes | None]
     # Per event family (EVENT_BLOCKS order): its slices' layouts, blocks and pieces.
     layouts: list[list[SliceLayout]] = field(default_factory=list)
@@ -588,7 +638,17 @@ class _Rendered:
 
     def update(self, view: AccountView, selection: EventSelection, dirty: set[int]) -> None:
         """Take what changed; add the families whose bytes changed to `dirty`."""
-        self._set(ACCOUNT_BLOCKS, render_account(view), dirty)
+        if view.name != self.name:
+            self.name = view.name
+            dirty.add(ACCOUNT_INFO)
+        health = account_health(view)
+        if self.health is None:
+            dirty.update(HEALTH_FAMILIES)
+        elif health != self.health:
+            dirty.update(
+                i for i, a, b in zip(HEALTH_FAMILIES, health, self.health, strict=True) if a != b
+            )
+        self.health = health
         if view.devices is not None:
             self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices), dirty)
         if view.events is not None:
@@ -605,21 +665,20 @@ class _Rendered:
             self.slices_deflated = [[None] * len(layouts) for layouts in self.layouts]
             dirty.update(EVENT_BLOCKS)  # the devices themselves changed
             since = -1
-        for position, layouts in enumerate(self.layouts):
-            if not layouts:
-                continue
-            kind_counters = counters.get(EVENT_KIND[position])
-            if kind_counters is None:  # no counter of that kind changed
-                continue
+        for kind, kind_counters in counters.items():  # the kinds with a changed counter
             changed_at = kind_counters.changed_at
-            blocks, deflated = self.slices[position], self.slices_deflated[position]
-            for at, layout in enumerate(layouts):
-                if changed_at[layout.number] <= since:
-                    continue
-                block = layout.render(getattr(kind_counters, layout.value.value))
-                if block != blocks[at]:  # unchanged bytes keep their compressed piece
-                    blocks[at] = block
-                    deflated[at] = None
+            for position in KIND_POSITIONS[kind]:
+                blocks, deflated = self.slices[position], self.slices_deflated[position]
+                changed = False
+                for at, layout in enumerate(self.layouts[position]):
+                    if changed_at[layout.number] <= since:
+                        continue
+                    block = layout.render(getattr(kind_counters, layout.numbers))
+                    if block != blocks[at]:  # unchanged bytes keep their compressed piece
+                        blocks[at] = block
+                        deflated[at] = None
+                        changed = True
+                if changed:
                     dirty.add(EVENT_BLOCKS[position])
 
     def _set(self, indices: tuple[int, ...], blocks: list[bytes], dirty: set[int]) -> None:
@@ -630,14 +689,14 @@ class _Rendered:
                 dirty.add(index)
 
     def family(self, index: int) -> list[bytes]:
-        """The account's blocks of one family, in order."""
+        """The account's blocks of one device or event family, in order."""
         position = EVENT_POSITION.get(index)
         if position is None:
             return [self.blocks[index]]
         return self.slices[position] if self.slices else []
 
     def pieces(self, index: int, compressor: gzipstream.Pieces) -> list[bytes]:
-        """The gzip pieces of family(index)."""
+        """The gzip pieces of family(index) (a device or event family)."""
         position = EVENT_POSITION.get(index)
         if position is None:
             deflated = self.deflated[index]
@@ -698,11 +757,14 @@ class Exposition:
         self._lock = threading.Lock()  # one render at a time; concurrent scrapes share the cache
         self._accounts: dict[str, _Rendered] = {}
         self._order: list[str] = []
+        self._health_templates: dict[int, bytes] = {}  # health_template, for _order
         # Per family: its header and every account's blocks, in order (references to the
         # blocks, not a joined copy: the body's text is held once, in the blocks).
         self._parts: list[list[bytes] | None] = [None] * len(FAMILIES)
         self._deflated: list[_Deflated | None] = [None] * len(FAMILIES)
         self._pieces = gzipstream.Pieces()
+        # Event slices change at nearly every scrape: compressed at the fastest level.
+        self._event_pieces = gzipstream.Pieces(gzipstream.FAST_LEVEL)
         # The gzip header and families' pieces, their CRC and length: kept while nothing changes
         # (combining 24 CRCs costs about 2 ms).
         self._gzip_main: tuple[list[bytes], int, int] | None = None
@@ -715,7 +777,7 @@ class Exposition:
             if not gzip:
                 return [*self._main(), extra]
             parts, crc, size = self._gzipped_main()
-        crc = zlib.crc32(extra, crc)
+        crc = gzipstream.crc32(extra, crc)
         tail = gzipstream.last_piece(extra) + gzipstream.trailer(crc, size + len(extra))
         return [*parts, tail]
 
@@ -731,13 +793,14 @@ class Exposition:
             if rendered is None:
                 blank = len(FAMILIES)
                 rendered = self._accounts[view.id] = _Rendered(
-                    (-1, -1, -1, -1), [b""] * blank, [None] * blank
+                    (-1, -1, -1, -1), view.name, None, [b""] * blank, [None] * blank
                 )
             rendered.update(view, selection, dirty)
         for account_id in self._accounts.keys() - set(order):
             del self._accounts[account_id]
         if order != self._order:
             dirty.update(range(len(FAMILIES)))
+            self._health_templates.clear()
         self._order = order
         for index in dirty:
             self._parts[index] = self._deflated[index] = None
@@ -757,11 +820,12 @@ class Exposition:
             parts = cached[index]
             if parts is None:
                 rendered = rendered or self._rendered()
-                parts = [header]
-                for r in rendered:
-                    parts.extend(block for block in r.family(index) if block)
-                if FAMILIES[index].source is ACCOUNT:  # a line per account: join, 80 kB
-                    parts = [b"".join(parts)]
+                if FAMILIES[index].source is ACCOUNT:
+                    parts = [header, self._account_family(index, rendered)]
+                else:
+                    parts = [header]
+                    for r in rendered:
+                        parts.extend(block for block in r.family(index) if block)
                 cached[index] = parts
             body.extend(parts)
         return body
@@ -786,18 +850,35 @@ class Exposition:
         self._gzip_main = parts, crc, size
         return self._gzip_main
 
+    def _account_family(self, index: int, rendered: list[_Rendered]) -> bytes:
+        """An account family's lines, every account's."""
+        if index == ACCOUNT_INFO:
+            return render_account_info(
+                [(i, r.name) for i, r in zip(self._order, rendered, strict=True)]
+            )
+        template = self._health_templates.get(index)
+        if template is None:
+            template = self._health_templates[index] = health_template(index, self._order)
+        numbers = health_numbers(index, [r.health for r in rendered])  # type: ignore[misc]
+        block: bytes = template % numbers
+        return block
+
     def _deflate(self, index: int, header: bytes, rendered: list[_Rendered]) -> _Deflated:
-        blocks = [header]
-        for r in rendered:
-            blocks.extend(r.family(index))
+        if FAMILIES[index].source is ACCOUNT:
+            blocks = [header, self._account_family(index, rendered)]
+        else:
+            blocks = [header]
+            for r in rendered:
+                blocks.extend(r.family(index))
         crc = 0
         for block in blocks:
-            crc = zlib.crc32(block, crc)
+            crc = gzipstream.crc32(block, crc)
         size = sum(map(len, blocks))
         if FAMILIES[index].source is ACCOUNT:
             # A line per account, and every account's changes with each message: one piece.
             return _Deflated(self._pieces.piece(b"".join(blocks)), crc, size)
         pieces = [DEFLATED_HEADERS[index]]
+        events = FAMILIES[index].source is EVENTS
         for r in rendered:
-            pieces.extend(r.pieces(index, self._pieces))
+            pieces.extend(r.pieces(index, self._event_pieces if events else self._pieces))
         return _Deflated(b"".join(pieces), crc, size)

@@ -43,6 +43,7 @@ class Counters:
     received: list[int]  # [slot]: packets received, summed
     disconnect: list[float | None]  # [slot]: the last CLOUD_DISCONNECT's seconds (bridges)
     changed_at: list[int]  # [slot // SLICE]: the account's events version of the last change
+    last_change: int  # the latest of changed_at
     # The lists that have series (by name), so the only ones a snapshot copies: e.g. not the
     # per-code counts of cameras whose only code (CSSU, by default) has no series of its own.
     rendered: frozenset[str] = LISTS
@@ -69,6 +70,7 @@ class Counters:
             [0] * n,
             [None] * n,
             [stamp] * slices(n),
+            stamp,
             rendered,
         )
         if previous is not None and previous.codes == codes:
@@ -101,7 +103,7 @@ class Counters:
         at = slot * self.codes + code
         self.counts[at] += 1
         self.last_ms[at] = at_ms
-        self.changed_at[slot // SLICE] = stamp
+        self.changed_at[slot // SLICE] = self.last_change = stamp
 
     def snapshot(self) -> Counters:
         """A copy to render outside the lock, of the lists in `rendered` (the others empty;
@@ -116,5 +118,6 @@ class Counters:
             self.received.copy() if "received" in rendered else [],
             self.disconnect.copy() if "disconnect" in rendered else [],
             self.changed_at.copy(),
+            self.last_change,
             rendered,
         )

@@ -70,9 +70,13 @@ DeviceRow = tuple[str, DeviceKind, str, str, Status, float]  # id, kind, name, b
 Versions = tuple[int, int, int, int]  # health, devices, events, members
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccountView:
-    """An immutable copy of one account, taken under the lock, rendered outside it."""
+    """A copy of one account, taken under the lock, rendered outside it; nothing changes it.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, and a scrape
+    takes a view of nearly every account (their message counts change all the time).
+    """
 
     id: str
     name: str
@@ -429,7 +433,7 @@ def _view(account: Account, with_devices: bool, since: int | None) -> AccountVie
         {
             kind: counters.snapshot()
             for kind, counters in account.counters.items()
-            if max(counters.changed_at, default=-1) > since
+            if counters.last_change > since
         }
         if since is not None
         else None,
