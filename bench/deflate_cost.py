@@ -2,9 +2,11 @@
 
 Builds, in-process, the state of `--accounts` x (`--bridges` + `--cameras`) devices with the
 default events (every camera's stream statistics counted), renders /metrics once, then
-compresses each block of the body as a gzip piece (exposition.gzipstream: raw deflate, full
-flush), with each library at each level, several rounds, one after the other in the same run.
-Reports the median time per body and the compressed size.
+compresses the body as gzip pieces (exposition.gzipstream: raw deflate, full flush), with each
+library at each level, a piece per block (an account's lines of a family, or of a slice of
+its devices) and a piece per chunk (runs of a family's blocks of about 64 kB, what
+gzipstream.Chunks makes), several rounds, interleaved, in the same run. Reports the median
+time per body and the compressed size.
 
     .venv/bin/python bench/deflate_cost.py                   # 1,000 x 50, ~1 min
 
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from exporter.exposition import gzipstream  # noqa: E402
 from exporter.exposition.render import FAMILIES, Exposition  # noqa: E402
 from exporter.state.model import (  # noqa: E402
     AccountInfo,
@@ -44,8 +47,8 @@ DEFAULT_EVENTS = EventSelection(("CSSU",), ("BBOO", "ABRT", "CCLD"), ("CSSU",))
 ONLINE_ON_STREAMING_RECORDING = 0x1E0000
 
 
-def body_blocks(accounts: int, bridges: int, cameras: int) -> list[bytes]:
-    """Every block of the body, as the exposition caches and compresses them."""
+def body_blocks(accounts: int, bridges: int, cameras: int) -> list[list[bytes]]:
+    """Every block of the body, per family, as the exposition caches them."""
     rng = random.Random(21)
     store = StateStore(DEFAULT_EVENTS)
     infos = [AccountInfo(f"{i:08x}", f"Account {i}") for i in range(accounts)]
@@ -80,11 +83,21 @@ def body_blocks(accounts: int, bridges: int, cameras: int) -> list[bytes]:
         store.apply(account.id, StreamUpdate(events=stats), now=1.7e9)
     exposition = Exposition(store, lambda: b"")
     exposition.render(gzip=False)
-    blocks: list[bytes] = []
+    families: list[list[bytes]] = []
     for index in range(len(FAMILIES)):
+        families.append([])
         for rendered in exposition._rendered():
-            blocks.extend(block for block in rendered.family(index) if block)
-    return blocks
+            families[-1].extend(block for block in rendered.family(index) if block)
+    return families
+
+
+def chunks(families: list[list[bytes]]) -> list[bytes]:
+    """The texts gzipstream.Chunks compresses a piece each of."""
+    return [
+        b"".join(blocks[run.start : run.stop])
+        for blocks in families
+        for run in gzipstream.runs(blocks)
+    ]
 
 
 def pieces(make: Callable[[], Any], flush: int, blocks: list[bytes]) -> tuple[float, int]:
@@ -104,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bridges", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
-    blocks = body_blocks(args.accounts, args.bridges, args.cameras)
+    families = body_blocks(args.accounts, args.bridges, args.cameras)
+    blocks = [block for family in families for block in family]
+    cut = {"a piece per block": blocks, "a piece per chunk": chunks(families)}
     text = sum(map(len, blocks))
     contenders = {
         "zlib, level 1": (lambda: zlib.compressobj(1, zlib.DEFLATED, -15), zlib.Z_FULL_FLUSH),
@@ -122,24 +137,27 @@ def main(argv: list[str] | None = None) -> int:
             isal_zlib.Z_FULL_FLUSH,
         ),
     }
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    sizes: dict[str, int] = {}
+    runs = [(name, way) for name in contenders for way in cut]
+    times: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
+    sizes: dict[tuple[str, str], int] = {}
     for _ in range(args.rounds):  # interleaved, so that load changes hit every contender
-        for name, (make, flush) in contenders.items():
-            seconds, sizes[name] = pieces(make, flush, blocks)
-            times[name].append(seconds)
+        for name, way in runs:
+            make, flush = contenders[name]
+            seconds, sizes[name, way] = pieces(make, flush, cut[way])
+            times[name, way].append(seconds)
     print(
         f"{args.accounts:,} accounts x ({args.bridges} bridges + {args.cameras} cameras), "
-        f"default events: {len(blocks):,} blocks, {text / 1e6:.1f} MB of text; "
-        f"median of {args.rounds} rounds"
+        f"default events: {len(blocks):,} blocks, {len(cut['a piece per chunk']):,} chunks, "
+        f"{text / 1e6:.1f} MB of text; median of {args.rounds} rounds"
     )
-    print("| deflate | time per body | MB/s | compressed | of the text |")
-    print("|---|---:|---:|---:|---:|")
-    for name in contenders:
-        seconds = statistics.median(times[name])
+    print("| deflate | pieces | time per body | MB/s | compressed | of the text |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, way in runs:
+        seconds = statistics.median(times[name, way])
+        size = sizes[name, way]
         print(
-            f"| {name} | {seconds * 1e3:.0f} ms | {text / seconds / 1e6:.0f} | "
-            f"{sizes[name] / 1e6:.2f} MB | {sizes[name] / text:.1%} |"
+            f"| {name} | {way} | {seconds * 1e3:.0f} ms | {text / seconds / 1e6:.0f} | "
+            f"{size / 1e6:.2f} MB | {size / text:.1%} |"
         )
     return 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
 
 from isal import isal_zlib
 
@@ -24,9 +25,6 @@ from isal import isal_zlib
 # 1.6 times as fast as zlib's level 1, to the same size (bench/deflate_cost.py). zlib stays
 # for the last piece, a few hundred bytes.
 LEVEL = 1
-# ISA-L's level 0, for what is compressed again at nearly every scrape (the event counters of
-# streaming cameras): about 2.5 times as fast as level 1, 1.7 times the bytes.
-FAST_LEVEL = 0
 # Magic, deflate, no flags, no modification time, no extra flags, operating system "unknown".
 HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 _RAW = -15  # wbits for raw deflate: no zlib or gzip framing, the largest window
@@ -73,50 +71,87 @@ def trailer(crc: int, size: int) -> bytes:
     return struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
 
 
-# CRC-32 combination (zlib's crc32_combine, which Python's zlib does not expose): the CRC of
-# A + B from crc(A), crc(B) and len(B), in about 25 multiplications modulo the CRC polynomial
-# (some 80 µs in Python): cheap per family of a body, too dear per block.
-_POLY = 0xEDB88320  # reflected
-
-
-def _multiply(a: int, b: int) -> int:
-    """a * b modulo the polynomial, both reflected."""
-    m = 1 << 31
-    product = 0
-    while True:
-        if a & m:
-            product ^= b
-            if not a & (m - 1):
-                return product
-        m >>= 1
-        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
-
-
-def _powers() -> tuple[int, ...]:
-    """x^(2^k) modulo the polynomial, k = 0..31."""
-    power = 1 << 30  # x^1
-    table = [power]
-    for _ in range(31):
-        power = _multiply(power, power)
-        table.append(power)
-    return tuple(table)
-
-
-_X2N = _powers()
-
-
 def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
-    """The CRC-32 of A + B, given crc1 = crc32(A), crc2 = crc32(B) and length2 = len(B).
+    """The CRC-32 of A + B, given crc1 = crc32(A), crc2 = crc32(B) and length2 = len(B) (ISA-L's,
+    under a microsecond).
 
     >>> crc32_combine(zlib.crc32(b"ab"), zlib.crc32(b"cde"), 3) == zlib.crc32(b"abcde")
     True
     """
-    operator = 1 << 31  # x^0
-    k = 3  # x^(8 * length2): one byte is eight bits
-    n = length2
-    while n:
-        if n & 1:
-            operator = _multiply(_X2N[k & 31], operator)
-        n >>= 1
-        k += 1
-    return _multiply(operator, crc1) ^ crc2
+    crc: int = isal_zlib.crc32_combine(crc1, crc2, length2)
+    return crc
+
+
+# Text per chunk (Chunks): ISA-L spends about as long starting a piece (its full flush resets
+# the match tables) as compressing a few kilobytes, and a piece refers to nothing before it.
+# On the exposition's event blocks (bench/deflate_cost.py), pieces of 64 kB rather than a
+# piece per 4.7 kB block took a quarter of the time and made two thirds of the bytes.
+CHUNK = 64 * 1024
+
+
+@dataclass(slots=True)
+class _Chunk:
+    start: int  # its blocks: [start, stop)
+    stop: int
+    at: int = -1  # the stamp it was compressed at (-1: not yet)
+    piece: bytes = b""
+    crc: int = 0
+    size: int = 0
+
+
+class Chunks:
+    """The pieces of a sequence of blocks (one family's, every account's), compressed in runs
+    of consecutive blocks of about CHUNK bytes of text: a changed block costs its chunk, not
+    the sequence, nor a piece of its own.
+
+    Each block comes with the stamp of its last change; a chunk is compressed again when one
+    of its blocks has a stamp later than the chunk's. The runs are drawn again, and all
+    compressed, when `layout` changes: the caller changes it whenever which blocks there are
+    changes (not their text).
+
+    >>> chunks = Chunks(Pieces())
+    >>> pieces, crc, size = chunks.deflate([b"a\\n", b"b\\n"], [1, 1], layout=0, now=1)
+    >>> body = HEADER + b"".join(pieces) + last_piece(b"") + trailer(crc, size)
+    >>> import gzip; gzip.decompress(body)
+    b'a\\nb\\n'
+    """
+
+    def __init__(self, compressor: Pieces) -> None:
+        self._compressor = compressor
+        self._layout: int | None = None
+        self._chunks: list[_Chunk] = []
+        self.compressed = 0  # bytes of text compressed, in all (for tests and benchmarks)
+
+    def deflate(
+        self, blocks: list[bytes], stamps: list[int], layout: int, now: int
+    ) -> tuple[list[bytes], int, int]:
+        """The blocks' text as pieces to join, its CRC-32 and its length; `now` is at least
+        every stamp."""
+        if layout != self._layout:
+            self._layout = layout
+            self._chunks = runs(blocks)
+        crc = size = 0
+        for chunk in self._chunks:
+            if chunk.at < 0 or max(stamps[chunk.start : chunk.stop]) > chunk.at:
+                text = b"".join(blocks[chunk.start : chunk.stop])
+                chunk.piece = self._compressor.piece(text)
+                chunk.crc, chunk.size, chunk.at = crc32(text), len(text), now
+                self.compressed += chunk.size
+            crc = crc32_combine(crc, chunk.crc, chunk.size)
+            size += chunk.size
+        return [chunk.piece for chunk in self._chunks], crc, size
+
+
+def runs(blocks: list[bytes]) -> list[_Chunk]:
+    """Consecutive runs of blocks, each ending once it holds CHUNK bytes (the last may hold
+    less)."""
+    runs = []
+    start = held = 0
+    for at, block in enumerate(blocks):
+        held += len(block)
+        if held >= CHUNK:
+            runs.append(_Chunk(start, at + 1))
+            start, held = at + 1, 0
+    if start < len(blocks):
+        runs.append(_Chunk(start, len(blocks)))
+    return runs

@@ -618,26 +618,30 @@ def lay_out_events(
 
 @dataclass(slots=True)
 class _Rendered:
-    """One account's blocks, and their gzip pieces (compressed lazily, on a gzip scrape).
+    """One account's blocks, each with the stamp of the refresh that last changed its bytes
+    (for gzipstream.Chunks).
 
     The account families are rendered over every account (Exposition), from the name and
     health kept here. The device families have one block each. The event families have one per
     slice of SLICE devices of their kind, rendered from the account's Counters when a counter
-    of the slice changed: an event renders and compresses again its slice's lines only.
+    of the slice changed: an event renders again its slice's lines only.
     """
 
     versions: Versions
     name: str
     health: AccountHealth | None
     blocks: list[bytes]  # per family in FAMILIES (account and event families: unused)
-    deflated: list[bytes | None]
-    # Per event family (EVENT_BLOCKS order): its slices' layouts, blocks and pieces.
+    stamps: list[int]
+    # Per event family (EVENT_BLOCKS order): its slices' layouts, blocks and stamps.
     layouts: list[list[SliceLayout]] = field(default_factory=list)
     slices: list[list[bytes]] = field(default_factory=list)
-    slices_deflated: list[list[bytes | None]] = field(default_factory=list)
+    slice_stamps: list[list[int]] = field(default_factory=list)
 
-    def update(self, view: AccountView, selection: EventSelection, dirty: set[int]) -> None:
-        """Take what changed; add the families whose bytes changed to `dirty`."""
+    def update(
+        self, view: AccountView, selection: EventSelection, stamp: int, dirty: set[int]
+    ) -> bool:
+        """Take what changed, stamping the blocks whose bytes changed and adding their families
+        to `dirty`; whether the account's number of blocks of an event family changed."""
         if view.name != self.name:
             self.name = view.name
             dirty.add(ACCOUNT_INFO)
@@ -650,42 +654,52 @@ class _Rendered:
             )
         self.health = health
         if view.devices is not None:
-            self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices), dirty)
+            self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices), stamp, dirty)
+        shifted = False
         if view.events is not None:
-            self._update_events(view, selection, dirty)
+            shifted = self._update_events(view, selection, stamp, dirty)
         self.versions = view.versions
+        return shifted
 
-    def _update_events(self, view: AccountView, selection: EventSelection, dirty: set[int]) -> None:
+    def _update_events(
+        self, view: AccountView, selection: EventSelection, stamp: int, dirty: set[int]
+    ) -> bool:
         counters = view.events
         assert counters is not None
         since = self.versions[2]
+        shifted = False
         if view.events_full or not self.layouts:
+            before = [len(layouts) for layouts in self.layouts]
             self.layouts = lay_out_events(view.id, counters, selection)
+            shifted = before != [len(layouts) for layouts in self.layouts]
             self.slices = [[b""] * len(layouts) for layouts in self.layouts]
-            self.slices_deflated = [[None] * len(layouts) for layouts in self.layouts]
+            self.slice_stamps = [[stamp] * len(layouts) for layouts in self.layouts]
             dirty.update(EVENT_BLOCKS)  # the devices themselves changed
             since = -1
         for kind, kind_counters in counters.items():  # the kinds with a changed counter
             changed_at = kind_counters.changed_at
             for position in KIND_POSITIONS[kind]:
-                blocks, deflated = self.slices[position], self.slices_deflated[position]
+                blocks, stamps = self.slices[position], self.slice_stamps[position]
                 changed = False
                 for at, layout in enumerate(self.layouts[position]):
                     if changed_at[layout.number] <= since:
                         continue
                     block = layout.render(getattr(kind_counters, layout.numbers))
-                    if block != blocks[at]:  # unchanged bytes keep their compressed piece
+                    if block != blocks[at]:  # unchanged bytes keep their compressed chunk
                         blocks[at] = block
-                        deflated[at] = None
+                        stamps[at] = stamp
                         changed = True
                 if changed:
                     dirty.add(EVENT_BLOCKS[position])
+        return shifted
 
-    def _set(self, indices: tuple[int, ...], blocks: list[bytes], dirty: set[int]) -> None:
+    def _set(
+        self, indices: tuple[int, ...], blocks: list[bytes], stamp: int, dirty: set[int]
+    ) -> None:
         for index, block in zip(indices, blocks, strict=True):
-            if block != self.blocks[index]:  # unchanged bytes keep their compressed piece
+            if block != self.blocks[index]:  # unchanged bytes keep their compressed chunk
                 self.blocks[index] = block
-                self.deflated[index] = None
+                self.stamps[index] = stamp
                 dirty.add(index)
 
     def family(self, index: int) -> list[bytes]:
@@ -695,21 +709,12 @@ class _Rendered:
             return [self.blocks[index]]
         return self.slices[position] if self.slices else []
 
-    def pieces(self, index: int, compressor: gzipstream.Pieces) -> list[bytes]:
-        """The gzip pieces of family(index) (a device or event family)."""
+    def family_stamps(self, index: int) -> list[int]:
+        """The stamps of family(index)."""
         position = EVENT_POSITION.get(index)
         if position is None:
-            deflated = self.deflated[index]
-            if deflated is None:
-                deflated = self.deflated[index] = compressor.piece(self.blocks[index])
-            return [deflated]
-        if not self.slices:
-            return []
-        blocks, cached = self.slices[position], self.slices_deflated[position]
-        for at, piece in enumerate(cached):
-            if piece is None:
-                cached[at] = compressor.piece(blocks[at])
-        return cached  # type: ignore[return-value]  # every piece is made now
+            return [self.stamps[index]]
+        return self.slice_stamps[position] if self.slices else []
 
 
 @contextmanager
@@ -747,8 +752,8 @@ class Exposition:
     """The /metrics body: cached store-derived part plus the (small) self-metrics registry.
 
     The body is cached per family, as text and as gzip pieces: a scrape joins again only the
-    families whose bytes changed, and compresses again only their changed blocks (the CRC of
-    the whole is combined from the families', gzipstream.crc32_combine).
+    families whose bytes changed, and compresses again only the chunks of their changed blocks
+    (gzipstream.Chunks; the CRC of the whole is combined from the chunks').
     """
 
     def __init__(self, store: StateStore, self_metrics: Callable[[], bytes]) -> None:
@@ -763,10 +768,12 @@ class Exposition:
         self._parts: list[list[bytes] | None] = [None] * len(FAMILIES)
         self._deflated: list[_Deflated | None] = [None] * len(FAMILIES)
         self._pieces = gzipstream.Pieces()
-        # Event slices change at nearly every scrape: compressed at the fastest level.
-        self._event_pieces = gzipstream.Pieces(gzipstream.FAST_LEVEL)
-        # The gzip header and families' pieces, their CRC and length: kept while nothing changes
-        # (combining 24 CRCs costs about 2 ms).
+        # Per device and event family: its blocks' chunks; the layout they were drawn for,
+        # changed whenever which blocks the family has changes; the stamp of each refresh.
+        self._chunks = [gzipstream.Chunks(self._pieces) for _ in FAMILIES]
+        self._layouts = [0] * len(FAMILIES)
+        self._stamp = 0
+        # The gzip header and families' pieces, their CRC and length: kept while nothing changes.
         self._gzip_main: tuple[list[bytes], int, int] | None = None
 
     def render(self, gzip: bool) -> list[bytes]:
@@ -787,20 +794,26 @@ class Exposition:
         order, changed = self._store.views(known)
         if not changed and order == self._order:
             return
+        self._stamp += 1
         dirty: set[int] = set()
+        shifted = False
         for view in changed:
             rendered = self._accounts.get(view.id)
             if rendered is None:
                 blank = len(FAMILIES)
                 rendered = self._accounts[view.id] = _Rendered(
-                    (-1, -1, -1, -1), view.name, None, [b""] * blank, [None] * blank
+                    (-1, -1, -1, -1), view.name, None, [b""] * blank, [self._stamp] * blank
                 )
-            rendered.update(view, selection, dirty)
+            shifted = rendered.update(view, selection, self._stamp, dirty) or shifted
         for account_id in self._accounts.keys() - set(order):
             del self._accounts[account_id]
         if order != self._order:
             dirty.update(range(len(FAMILIES)))
             self._health_templates.clear()
+            self._layouts = [layout + 1 for layout in self._layouts]
+        elif shifted:
+            for index in EVENT_BLOCKS:
+                self._layouts[index] += 1
         self._order = order
         for index in dirty:
             self._parts[index] = self._deflated[index] = None
@@ -865,20 +878,16 @@ class Exposition:
 
     def _deflate(self, index: int, header: bytes, rendered: list[_Rendered]) -> _Deflated:
         if FAMILIES[index].source is ACCOUNT:
-            blocks = [header, self._account_family(index, rendered)]
-        else:
-            blocks = [header]
-            for r in rendered:
-                blocks.extend(r.family(index))
-        crc = 0
-        for block in blocks:
-            crc = gzipstream.crc32(block, crc)
-        size = sum(map(len, blocks))
-        if FAMILIES[index].source is ACCOUNT:
             # A line per account, and every account's changes with each message: one piece.
-            return _Deflated(self._pieces.piece(b"".join(blocks)), crc, size)
-        pieces = [DEFLATED_HEADERS[index]]
-        events = FAMILIES[index].source is EVENTS
+            text = header + self._account_family(index, rendered)
+            return _Deflated(self._pieces.piece(text), gzipstream.crc32(text), len(text))
+        blocks: list[bytes] = []
+        stamps: list[int] = []
         for r in rendered:
-            pieces.extend(r.pieces(index, self._event_pieces if events else self._pieces))
-        return _Deflated(b"".join(pieces), crc, size)
+            blocks.extend(r.family(index))
+            stamps.extend(r.family_stamps(index))
+        pieces, crc, size = self._chunks[index].deflate(
+            blocks, stamps, self._layouts[index], self._stamp
+        )
+        crc = gzipstream.crc32_combine(gzipstream.crc32(header), crc, size)
+        return _Deflated(DEFLATED_HEADERS[index] + b"".join(pieces), crc, size + len(header))

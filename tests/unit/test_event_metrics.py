@@ -7,6 +7,7 @@ import gc
 import gzip
 import re
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -251,10 +252,12 @@ def test_promtool_accepts_the_event_families() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def many_cameras_store(cameras: int = 40) -> StateStore:
+def many_cameras_store(cameras: int = 40, accounts: int = 2) -> StateStore:
+    """Accounts ACCOUNT, 00000002, ... with `cameras` cameras c00, c01, ... and a bridge b1."""
     store = StateStore(EventSelection(("CSSU",), ("BBOO", "CCLD")))
-    store.sync_accounts([AccountInfo(ACCOUNT, "Acme"), AccountInfo("00000002", "Beta")])
-    for account in (ACCOUNT, "00000002"):
+    ids = [f"{n:08d}" for n in range(1, accounts + 1)]
+    store.sync_accounts([AccountInfo(account, f"Account {account}") for account in ids])
+    for account in ids:
         store.set_devices(
             account,
             [DeviceInfo(f"c{i:02d}", CAM, f"Cam {i}", "b1", 0x1E0037) for i in range(cameras)]
@@ -265,12 +268,15 @@ def many_cameras_store(cameras: int = 40) -> StateStore:
     return store
 
 
-def test_an_event_on_one_camera_renders_and_compresses_only_its_slice(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Issue 21: one camera's stream statistics must not render or compress again its
-    account's other cameras (every account has some camera reporting within any scrape
-    interval), nor escape any label again: only the slice of SLICE cameras it is in."""
+def second_slice(cameras: int) -> list[str]:
+    """The ids of many_cameras_store's second slice of cameras (slots are in id order)."""
+    return sorted(f"c{i:02d}" for i in range(cameras))[SLICE : 2 * SLICE]
+
+
+def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: one camera's stream statistics must not render again its account's other
+    cameras (every account has some camera reporting within any scrape interval), nor escape
+    any label again: only the slice of SLICE cameras it is in."""
     import exporter.exposition.render as exposition_module
 
     store = many_cameras_store(cameras=3 * SLICE)
@@ -278,16 +284,10 @@ def test_an_event_on_one_camera_renders_and_compresses_only_its_slice(
     exposition.render(gzip=True)
     escaped: list[str] = []
     real_escape = exposition_module.escape
-    compressed: list[bytes] = []
-    real_piece = gzipstream.Pieces.piece
 
     def escape(value: str) -> str:
         escaped.append(value)
         return real_escape(value)
-
-    def piece(self: gzipstream.Pieces, data: bytes) -> bytes:
-        compressed.append(data)
-        return real_piece(self, data)
 
     rendered: list[bytes] = []
     real_render = exposition_module.SliceLayout.render
@@ -297,19 +297,46 @@ def test_an_event_on_one_camera_renders_and_compresses_only_its_slice(
         return rendered[-1]
 
     monkeypatch.setattr(exposition_module, "escape", escape)
-    monkeypatch.setattr(gzipstream.Pieces, "piece", piece)
     monkeypatch.setattr(exposition_module.SliceLayout, "render", render)
-    second_slice = sorted(f"c{i:02d}" for i in range(3 * SLICE))[SLICE : 2 * SLICE]  # id order
-    camera = second_slice[7]
-    store.apply(ACCOUNT, events(Event(camera, "CSSU", T0, 100, 97)), now=2.0)
+    cameras = second_slice(3 * SLICE)
+    store.apply(ACCOUNT, events(Event(cameras[7], "CSSU", T0, 100, 97)), now=2.0)
     body = gunzip_one_member(b"".join(exposition.render(gzip=True))).decode()
-    assert f'camera_id="{camera}"}} 97\n' in body
+    assert f'camera_id="{cameras[7]}"}} 97\n' in body
     assert not {value for value in escaped if value.startswith(("c", "b"))}
     # Its slice's lines of the camera event families: count, last event, expected, received.
     assert len(rendered) == 4
-    assert [data for data in compressed if b"camera_id=" in data] == rendered
     for data in rendered:
-        assert set(re.findall(rb'camera_id="(c\d+)"', data)) == {c.encode() for c in second_slice}
+        assert set(re.findall(rb'camera_id="(c\d+)"', data)) == {c.encode() for c in cameras}
+
+
+def test_an_event_compresses_only_the_chunk_of_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gzip scrape after one camera's event compresses, of each camera event family, the
+    one chunk of consecutive blocks that holds the camera's slice: less than
+    gzipstream.CHUNK bytes and that slice, of a family of over eight chunks."""
+    store = many_cameras_store(cameras=3 * SLICE, accounts=40)
+    exposition = Exposition(store, lambda: b"")
+    families = b"".join(exposition.render(gzip=False)).split(b"# HELP ")
+    compressed: list[bytes] = []
+    real_piece = gzipstream.Pieces.piece
+
+    def piece(self: gzipstream.Pieces, data: bytes) -> bytes:
+        compressed.append(data)
+        return real_piece(self, data)
+
+    exposition.render(gzip=True)
+    monkeypatch.setattr(gzipstream.Pieces, "piece", piece)
+    camera = second_slice(3 * SLICE)[7]
+    store.apply("00000020", events(Event(camera, "CSSU", T0, 100, 97)), now=2.0)
+    body = gunzip_one_member(b"".join(exposition.render(gzip=True)))
+    line = f'{{account_id="00000020",camera_id="{camera}"}} 97\n'.encode()
+    assert line in body
+    chunks = [data for data in compressed if b'camera_id="' in data]
+    assert len(chunks) == 4  # count, last event, expected, received
+    for chunk in chunks:
+        family = next(text for text in families if text.startswith(chunk.split(b"{", 1)[0]))
+        assert len(family) > 8 * gzipstream.CHUNK
+        assert b'{account_id="00000020",camera_id="' + camera.encode() in chunk
+        assert len(chunk) < gzipstream.CHUNK + 3 * SLICE * 100  # a chunk and its last block
 
 
 def test_incremental_bodies_equal_a_fresh_render() -> None:
@@ -337,6 +364,30 @@ def test_incremental_bodies_equal_a_fresh_render() -> None:
         if step % 2 == 0:
             assert gzip.decompress(compressed) == fresh  # checks the CRC and length too
     assert "een_bridge_last_cloud_disconnect_duration_seconds" in fresh.decode()
+
+
+def test_chunked_gzip_equals_a_fresh_render_when_blocks_come_and_go() -> None:
+    """The gzip chunks follow the blocks when an account's number of slices changes and when
+    accounts come and go, and never the other way round."""
+    store = many_cameras_store(cameras=SLICE + 1, accounts=30)  # two slices each: 3 chunks
+    exposition = Exposition(store, lambda: b"")
+    exposition.render(gzip=True)
+
+    def cameras(count: int) -> list[DeviceInfo]:
+        return [DeviceInfo(f"c{i:02d}", CAM, f"Cam {i}", "b1", 0x1E0037) for i in range(count)]
+
+    changes: list[Callable[[], object]] = [
+        lambda: store.apply("00000015", events(Event("c01", "CSSU", T0, 5, 4)), now=2.0),
+        lambda: store.set_devices("00000010", cameras(SLICE), seed_status=False, now=3.0),
+        lambda: store.set_devices("00000005", cameras(2 * SLICE + 3), seed_status=True, now=4.0),
+        lambda: store.sync_accounts([AccountInfo(f"{n:08d}", "x") for n in range(1, 32) if n != 3]),
+        lambda: store.set_devices("00000031", cameras(SLICE), seed_status=True, now=5.0),
+    ]
+    for change in changes:
+        change()
+        compressed = b"".join(exposition.render(gzip=True))
+        fresh = b"".join(Exposition(store, lambda: b"").render(gzip=False))
+        assert gzip.decompress(compressed) == fresh
 
 
 def test_counted_but_hidden_codes_have_no_per_code_series() -> None:
