@@ -167,4 +167,5 @@ class Exporter:
         """Stop streams (logging their sessions out) and the HTTP server; returns stuck threads."""
         stuck = self.supervisor.stop(max(0.0, timeout - 0.5))
         self.web.stop()
+        self.exposition.close()
         return stuck

@@ -1,6 +1,7 @@
 import gzip
 import io
 import subprocess
+import threading
 import tracemalloc
 import unicodedata
 import zlib
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from exporter.een.rows import parse_accounts, parse_devices
 from exporter.exposition.render import LABEL_LIMIT, Exposition, camera_values, sample_value
 from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
-from exporter.state.store import StateStore
+from exporter.state.store import AccountView, StateStore, Versions
 from tests.support import Sample, fuzz, parse_exposition, require_binary, series
 
 CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
@@ -376,3 +377,31 @@ def test_promtool_accepts_the_v3_exposition() -> None:
         [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_renders_run_on_one_thread_whoever_asks() -> None:
+    """Every render runs on the exposition's own thread, whichever HTTP worker asks (so that
+    its large buffers come from one malloc arena), and that thread ends on close()."""
+    store = make_store()
+    exposition = Exposition(store, lambda: b"")
+    renderers: set[threading.Thread] = set()
+    real_views = store.views
+
+    def views(known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
+        renderers.add(threading.current_thread())
+        return real_views(known)
+
+    store.views = views  # type: ignore[method-assign]
+    askers = [
+        threading.Thread(target=exposition.render, args=(n % 2 == 0,), name=f"asker-{n}")
+        for n in range(4)
+    ]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=10)
+    assert [renderer.name for renderer in renderers] == ["een-render_0"]
+    exposition.close()
+    renderer = renderers.pop()
+    renderer.join(timeout=10)
+    assert not renderer.is_alive()
