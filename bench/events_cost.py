@@ -68,7 +68,7 @@ class Exporter:
     run: Run
 
 
-def start_exporter(workdir: Path, sim_url: str, run: Run) -> Exporter:
+def start_exporter(workdir: Path, sim_url: str, run: Run, tunables: str) -> Exporter:
     port = free_port()
     env_file = workdir / "empty.env"
     env_file.write_text("")
@@ -83,7 +83,8 @@ def start_exporter(workdir: Path, sim_url: str, run: Run) -> Exporter:
             "--log.level=warning",
             *([f"--een.events={run.events}"] if run.events != "default" else []),
         ],
-        {"EEN_URL": sim_url, "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD},
+        {"EEN_URL": sim_url, "EEN_USERNAME": USERNAME, "EEN_PASSWORD": PASSWORD}
+        | ({"GLIBC_TUNABLES": tunables} if tunables else {}),
     )
     return Exporter(child, port, run)
 
@@ -111,7 +112,7 @@ def measure(args: argparse.Namespace, sim_url: str, workdir: Path) -> tuple[Run,
     the machine's load (other work on a shared host) weighs on both alike."""
     runs = (Run("default"), Run("none"))
     started = time.monotonic()
-    exporters = [start_exporter(workdir, sim_url, run) for run in runs]
+    exporters = [start_exporter(workdir, sim_url, run, args.glibc_tunables) for run in runs]
     try:
         for exporter in exporters:
             wait_until_streaming(args, exporter, started)
@@ -214,8 +215,8 @@ def report(args: argparse.Namespace, default: Run, none: Run) -> list[str]:
     )
     lines = [
         f"{args.accounts:,} accounts x {args.cameras} cameras, stream statistics every "
-        f"{args.stream_stats_seconds:g} s per streaming camera; load average before: "
-        f"{args.load}",
+        f"{args.stream_stats_seconds:g} s per streaming camera; "
+        f"GLIBC_TUNABLES={args.glibc_tunables or '(unset)'}; load average before: {args.load}",
         "| | EEN_EVENTS default | EEN_EVENTS=none | ratio |",
         "|---|---:|---:|---:|",
     ]
@@ -237,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--settle", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--glibc-tunables",
+        default="",
+        metavar="TUNABLES",
+        help="both exporters' GLIBC_TUNABLES (default: none, glibc's defaults; the image's: "
+        "glibc.malloc.tcache_count=0)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     with open("/proc/loadavg") as loadavg:

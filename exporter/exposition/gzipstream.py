@@ -120,7 +120,6 @@ class Chunks:
         self._compressor = compressor
         self._layout: int | None = None
         self._chunks: list[_Chunk] = []
-        self.compressed = 0  # bytes of text compressed, in all (for tests and benchmarks)
 
     def deflate(
         self, blocks: list[bytes], stamps: list[int], layout: int, now: int
@@ -136,7 +135,6 @@ class Chunks:
                 text = b"".join(blocks[chunk.start : chunk.stop])
                 chunk.piece = self._compressor.piece(text)
                 chunk.crc, chunk.size, chunk.at = crc32(text), len(text), now
-                self.compressed += chunk.size
             crc = crc32_combine(crc, chunk.crc, chunk.size)
             size += chunk.size
         return [chunk.piece for chunk in self._chunks], crc, size
