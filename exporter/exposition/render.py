@@ -21,6 +21,7 @@ import enum
 import gc
 import operator
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -719,8 +720,8 @@ class _Rendered:
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block (a render: on Exposition's render
-    thread, so one at a time; nothing else in the exporter switches it).
+    """Python's cyclic garbage collector off for the block (a render: under Exposition's lock,
+    so one at a time; nothing else in the exporter switches it).
 
     A render allocates thousands of short-lived containers (account views, copies of the
     counters). A collection during it would promote them to the older generations, and every
@@ -741,10 +742,10 @@ def collector_paused() -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class _Deflated:
-    """One family's text as gzip pieces (not joined: the server writes many parts at once),
-    with its CRC-32 and length."""
+    """One family's text as gzip pieces, joined (its chunks: hundreds of parts that each cost
+    the HTTP server's send loop some Python), with its CRC-32 and length."""
 
-    pieces: list[bytes]
+    pieces: bytes
     crc: int
     size: int
 
@@ -760,11 +761,11 @@ class Exposition:
     def __init__(self, store: StateStore, self_metrics: Callable[[], bytes]) -> None:
         self._store = store
         self._self_metrics = self_metrics
-        # Renders run on one thread, whichever HTTP worker asks: so one at a time (concurrent
-        # scrapes share the cache), and their large buffers (slice texts, chunks, pieces: above
-        # pymalloc's 512 bytes, so malloc's) come from one malloc arena. Run by the four
-        # workers, each worker's arena kept a render's worth of freed memory: 1,000 x 50 with
-        # the default events peaked 40 MB higher.
+        self._lock = threading.Lock()  # one render at a time; concurrent scrapes share the cache
+        # Renders run on one thread, whichever HTTP worker asks, and their large buffers (slice
+        # texts, chunks, pieces: above pymalloc's 512 bytes, so malloc's) come from one malloc
+        # arena. Run by the four workers, each worker's arena kept a render's worth of freed
+        # memory: 1,000 x 50 with the default events peaked 40 MB higher.
         self._renderer = ThreadPoolExecutor(1, thread_name_prefix="een-render")
         self._accounts: dict[str, _Rendered] = {}
         self._order: list[str] = []
@@ -785,9 +786,17 @@ class Exposition:
     def render(self, gzip: bool) -> list[bytes]:
         """The body as parts to write in order (together one gzip stream when `gzip`)."""
         extra = self._self_metrics()
+        with self._lock, collector_paused():
+            known = {account_id: r.versions for account_id, r in self._accounts.items()}
+            order, changed = self._store.views(known)
+            cached = self._gzip_main if gzip else None not in self._parts
+            if changed or order != self._order or not cached:
+                main = self._renderer.submit(self._render, gzip, order, changed).result()
+            else:  # nothing to render: the cached answer, without waking the render thread
+                main = self._gzip_main if gzip else self._main()
         if not gzip:
-            return [*self._renderer.submit(self._render, False).result(), extra]
-        parts, crc, size = self._renderer.submit(self._render, True).result()
+            return [*main, extra]
+        parts, crc, size = main
         crc = gzipstream.crc32(extra, crc)
         tail = gzipstream.last_piece(extra) + gzipstream.trailer(crc, size + len(extra))
         return [*parts, tail]
@@ -796,16 +805,14 @@ class Exposition:
         """Let the render thread end (after a render in progress)."""
         self._renderer.shutdown(wait=False)
 
-    def _render(self, gzip: bool) -> Any:
-        """render()'s part from the store: _main(), or _gzipped_main() when `gzip`."""
-        with collector_paused():
-            self._refresh()
-            return self._gzipped_main() if gzip else self._main()
+    def _render(self, gzip: bool, order: list[str], changed: list[AccountView]) -> Any:
+        """On the render thread: take the changes, then _main(), or _gzipped_main() when
+        `gzip`."""
+        self._refresh(order, changed)
+        return self._gzipped_main() if gzip else self._main()
 
-    def _refresh(self) -> None:
-        known = {account_id: r.versions for account_id, r in self._accounts.items()}
+    def _refresh(self, order: list[str], changed: list[AccountView]) -> None:
         selection = self._store.events
-        order, changed = self._store.views(known)
         if not changed and order == self._order:
             return
         self._stamp += 1
@@ -876,7 +883,7 @@ class Exposition:
             if family is None:
                 rendered = rendered or self._rendered()
                 family = cached[index] = self._deflate(index, header, rendered)
-            parts.extend(family.pieces)
+            parts.append(family.pieces)
             crc = gzipstream.crc32_combine(crc, family.crc, family.size)
             size += family.size
         self._gzip_main = parts, crc, size
@@ -899,7 +906,7 @@ class Exposition:
         if FAMILIES[index].source is ACCOUNT:
             # A line per account, and every account's changes with each message: one piece.
             text = header + self._account_family(index, rendered)
-            return _Deflated([self._pieces.piece(text)], gzipstream.crc32(text), len(text))
+            return _Deflated(self._pieces.piece(text), gzipstream.crc32(text), len(text))
         blocks: list[bytes] = []
         stamps: list[int] = []
         for r in rendered:
@@ -909,4 +916,5 @@ class Exposition:
             blocks, stamps, self._layouts[index], self._stamp
         )
         crc = gzipstream.crc32_combine(gzipstream.crc32(header), crc, size)
-        return _Deflated([DEFLATED_HEADERS[index], *pieces], crc, size + len(header))
+        pieces.insert(0, DEFLATED_HEADERS[index])
+        return _Deflated(b"".join(pieces), crc, size + len(header))

@@ -6,13 +6,14 @@ import tracemalloc
 import unicodedata
 import zlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.een.rows import parse_accounts, parse_devices
 from exporter.exposition.render import LABEL_LIMIT, Exposition, camera_values, sample_value
 from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
-from exporter.state.store import AccountView, StateStore, Versions
+from exporter.state.store import DeviceRow, StateStore
 from tests.support import Sample, fuzz, parse_exposition, require_binary, series
 
 CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
@@ -379,29 +380,29 @@ def test_promtool_accepts_the_v3_exposition() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_renders_run_on_one_thread_whoever_asks() -> None:
-    """Every render runs on the exposition's own thread, whichever HTTP worker asks (so that
-    its large buffers come from one malloc arena), and that thread ends on close()."""
+def test_renders_run_on_one_thread_whoever_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every render with something to render runs on the exposition's own thread, whichever
+    HTTP worker asks (so that its large buffers come from one malloc arena); that thread ends
+    on close()."""
+    import exporter.exposition.render as exposition_module
+
     store = make_store()
     exposition = Exposition(store, lambda: b"")
-    renderers: set[threading.Thread] = set()
-    real_views = store.views
+    renderers: list[threading.Thread] = []
+    real_render_devices = exposition_module.render_devices
 
-    def views(known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
-        renderers.add(threading.current_thread())
-        return real_views(known)
+    def render_devices(account_id: str, devices: tuple[DeviceRow, ...]) -> list[bytes]:
+        renderers.append(threading.current_thread())
+        return real_render_devices(account_id, devices)
 
-    store.views = views  # type: ignore[method-assign]
-    askers = [
-        threading.Thread(target=exposition.render, args=(n % 2 == 0,), name=f"asker-{n}")
-        for n in range(4)
-    ]
-    for asker in askers:
+    monkeypatch.setattr(exposition_module, "render_devices", render_devices)
+    for n in range(4):  # a change, then a scrape from a thread of its own
+        store.apply("00000001", StreamUpdate({"c1": 0x1E0000 + n}), now=2.0 + n)
+        asker = threading.Thread(target=exposition.render, args=(n % 2 == 0,), name=f"w-{n}")
         asker.start()
-    for asker in askers:
         asker.join(timeout=10)
-    assert [renderer.name for renderer in renderers] == ["een-render_0"]
+    assert len(renderers) >= 4  # every scrape rendered something
+    assert {renderer.name for renderer in renderers} == {"een-render_0"}
     exposition.close()
-    renderer = renderers.pop()
-    renderer.join(timeout=10)
-    assert not renderer.is_alive()
+    renderers[0].join(timeout=10)
+    assert not renderers[0].is_alive()
