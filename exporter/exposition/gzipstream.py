@@ -49,11 +49,11 @@ class Pieces:
     what follows refers to nothing before it, and a piece costs no new compressor (allocating
     one's 256 kB of state took longer than compressing a small piece). Not thread-safe."""
 
-    def __init__(self, level: int = LEVEL) -> None:
-        self._compressor = isal_zlib.compressobj(level, isal_zlib.DEFLATED, _RAW)
+    def __init__(self) -> None:
+        self._compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, _RAW)
 
     def piece(self, data: bytes) -> bytes:
-        """The same as piece(data) at the level given, byte for byte."""
+        """The same as piece(data), byte for byte."""
         if not data:
             return b""
         compressor = self._compressor

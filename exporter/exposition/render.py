@@ -789,7 +789,7 @@ class Exposition:
         with self._lock, collector_paused():
             known = {account_id: r.versions for account_id, r in self._accounts.items()}
             order, changed = self._store.views(known)
-            cached = self._gzip_main if gzip else None not in self._parts
+            cached = self._gzip_main is not None if gzip else None not in self._parts
             if changed or order != self._order or not cached:
                 main = self._renderer.submit(self._render, gzip, order, changed).result()
             else:  # nothing to render: the cached answer, without waking the render thread
@@ -904,8 +904,9 @@ class Exposition:
 
     def _deflate(self, index: int, header: bytes, rendered: list[_Rendered]) -> _Deflated:
         if FAMILIES[index].source is ACCOUNT:
-            # A line per account, and every account's changes with each message: one piece.
-            text = header + self._account_family(index, rendered)
+            # A line per account, and every account's changes with each message: one piece
+            # (of the text an identity scrape already rendered, if one did).
+            text = b"".join(self._parts[index] or [header, self._account_family(index, rendered)])
             return _Deflated(self._pieces.piece(text), gzipstream.crc32(text), len(text))
         blocks: list[bytes] = []
         stamps: list[int] = []
