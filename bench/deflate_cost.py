@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exporter.exposition import gzipstream  # noqa: E402
-from exporter.exposition.render import FAMILIES, Exposition  # noqa: E402
+from exporter.exposition.render import FAMILIES, Exposition, Source  # noqa: E402
 from exporter.state.model import (  # noqa: E402
     AccountInfo,
     DeviceInfo,
@@ -83,12 +83,13 @@ def body_blocks(accounts: int, bridges: int, cameras: int) -> list[list[bytes]]:
         store.apply(account.id, StreamUpdate(events=stats), now=1.7e9)
     exposition = Exposition(store, lambda: b"")
     exposition.render(gzip=False)
-    families: list[list[bytes]] = []
-    for index in range(len(FAMILIES)):
-        families.append([])
-        for rendered in exposition._rendered():
-            families[-1].extend(block for block in rendered.family(index) if block)
-    return families
+    rendered = exposition._rendered()
+    return [
+        []
+        if family.source is Source.ACCOUNT
+        else [block for block in exposition._family(index, rendered) if block]
+        for index, family in enumerate(FAMILIES)
+    ]
 
 
 def chunks(families: list[list[bytes]]) -> list[bytes]:

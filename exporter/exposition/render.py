@@ -22,7 +22,7 @@ import gc
 import operator
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from exporter.exposition import gzipstream
-from exporter.state.counters import SLICE, Counters
+from exporter.state.counters import EventsCopy, Slice
 from exporter.state.eventcodes import (
     BRIDGE_BOOT,
     BRIDGE_RESTART,
@@ -437,85 +437,79 @@ def _bridge_lines(
         blocks[BRIDGE_ONLINE].append(f"een_bridge_online{{{labels}}} {int(online)}\n")
 
 
-# The event families: each line is a device's labels and one number, in flat lists of the
-# account's Counters (state.counters). A slice of devices' lines of a family is laid out once,
-# when the devices change, and then rendered from the counters in one go.
+# The event families: each line is a device's labels and one number, in the flat lists of its
+# kind's EventTable (state.counters). A slice of devices' lines of a family is laid out once,
+# when the devices change, and then rendered from the table's list in one go.
 
 CAMERA, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
-# An event family's position in EVENT_BLOCKS (and so in each account's event blocks).
+# An event family's position in EVENT_BLOCKS.
 EVENT_POSITION = {index: position for position, index in enumerate(EVENT_BLOCKS)}
 EVENT_KIND = tuple(
     BRIDGE if FAMILIES[index].name.startswith("een_bridge_") else CAMERA for index in EVENT_BLOCKS
 )
-# The positions of each kind's event families.
-KIND_POSITIONS = {
-    kind: tuple(position for position, of in enumerate(EVENT_KIND) if of is kind)
+# The event families of each kind (their indices in FAMILIES).
+KIND_FAMILIES = {
+    kind: tuple(index for index, of in zip(EVENT_BLOCKS, EVENT_KIND, strict=True) if of is kind)
     for kind in (CAMERA, BRIDGE)
 }
 
 
 class Value(enum.Enum):
-    """How a family's number is taken from the Counters and written."""
+    """How a family's number is taken from the EventTable and written."""
 
-    COUNT = "counts"  # counts[slot * codes + code], an integer
-    EXPECTED = "expected"  # expected[slot], an integer
-    RECEIVED = "received"  # received[slot], an integer
-    LAST_MS = "last_ms"  # last_ms[slot * codes + code], Unix ms written as seconds
-    DISCONNECT = "disconnect"  # disconnect[slot], a float; no line while None
+    COUNT = "counts"  # counts[row * codes + code], an integer
+    EXPECTED = "expected"  # expected[row], an integer
+    RECEIVED = "received"  # received[row], an integer
+    LAST_MS = "last_ms"  # last_ms[row * codes + code], Unix ms written as seconds
+    DISCONNECT = "disconnect"  # disconnect[row], a float; no line while None
 
 
 INTEGERS = frozenset({Value.COUNT, Value.EXPECTED, Value.RECEIVED})
+PER_CODE = frozenset({Value.COUNT, Value.LAST_MS})
 
 
 def device_series(
-    account: str, esn: str, kind: DeviceKind, slot: int, selection: EventSelection
+    account: str, esn: str, kind: DeviceKind, selection: EventSelection
 ) -> Iterator[tuple[int, str, Value, int]]:
-    """(family index, line up to its number, where the number is, its index there) of each
-    event series the device may have, in the body's order within each family. Which it has
-    is the store's to say: the series whose list its Counters keep (Counters.rendered).
+    """(family index, line up to its number, where the number is, the code's index there) of
+    each event series the device may have. Which it has is the store's to say: the series
+    whose list its EventTable keeps (EventTable.rendered).
 
     `account` is the account's label text (account_id="...").
     """
     if kind is CAMERA:
         labels = f'{account},camera_id="{escape(esn)}"'
-        codes = len(selection.camera)
         for i, code in _shown(selection):  # each family keeps the codes' order
             per_code = f'{labels},event="{code}"'
-            yield (
-                CAMERA_EVENTS,
-                f"een_camera_events_total{{{per_code}}} ",
-                Value.COUNT,
-                slot * codes + i,
-            )
+            yield CAMERA_EVENTS, f"een_camera_events_total{{{per_code}}} ", Value.COUNT, i
             yield (
                 LAST_EVENT,
                 f"een_camera_last_event_timestamp_seconds{{{per_code}}} ",
                 Value.LAST_MS,
-                slot * codes + i,
+                i,
             )
         yield (
             PACKETS_EXPECTED,
             f"een_camera_stream_packets_expected_total{{{labels}}} ",
             Value.EXPECTED,
-            slot,
+            0,
         )
         yield (
             PACKETS_RECEIVED,
             f"een_camera_stream_packets_received_total{{{labels}}} ",
             Value.RECEIVED,
-            slot,
+            0,
         )
         return
     labels = f'{account},bridge_id="{escape(esn)}"'
-    codes = len(selection.bridge)
     for i, code in enumerate(selection.bridge):
         index = BRIDGE_EVENTS[code]
-        yield index, f"{FAMILIES[index].name}{{{labels}}} ", Value.COUNT, slot * codes + i
+        yield index, f"{FAMILIES[index].name}{{{labels}}} ", Value.COUNT, i
     yield (
         DISCONNECT_DURATION,
         f"een_bridge_last_cloud_disconnect_duration_seconds{{{labels}}} ",
         Value.DISCONNECT,
-        slot,
+        0,
     )
 
 
@@ -528,38 +522,44 @@ def _shown(selection: EventSelection) -> tuple[tuple[int, str], ...]:
 class SliceLayout:
     """One family's lines for one slice of an account's devices, laid out once.
 
-    Integers render with one `%` of `template` (each line's labels, with "%d" for its number)
-    over the numbers `pick` takes from the Counters list `value` names: formatting a slice of
-    64 lines is one call, not 64. The other numbers (timestamps, durations) go line by line.
+    The slice's numbers are a window of the EventTable list `value` names: `stride` numbers per
+    row (the kind's codes, or 1) for `rows` rows; `pick` takes the lines' numbers from it, in
+    the lines' order. Integers render with one `%` of `template` (each line's labels, with "%d"
+    for its number): formatting a slice of 64 lines is one call, not 64. The other numbers
+    (timestamps, durations) go line by line.
 
-    >>> layout = SliceLayout.of(Value.COUNT, [(b'a{x="5%"} ', 1), (b'a{x="6"} ', 2)])
-    >>> layout.render([7, 9, 8])
-    b'a{x="5%"} 9\\na{x="6"} 8\\n'
+    >>> layout = SliceLayout.of(Value.COUNT, [(b'a{x="5%"} ', 1), (b'a{x="6"} ', 3)], 2, 2)
+    >>> layout.render([0, 0, 7, 9, 8, 1], start=1)
+    b'a{x="5%"} 9\\na{x="6"} 1\\n'
     """
 
     value: Value
-    numbers: str  # the name of the Counters list (value.value: Enum.value is a slow property)
-    number: int  # the slice's place among its kind's slices (Counters.changed_at)
+    numbers: str  # the name of the EventTable list (value.value: Enum.value is a slow property)
+    stride: int
+    rows: int
     template: bytes  # integers: every line, "%d" for its number, "%" doubled elsewhere
     prefixes: tuple[bytes, ...]  # the others: each line up to its number
-    pick: Callable[[list[Any]], tuple[Any, ...]]  # the lines' numbers from the list
+    pick: Callable[[list[Any]], tuple[Any, ...]]  # the lines' numbers from the window
 
     @classmethod
-    def of(cls, value: Value, lines: Sequence[tuple[bytes, int]], number: int = 0) -> SliceLayout:
-        """The layout of these lines: (line up to its number, the number's index in the list)."""
+    def of(
+        cls, value: Value, lines: Sequence[tuple[bytes, int]], stride: int, rows: int
+    ) -> SliceLayout:
+        """The layout of these lines: (line up to its number, the number's index in the
+        window)."""
         pick = picker([index for _, index in lines])
         if value in INTEGERS:
             template = b"".join(prefix.replace(b"%", b"%%") + b"%d\n" for prefix, _ in lines)
-            return cls(value, value.value, number, template, (), pick)
+            return cls(value, value.value, stride, rows, template, (), pick)
         prefixes = tuple(prefix for prefix, _ in lines)
-        return cls(value, value.value, number, b"", prefixes, pick)
+        return cls(value, value.value, stride, rows, b"", prefixes, pick)
 
-    def render(self, numbers: list[Any]) -> bytes:
-        """The slice's lines with the numbers of `numbers` (the Counters list `value` names)."""
+    def render(self, numbers: list[Any], start: int) -> bytes:
+        """The slice's lines, its first device at row `start` of `numbers`."""
+        picked = self.pick(numbers[start * self.stride : (start + self.rows) * self.stride])
         if self.template:
-            lines: bytes = self.template % self.pick(numbers)
+            lines: bytes = self.template % picked
             return lines
-        picked = self.pick(numbers)
         if self.value is Value.LAST_MS:
             return b"".join(
                 b"%s%d.%03d\n" % (prefix, *divmod(ms, 1000))
@@ -592,40 +592,102 @@ def picker(indices: Sequence[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
     return getter
 
 
-def lay_out_events(
-    account_id: str, counters: dict[DeviceKind, Counters], selection: EventSelection
-) -> list[list[SliceLayout]]:
-    """Per event family (EVENT_BLOCKS order), the layout of each slice that has lines."""
-    account = f'account_id="{escape(account_id)}"'
-    layouts: list[list[SliceLayout]] = [[] for _ in EVENT_BLOCKS]
-    for kind, kind_counters in counters.items():
-        ids = kind_counters.ids
-        for number, start in enumerate(range(0, len(ids), SLICE)):
-            lines: dict[int, list[tuple[bytes, int]]] = {}
-            values: dict[int, Value] = {}
-            for slot in range(start, min(start + SLICE, len(ids))):
-                for index, prefix, value, at in device_series(
-                    account, ids[slot], kind, slot, selection
-                ):
-                    if value.value not in kind_counters.rendered:  # the store keeps no list
-                        continue
-                    lines.setdefault(index, []).append((utf8(prefix), at))
-                    values[index] = value
-            for index, family_lines in lines.items():
-                layout = SliceLayout.of(values[index], family_lines, number)
-                layouts[EVENT_POSITION[index]].append(layout)
-    return layouts
+def lay_out_slice(
+    slice_: Slice, kind: DeviceKind, selection: EventSelection, rendered: Collection[str]
+) -> dict[int, SliceLayout]:
+    """The layout of each event family (by index) the slice's devices have lines of."""
+    account = f'account_id="{escape(slice_.account_id)}"'
+    codes = len(selection.for_kind(kind))
+    lines: dict[int, list[tuple[bytes, int]]] = {}
+    values: dict[int, Value] = {}
+    for row, esn in enumerate(slice_.ids):
+        for index, prefix, value, code in device_series(account, esn, kind, selection):
+            if value.value not in rendered:  # the store keeps no list
+                continue
+            at = row * codes + code if value in PER_CODE else row
+            lines.setdefault(index, []).append((utf8(prefix), at))
+            values[index] = value
+    rows = len(slice_.ids)
+    return {
+        index: SliceLayout.of(value, lines[index], codes if value in PER_CODE else 1, rows)
+        for index, value in values.items()
+    }
+
+
+@dataclass(slots=True)
+class _EventFamilies:
+    """The event families of one kind of device: per family, a block per slice of the kind's
+    EventTable (every account's, in the body's order), rendered from its list when a counter of
+    the slice changed, each with the stamp of the refresh that last changed its bytes (for
+    gzipstream.Chunks). An event renders again its slice's lines only."""
+
+    families: tuple[int, ...]  # their indices in FAMILIES
+    layout: int = -1  # the EventTable's layout and stamp rendered
+    stamp: int = -1
+    starts: list[int] = field(default_factory=list)  # per slice: its first row
+    # Per slice: its families' layouts; kept by (account, devices) across new table layouts.
+    layouts: list[dict[int, SliceLayout]] = field(default_factory=list)
+    known: dict[tuple[str, tuple[str, ...]], dict[int, SliceLayout]] = field(default_factory=dict)
+    blocks: dict[int, list[bytes]] = field(default_factory=dict)  # per family: per slice
+    stamps: dict[int, list[int]] = field(default_factory=dict)
+
+    def update(
+        self, copy: EventsCopy, kind: DeviceKind, selection: EventSelection, stamp: int
+    ) -> set[int]:
+        """Take what changed; the families whose bytes changed."""
+        dirty: set[int] = set()
+        if copy.slices is not None:
+            self._lay_out(copy.slices, kind, selection, copy.lists.keys(), stamp)
+            dirty.update(self.families)
+        self.layout, self.stamp = copy.layout, copy.stamp
+        starts, layouts = self.starts, self.layouts
+        for index in self.families:
+            blocks, stamps = self.blocks[index], self.stamps[index]
+            changed = False
+            for number in copy.changed:
+                layout = layouts[number].get(index)
+                if layout is None:
+                    continue
+                block = layout.render(copy.lists[layout.numbers], starts[number])
+                if block != blocks[number]:  # unchanged bytes keep their compressed chunk
+                    blocks[number] = block
+                    stamps[number] = stamp
+                    changed = True
+            if changed:
+                dirty.add(index)
+        return dirty
+
+    def _lay_out(
+        self,
+        slices: list[Slice],
+        kind: DeviceKind,
+        selection: EventSelection,
+        rendered: Collection[str],
+        stamp: int,
+    ) -> None:
+        known: dict[tuple[str, tuple[str, ...]], dict[int, SliceLayout]] = {}
+        for slice_ in slices:
+            key = slice_.account_id, slice_.ids
+            layouts = self.known.get(key)
+            if layouts is None:
+                layouts = lay_out_slice(slice_, kind, selection, rendered)
+            known[key] = layouts
+        self.known = known
+        self.starts = [slice_.start for slice_ in slices]
+        self.layouts = [known[slice_.account_id, slice_.ids] for slice_ in slices]
+        for index in self.families:
+            self.blocks[index] = [b""] * len(slices)
+            self.stamps[index] = [stamp] * len(slices)
 
 
 @dataclass(slots=True)
 class _Rendered:
-    """One account's blocks, each with the stamp of the refresh that last changed its bytes
-    (for gzipstream.Chunks).
+    """One account's name, stream health and device blocks, each device block with the stamp of
+    the refresh that last changed its bytes (for gzipstream.Chunks).
 
     The account families are rendered over every account (Exposition), from the name and
-    health kept here. The device families have one block each. The event families have one per
-    slice of SLICE devices of their kind, rendered from the account's Counters when a counter
-    of the slice changed: an event renders again its slice's lines only.
+    health kept here; the device families have one block each per account; the event families
+    are _EventFamilies'.
     """
 
     versions: Versions
@@ -633,16 +695,10 @@ class _Rendered:
     health: AccountHealth | None
     blocks: list[bytes]  # per family in FAMILIES (account and event families: unused)
     stamps: list[int]
-    # Per event family (EVENT_BLOCKS order): its slices' layouts, blocks and stamps.
-    layouts: list[list[SliceLayout]] = field(default_factory=list)
-    slices: list[list[bytes]] = field(default_factory=list)
-    slice_stamps: list[list[int]] = field(default_factory=list)
 
-    def update(
-        self, view: AccountView, selection: EventSelection, stamp: int, dirty: set[int]
-    ) -> bool:
+    def update(self, view: AccountView, stamp: int, dirty: set[int]) -> None:
         """Take what changed, stamping the blocks whose bytes changed and adding their families
-        to `dirty`; whether the account's number of blocks of an event family changed."""
+        to `dirty`."""
         if view.name != self.name:
             self.name = view.name
             dirty.add(ACCOUNT_INFO)
@@ -655,67 +711,13 @@ class _Rendered:
             )
         self.health = health
         if view.devices is not None:
-            self._set(DEVICE_BLOCKS, render_devices(view.id, view.devices), stamp, dirty)
-        shifted = False
-        if view.events is not None:
-            shifted = self._update_events(view, selection, stamp, dirty)
+            blocks = render_devices(view.id, view.devices)
+            for index, block in zip(DEVICE_BLOCKS, blocks, strict=True):
+                if block != self.blocks[index]:  # unchanged bytes keep their compressed chunk
+                    self.blocks[index] = block
+                    self.stamps[index] = stamp
+                    dirty.add(index)
         self.versions = view.versions
-        return shifted
-
-    def _update_events(
-        self, view: AccountView, selection: EventSelection, stamp: int, dirty: set[int]
-    ) -> bool:
-        counters = view.events
-        assert counters is not None
-        since = self.versions[2]
-        shifted = False
-        if view.events_full or not self.layouts:
-            before = [len(layouts) for layouts in self.layouts]
-            self.layouts = lay_out_events(view.id, counters, selection)
-            shifted = before != [len(layouts) for layouts in self.layouts]
-            self.slices = [[b""] * len(layouts) for layouts in self.layouts]
-            self.slice_stamps = [[stamp] * len(layouts) for layouts in self.layouts]
-            dirty.update(EVENT_BLOCKS)  # the devices themselves changed
-            since = -1
-        for kind, kind_counters in counters.items():  # the kinds with a changed counter
-            changed_at = kind_counters.changed_at
-            for position in KIND_POSITIONS[kind]:
-                blocks, stamps = self.slices[position], self.slice_stamps[position]
-                changed = False
-                for at, layout in enumerate(self.layouts[position]):
-                    if changed_at[layout.number] <= since:
-                        continue
-                    block = layout.render(getattr(kind_counters, layout.numbers))
-                    if block != blocks[at]:  # unchanged bytes keep their compressed chunk
-                        blocks[at] = block
-                        stamps[at] = stamp
-                        changed = True
-                if changed:
-                    dirty.add(EVENT_BLOCKS[position])
-        return shifted
-
-    def _set(
-        self, indices: tuple[int, ...], blocks: list[bytes], stamp: int, dirty: set[int]
-    ) -> None:
-        for index, block in zip(indices, blocks, strict=True):
-            if block != self.blocks[index]:  # unchanged bytes keep their compressed chunk
-                self.blocks[index] = block
-                self.stamps[index] = stamp
-                dirty.add(index)
-
-    def family(self, index: int) -> list[bytes]:
-        """The account's blocks of one device or event family, in order."""
-        position = EVENT_POSITION.get(index)
-        if position is None:
-            return [self.blocks[index]]
-        return self.slices[position] if self.slices else []
-
-    def family_stamps(self, index: int) -> list[int]:
-        """The stamps of family(index)."""
-        position = EVENT_POSITION.get(index)
-        if position is None:
-            return [self.stamps[index]]
-        return self.slice_stamps[position] if self.slices else []
 
 
 @contextmanager
@@ -768,6 +770,7 @@ class Exposition:
         # memory: 1,000 x 50 with the default events peaked 40 MB higher.
         self._renderer = ThreadPoolExecutor(1, thread_name_prefix="een-render")
         self._accounts: dict[str, _Rendered] = {}
+        self._events = {kind: _EventFamilies(KIND_FAMILIES[kind]) for kind in KIND_FAMILIES}
         self._order: list[str] = []
         self._health_templates: dict[int, bytes] = {}  # health_template, for _order
         # Per family: its header and every account's blocks, in order (references to the
@@ -789,9 +792,13 @@ class Exposition:
         with self._lock, collector_paused():
             known = {account_id: r.versions for account_id, r in self._accounts.items()}
             order, changed = self._store.views(known)
+            events = {
+                kind: self._store.event_changes(kind, families.layout, families.stamp)
+                for kind, families in self._events.items()
+            }
             cached = self._gzip_main is not None if gzip else None not in self._parts
-            if changed or order != self._order or not cached:
-                main = self._renderer.submit(self._render, gzip, order, changed).result()
+            if changed or order != self._order or any(events.values()) or not cached:
+                main = self._renderer.submit(self._render, gzip, order, changed, events).result()
             else:  # nothing to render: the cached answer, without waking the render thread
                 main = self._gzip_main if gzip else self._main()
         if not gzip:
@@ -805,41 +812,54 @@ class Exposition:
         """Let the render thread end (after a render in progress)."""
         self._renderer.shutdown(wait=False)
 
-    def _render(self, gzip: bool, order: list[str], changed: list[AccountView]) -> Any:
+    def _render(
+        self,
+        gzip: bool,
+        order: list[str],
+        changed: list[AccountView],
+        events: dict[DeviceKind, EventsCopy | None],
+    ) -> Any:
         """On the render thread: take the changes, then _main(), or _gzipped_main() when
         `gzip`."""
-        self._refresh(order, changed)
+        self._refresh(order, changed, events)
         return self._gzipped_main() if gzip else self._main()
 
-    def _refresh(self, order: list[str], changed: list[AccountView]) -> None:
-        selection = self._store.events
-        if not changed and order == self._order:
+    def _refresh(
+        self,
+        order: list[str],
+        changed: list[AccountView],
+        events: dict[DeviceKind, EventsCopy | None],
+    ) -> None:
+        if not changed and order == self._order and not any(events.values()):
             return
         self._stamp += 1
-        if any(view.events is not None for view in changed):
-            # Let each replaced slice go as it is replaced (a scrape being written keeps its
-            # own references), not hold the old and the new text of every slice at once.
-            for index in EVENT_BLOCKS:
-                self._parts[index] = None
         dirty: set[int] = set()
-        shifted = False
         for view in changed:
             rendered = self._accounts.get(view.id)
             if rendered is None:
                 blank = len(FAMILIES)
                 rendered = self._accounts[view.id] = _Rendered(
-                    (-1, -1, -1, -1), view.name, None, [b""] * blank, [self._stamp] * blank
+                    (-1, -1), view.name, None, [b""] * blank, [self._stamp] * blank
                 )
-            shifted = rendered.update(view, selection, self._stamp, dirty) or shifted
+            rendered.update(view, self._stamp, dirty)
         for account_id in self._accounts.keys() - set(order):
             del self._accounts[account_id]
+        for kind, copy in events.items():
+            if copy is None:
+                continue
+            families = self._events[kind]
+            # Let each replaced slice go as it is replaced (a scrape being written keeps its
+            # own references), not hold the old and the new text of every slice at once.
+            for index in families.families:
+                self._parts[index] = None
+            if copy.slices is not None:  # which blocks there are changed: new chunks
+                for index in families.families:
+                    self._layouts[index] += 1
+            dirty |= families.update(copy, kind, self._store.events, self._stamp)
         if order != self._order:
             dirty.update(range(len(FAMILIES)))
             self._health_templates.clear()
             self._layouts = [layout + 1 for layout in self._layouts]
-        elif shifted:
-            for index in EVENT_BLOCKS:
-                self._layouts[index] += 1
         self._order = order
         for index in dirty:
             self._parts[index] = self._deflated[index] = None
@@ -862,9 +882,7 @@ class Exposition:
                 if FAMILIES[index].source is ACCOUNT:
                     parts = [header, self._account_family(index, rendered)]
                 else:
-                    parts = [header]
-                    for r in rendered:
-                        parts.extend(block for block in r.family(index) if block)
+                    parts = [header, *filter(None, self._family(index, rendered))]
                 cached[index] = parts
             body.extend(parts)
         return body
@@ -889,6 +907,12 @@ class Exposition:
         self._gzip_main = parts, crc, size
         return self._gzip_main
 
+    def _family(self, index: int, rendered: list[_Rendered]) -> list[bytes]:
+        """A device or event family's blocks, in order."""
+        if FAMILIES[index].source is EVENTS:
+            return self._events[EVENT_KIND[EVENT_POSITION[index]]].blocks[index]
+        return [r.blocks[index] for r in rendered]
+
     def _account_family(self, index: int, rendered: list[_Rendered]) -> bytes:
         """An account family's lines, every account's."""
         if index == ACCOUNT_INFO:
@@ -908,11 +932,12 @@ class Exposition:
             # (of the text an identity scrape already rendered, if one did).
             text = b"".join(self._parts[index] or [header, self._account_family(index, rendered)])
             return _Deflated(self._pieces.piece(text), gzipstream.crc32(text), len(text))
-        blocks: list[bytes] = []
-        stamps: list[int] = []
-        for r in rendered:
-            blocks.extend(r.family(index))
-            stamps.extend(r.family_stamps(index))
+        if FAMILIES[index].source is EVENTS:
+            families = self._events[EVENT_KIND[EVENT_POSITION[index]]]
+            blocks, stamps = families.blocks[index], families.stamps[index]
+        else:
+            blocks = [r.blocks[index] for r in rendered]
+            stamps = [r.stamps[index] for r in rendered]
         pieces, crc, size = self._chunks[index].deflate(
             blocks, stamps, self._layouts[index], self._stamp
         )

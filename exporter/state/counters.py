@@ -1,123 +1,193 @@
-"""An account's event counters for one kind of device, in flat lists indexed by slot.
+"""The event counters of every device of one kind, in flat lists in the body's order.
 
-A device's slot is its place among the account's devices of its kind, in id order; its count
-and last timestamp for the kind's subscribed code `i` sit at `slot * codes + i`. Flat lists
-rather than lists in an object per device: a counter costs one list item, copying an account's
-counters for a render is a few list copies under the store's lock, and the renderer formats a
-slice of them with one `%` of a cached template (exposition.render), not line by line.
+Each account's devices of the kind hold a run of consecutive rows, in id order; the runs are in
+account id order, so the rows are in the order /metrics shows them. A device's count and last
+timestamp of the kind's subscribed code `i` sit at `row * codes + i`. A run is cut into slices
+of SLICE rows, the unit the renderer formats and compresses again; each slice carries the
+stamp of its last change. Flat lists over the whole fleet rather than lists per account: a
+render copies a few lists under the store's lock and formats only the slices changed since
+its last stamp, without visiting the accounts.
 
->>> counters = Counters.for_devices(["c2", "c1"], codes=2, stamp=7)
->>> counters.ids, counters.slot("c2"), counters.changed_at
-(('c1', 'c2'), 1, [7])
->>> counters.count(1, 0, at_ms=1700000000123, stamp=8)
->>> counters.counts, counters.last_ms[2], counters.changed_at
-([0, 0, 1, 0], 1700000000123, [8])
+>>> table = EventTable(codes=2)
+>>> table.place("acct", ["c2", "c1"])
+>>> table.start("acct"), table.slices, table.changed_since(0)
+(0, [Slice(account_id='acct', start=0, ids=('c1', 'c2'))], [0])
+>>> table.next_stamp()  # a new change: slices changed after stamp 1
+>>> table.count("acct", 1, 0, at_ms=1700000000123)
+>>> table.counts, table.last_ms[2], table.changed_since(1)
+([0, 0, 1, 0], 1700000000123, [0])
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 # Devices per slice: a slice is what the renderer formats and compresses again when one of its
-# devices' counters changed. Smaller slices cost more per scrape in pieces and their flushes
-# (about 5 bytes each) than they save.
+# devices' counters changed. Smaller slices cost more per scrape in calls than they save.
 SLICE = 64
 
 
-LISTS = frozenset({"counts", "last_ms", "expected", "received", "disconnect"})
+LISTS = ("counts", "last_ms", "expected", "received", "disconnect")
 
 
-def slices(devices: int) -> int:
-    """How many slices `devices` devices take."""
-    return -(-devices // SLICE)
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Up to SLICE consecutive devices of one account: their rows [start, start + len(ids))."""
+
+    account_id: str
+    start: int
+    ids: tuple[str, ...]
 
 
 @dataclass(slots=True)
-class Counters:
-    ids: tuple[str, ...]  # slot -> device id, in id order
+class _Run:
+    ids: tuple[str, ...]  # the account's devices of the kind, in id order
+    start: int = 0  # its first row
+    first_slice: int = 0  # its first slice's number
+
+
+@dataclass(slots=True)
+class EventsCopy:
+    """What changed in a table since a render's stamp, copied under the store's lock.
+
+    `slices` is every slice when the layout (which devices hold which rows) differs from the one
+    asked about, else None; `changed` the numbers of the slices to render again (all of them
+    with a new layout); `lists` copies of the rendered lists, by name (LISTS).
+    """
+
+    layout: int
+    stamp: int
+    slices: list[Slice] | None
+    changed: list[int]
+    lists: dict[str, list[Any]]
+
+
+@dataclass(slots=True)
+class EventTable:
     codes: int  # codes subscribed for the kind (EventSelection.for_kind)
-    counts: list[int]  # [slot * codes + i]: events of code i
-    last_ms: list[int]  # [slot * codes + i]: EEN's timestamp of the last one, Unix ms; 0: none
-    expected: list[int]  # [slot]: packets expected, summed (STREAM_STATS; cameras)
-    received: list[int]  # [slot]: packets received, summed
-    disconnect: list[float | None]  # [slot]: the last CLOUD_DISCONNECT's seconds (bridges)
-    changed_at: list[int]  # [slot // SLICE]: the account's events version of the last change
-    last_change: int  # the latest of changed_at
-    # The lists that have series (by name), so the only ones a snapshot copies: e.g. not the
+    # The lists that have series (by name), so the only ones a copy takes: e.g. not the
     # per-code counts of cameras whose only code (CSSU, by default) has no series of its own.
-    rendered: frozenset[str] = LISTS
+    rendered: frozenset[str] = frozenset(LISTS)
+    counts: list[int] = field(default_factory=list)  # [row * codes + i]: events of code i
+    last_ms: list[int] = field(default_factory=list)  # [row * codes + i]: the last one, Unix ms
+    expected: list[int] = field(default_factory=list)  # [row]: packets expected, summed (CSSU)
+    received: list[int] = field(default_factory=list)  # [row]: packets received, summed
+    disconnect: list[float | None] = field(default_factory=list)  # [row]: the last CCLD seconds
+    slices: list[Slice] = field(default_factory=list)  # in the body's order
+    changed_at: list[int] = field(default_factory=list)  # [slice]: stamp of the last change
+    layout: int = 0  # changed whenever which devices hold which rows changes
+    stamp: int = 0  # of the last change
+    _accounts: list[str] = field(default_factory=list)  # with rows, in id order
+    _runs: dict[str, _Run] = field(default_factory=dict)
 
-    @classmethod
-    def for_devices(
-        cls,
-        ids: Iterable[str],
-        codes: int,
-        stamp: int,
-        previous: Counters | None = None,
-        rendered: frozenset[str] = LISTS,
-    ) -> Counters:
-        """Counters for these devices, every slice changed at `stamp`; a device that `previous`
-        also has keeps its values."""
+    def place(self, account_id: str, ids: Iterable[str]) -> None:
+        """Give the account's devices of the kind rows (none: the account has no run); a
+        device the account had keeps its values. Every slice counts as changed."""
         ordered = tuple(sorted(ids))
-        n = len(ordered)
-        counters = cls(
-            ordered,
-            codes,
-            [0] * (n * codes),
-            [0] * (n * codes),
-            [0] * n,
-            [0] * n,
-            [None] * n,
-            [stamp] * slices(n),
-            stamp,
-            rendered,
-        )
-        if previous is not None and previous.codes == codes:
-            counters._take(previous)
-        return counters
+        run = self._runs.get(account_id)
+        if run is not None and run.ids == ordered:
+            return
+        if run is None:
+            if not ordered:
+                return
+            at = bisect.bisect(self._accounts, account_id)
+            start = self._runs[self._accounts[at]].start if at < len(self._accounts) else self.rows
+            self._accounts.insert(at, account_id)
+            run = self._runs[account_id] = _Run((), start)
+        self._splice(run, ordered)
+        if not ordered:
+            self._accounts.remove(account_id)
+            del self._runs[account_id]
+        self._lay_out()
 
-    def _take(self, previous: Counters) -> None:
-        old_slots = {esn: slot for slot, esn in enumerate(previous.ids)}
-        codes = self.codes
-        for slot, esn in enumerate(self.ids):
-            old = old_slots.get(esn)
-            if old is None:
-                continue
-            self.counts[slot * codes : (slot + 1) * codes] = previous.counts[
-                old * codes : (old + 1) * codes
-            ]
-            self.last_ms[slot * codes : (slot + 1) * codes] = previous.last_ms[
-                old * codes : (old + 1) * codes
-            ]
-            self.expected[slot] = previous.expected[old]
-            self.received[slot] = previous.received[old]
-            self.disconnect[slot] = previous.disconnect[old]
+    @property
+    def rows(self) -> int:
+        return len(self.expected)
 
-    def slot(self, esn: str) -> int:
-        """The device's slot (for tests and rebuilding: the store keeps it on the device)."""
-        return self.ids.index(esn)
+    def _splice(self, run: _Run, ids: tuple[str, ...]) -> None:
+        """Replace the run's rows with rows for `ids`, keeping a remaining device's values."""
+        codes, start, old = self.codes, run.start, len(run.ids)
+        at = {esn: run.start + slot for slot, esn in enumerate(run.ids)}
+        kept = [at.get(esn) for esn in ids]
+        for name, per_row, blank in (
+            ("counts", codes, 0),
+            ("last_ms", codes, 0),
+            ("expected", 1, 0),
+            ("received", 1, 0),
+            ("disconnect", 1, None),
+        ):
+            values: list[Any] = getattr(self, name)
+            new: list[Any] = []
+            for row in kept:
+                if row is None:
+                    new.extend([blank] * per_row)
+                else:
+                    new.extend(values[row * per_row : (row + 1) * per_row])
+            values[start * per_row : (start + old) * per_row] = new
+        run.ids = ids
 
-    def count(self, slot: int, code: int, at_ms: int, stamp: int) -> None:
-        """One event of code `code` (its index) for the device at `slot`."""
-        at = slot * self.codes + code
+    def _lay_out(self) -> None:
+        """The runs' starts and the slices again, after a run changed; every slice changed."""
+        self.stamp += 1
+        self.layout += 1
+        slices: list[Slice] = []
+        start = 0
+        for account_id in self._accounts:
+            run = self._runs[account_id]
+            run.start, run.first_slice = start, len(slices)
+            for first in range(0, len(run.ids), SLICE):
+                slices.append(Slice(account_id, start + first, run.ids[first : first + SLICE]))
+            start += len(run.ids)
+        self.slices = slices
+        self.changed_at = [self.stamp] * len(slices)
+
+    def start(self, account_id: str) -> int:
+        """The account's first row (its devices' rows follow in id order)."""
+        return self._runs[account_id].start
+
+    def count(self, account_id: str, slot: int, code: int, at_ms: int) -> None:
+        """One event of code `code` (its index) for the account's device `slot` (its place
+        among the account's devices of the kind, in id order)."""
+        run = self._runs[account_id]
+        at = (run.start + slot) * self.codes + code
         self.counts[at] += 1
         self.last_ms[at] = at_ms
-        self.changed_at[slot // SLICE] = self.last_change = stamp
+        self.touch(run, slot)
 
-    def snapshot(self) -> Counters:
-        """A copy to render outside the lock, of the lists in `rendered` (the others empty;
-        ids is shared: it is never changed in place)."""
-        rendered = self.rendered
-        return Counters(
-            self.ids,
-            self.codes,
-            self.counts.copy() if "counts" in rendered else [],
-            self.last_ms.copy() if "last_ms" in rendered else [],
-            self.expected.copy() if "expected" in rendered else [],
-            self.received.copy() if "received" in rendered else [],
-            self.disconnect.copy() if "disconnect" in rendered else [],
-            self.changed_at.copy(),
-            self.last_change,
-            rendered,
-        )
+    def packets(self, account_id: str, slot: int, expected: int, received: int) -> None:
+        run = self._runs[account_id]
+        self.expected[run.start + slot] += expected
+        self.received[run.start + slot] += received
+
+    def disconnected(self, account_id: str, slot: int, seconds: float) -> None:
+        run = self._runs[account_id]
+        self.disconnect[run.start + slot] = seconds
+
+    def touch(self, run: _Run, slot: int) -> None:
+        self.changed_at[run.first_slice + slot // SLICE] = self.stamp
+
+    def next_stamp(self) -> None:
+        """Start a new change (a stream message's events): later changes get a later stamp."""
+        self.stamp += 1
+
+    def changed_since(self, stamp: int) -> list[int]:
+        """The numbers of the slices changed after `stamp`."""
+        return [number for number, at in enumerate(self.changed_at) if at > stamp]
+
+    def copy(self, layout: int, stamp: int) -> EventsCopy | None:
+        """What changed since (layout, stamp) (see EventsCopy); None: nothing."""
+        if layout == self.layout:
+            if stamp >= self.stamp:
+                return None
+            changed = self.changed_since(stamp)
+            if not changed:
+                return None
+            slices = None
+        else:
+            slices = self.slices
+            changed = list(range(len(slices)))
+        lists = {name: getattr(self, name).copy() for name in LISTS if name in self.rendered}
+        return EventsCopy(self.layout, self.stamp, slices, changed, lists)

@@ -1,11 +1,12 @@
 """The exporter's state: accounts, their devices' last known status, and stream health.
 
 Stream threads write, the HTTP server reads. Everything is guarded by one lock, held only for
-dictionary updates and copies. Every account carries three versions, one for its name and
-stream health, one for its devices and their statuses, one for its devices' event counts, each
-changed only when something rendered from it changes, so /metrics re-renders only what
-changed: a reconnect touches a few lines, not 50 cameras, and an event the event lines of its
-slice of devices (state.counters), not every status line.
+dictionary updates and copies. Every account carries two versions, one for its name and stream
+health, one for its devices and their statuses, each changed only when something rendered from
+it changes, so /metrics re-renders only what changed: a reconnect touches a few lines, not 50
+cameras. The devices' event counts are kept apart, in one table per kind of device over every
+account (state.counters), whose slices carry their own stamps: an event renders again the
+event lines of its slice of devices, not every status line, nor its account's other slices.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from exporter.state.counters import Counters
+from exporter.state.counters import EventsCopy, EventTable
 from exporter.state.eventcodes import CLOUD_DISCONNECT, STREAM_STATS
 from exporter.state.model import (
     AccountInfo,
@@ -43,7 +44,7 @@ class Device:
     bridge_id: str
     status: Status = 0  # last informative status (model.Status); 0 = not known yet
     updated_at: float = 0.0  # when that status was first received (Unix seconds)
-    slot: int = 0  # its place in its account's Counters of its kind
+    slot: int = 0  # its place among its account's devices of its kind (EventTable rows)
 
 
 @dataclass(slots=True)
@@ -51,7 +52,6 @@ class Account:
     id: str
     name: str
     devices: dict[str, Device] = field(default_factory=dict)
-    counters: dict[DeviceKind, Counters] = field(default_factory=dict)  # the devices' events
     stream_up: bool = False
     connects: int = 0
     disconnects: int = 0
@@ -62,12 +62,10 @@ class Account:
     awaiting_snapshot: set[str] = field(default_factory=set)
     health_version: int = 0  # name and stream health
     devices_version: int = 0  # the devices, their names and statuses
-    events_version: int = 0  # the devices' event counts
-    members_version: int = 0  # which devices there are (their event rows all come again)
 
 
 DeviceRow = tuple[str, DeviceKind, str, str, Status, float]  # id, kind, name, bridge_id, status, at
-Versions = tuple[int, int, int, int]  # health, devices, events, members
+Versions = tuple[int, int]  # health, devices
 
 
 @dataclass(slots=True)
@@ -87,11 +85,6 @@ class AccountView:
     messages: int
     last_message_at: float
     devices: tuple[DeviceRow, ...] | None  # None: unchanged since the versions asked about
-    # Copies of the event counters of the kinds changed since the events version asked about
-    # (every kind when `events_full`); None: none changed. Their changed_at tells which
-    # slices changed after it.
-    events: dict[DeviceKind, Counters] | None
-    events_full: bool  # the devices themselves changed (or nothing was asked): render all
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +113,21 @@ class StateStore:
             kind: {code: i for i, code in enumerate(self.events.for_kind(kind))}
             for kind in DeviceKind
         }
-        # The counters each kind has series of (Counters.rendered).
-        self._rendered = {
-            DeviceKind.CAMERA: frozenset(
-                (["counts", "last_ms"] if self.events.shown() else [])
-                + (["expected", "received"] if STREAM_STATS in self.events.camera else [])
+        # Every device's event counters, per kind, with the lists each kind has series of.
+        self._tables = {
+            DeviceKind.CAMERA: EventTable(
+                len(self.events.camera),
+                frozenset(
+                    (["counts", "last_ms"] if self.events.shown() else [])
+                    + (["expected", "received"] if STREAM_STATS in self.events.camera else [])
+                ),
             ),
-            DeviceKind.BRIDGE: frozenset(
-                (["counts"] if self.events.bridge else [])
-                + (["disconnect"] if CLOUD_DISCONNECT in self.events.bridge else [])
+            DeviceKind.BRIDGE: EventTable(
+                len(self.events.bridge),
+                frozenset(
+                    (["counts"] if self.events.bridge else [])
+                    + (["disconnect"] if CLOUD_DISCONNECT in self.events.bridge else [])
+                ),
             ),
         }
         self._lock = threading.Lock()
@@ -156,12 +155,13 @@ class StateStore:
             removed = [account_id for account_id in self._accounts if account_id not in by_id]
             for account_id in removed:
                 del self._accounts[account_id]
+                for table in self._tables.values():
+                    table.place(account_id, ())
             added = []
             for account_id, info in by_id.items():
                 account = self._accounts.get(account_id)
                 if account is None:
                     account = self._accounts[account_id] = Account(account_id, info.name)
-                    self._lay_out_counters(account)
                     added.append(account_id)
                 elif account.name != info.name:
                     account.name = info.name
@@ -218,8 +218,6 @@ class StateStore:
             if added or removed or renamed or seeded:
                 account.devices_version += 1
             if added or removed:
-                account.events_version += 1
-                account.members_version += 1
                 self._lay_out_counters(account)
         return DeviceChanges(tuple(added), tuple(removed), tuple(renamed))
 
@@ -227,20 +225,15 @@ class StateStore:
         return Device(info.id, info.kind, info.name, info.bridge_id)
 
     def _lay_out_counters(self, account: Account) -> None:
-        """New counters for the account's devices (they keep their values), changed now."""
-        for kind in DeviceKind:
-            devices = [device for device in account.devices.values() if device.kind is kind]
-            counters = Counters.for_devices(
-                (device.id for device in devices),
-                len(self.events.for_kind(kind)),
-                account.events_version,
-                account.counters.get(kind),
-                self._rendered[kind],
+        """Event rows for the account's devices (they keep their values)."""
+        for kind, table in self._tables.items():
+            devices = sorted(
+                (device for device in account.devices.values() if device.kind is kind),
+                key=lambda device: device.id,
             )
-            slots = {esn: slot for slot, esn in enumerate(counters.ids)}
-            for device in devices:
-                device.slot = slots[device.id]
-            account.counters[kind] = counters
+            for slot, device in enumerate(devices):
+                device.slot = slot
+            table.place(account.id, [device.id for device in devices])
 
     def subscriptions(
         self, account_id: str, only: Iterable[str] | None = None
@@ -320,19 +313,18 @@ class StateStore:
                     device.updated_at = now
                     account.devices_version += 1
             if update.events:
-                stamp = account.events_version + 1
-                if self._count(account, update.events, stamp):
-                    account.events_version = stamp
+                self._count(account, update.events)
             if account.awaiting_snapshot:
                 account.awaiting_snapshot.difference_update(update.statuses)
                 account.awaiting_snapshot.difference_update(update.answered)
                 _check_snapshot_complete(account)
 
-    def _count(self, account: Account, events: Sequence[Event], stamp: int) -> bool:
-        """Count events of the account's devices in codes subscribed for their kind; whether
-        any was. Others (a code asked of the other kind, a device deleted meanwhile) are not
-        counted, so an event label only ever takes a configured code."""
-        counted = False
+    def _count(self, account: Account, events: Sequence[Event]) -> None:
+        """Count events of the account's devices in codes subscribed for their kind. Others (a
+        code asked of the other kind, a device deleted meanwhile) are not counted, so an event
+        label only ever takes a configured code."""
+        for table in self._tables.values():
+            table.next_stamp()
         devices = account.devices
         for event in events:
             device = devices.get(event.device_id)
@@ -341,41 +333,37 @@ class StateStore:
             index = self._code_index[device.kind].get(event.code)
             if index is None:
                 continue
-            counters = account.counters[device.kind]
+            table = self._tables[device.kind]
             slot = device.slot
-            counters.count(slot, index, event.at_ms, stamp)
+            table.count(account.id, slot, index, event.at_ms)
             if event.code == STREAM_STATS:
-                counters.expected[slot] += event.expected
-                counters.received[slot] += event.received
+                table.packets(account.id, slot, event.expected, event.received)
             elif event.code == CLOUD_DISCONNECT:
-                counters.disconnect[slot] = event.seconds
-            counted = True
-        return counted
+                table.disconnected(account.id, slot, event.seconds)
 
     # --- readers ----------------------------------------------------------------------------
 
     def views(self, known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
         """All account ids, and copies of the accounts whose versions differ from `known`.
 
-        A copy includes the devices only when their version differs, and the event counters
-        only when theirs does.
+        A copy includes the devices only when their version differs.
         """
         with self._lock:
             ids = sorted(self._accounts)
             changed = []
             for account in self._accounts.values():
                 versions = known.get(account.id)
-                current = _versions(account)
+                current = (account.health_version, account.devices_version)
                 if versions != current:
                     with_devices = versions is None or versions[1] != current[1]
-                    if versions is None or versions[3] != current[3]:
-                        since: int | None = -1  # the devices changed: every counter
-                    elif versions[2] != current[2]:
-                        since = versions[2]
-                    else:
-                        since = None
-                    changed.append(_view(account, with_devices, since))
+                    changed.append(_view(account, current, with_devices))
         return ids, changed
+
+    def event_changes(self, kind: DeviceKind, layout: int, stamp: int) -> EventsCopy | None:
+        """What changed in the kind's event counters since (layout, stamp) of an earlier copy
+        (EventTable.copy); None: nothing."""
+        with self._lock:
+            return self._tables[kind].copy(layout, stamp)
 
     def wanted_accounts(self) -> int:
         """Accounts to monitor across every shard, as of the last discovery."""
@@ -403,22 +391,11 @@ def _check_snapshot_complete(account: Account) -> None:
         account.readiness = Readiness.READY
 
 
-def _versions(account: Account) -> Versions:
-    return (
-        account.health_version,
-        account.devices_version,
-        account.events_version,
-        account.members_version,
-    )
-
-
-def _view(account: Account, with_devices: bool, since: int | None) -> AccountView:
-    """`since`: copy the counters of the kinds changed after that events version (-1: every
-    kind; None: none)."""
+def _view(account: Account, versions: Versions, with_devices: bool) -> AccountView:
     return AccountView(
         account.id,
         account.name,
-        _versions(account),
+        versions,
         account.stream_up,
         account.connects,
         account.disconnects,
@@ -430,14 +407,6 @@ def _view(account: Account, with_devices: bool, since: int | None) -> AccountVie
         )
         if with_devices
         else None,
-        {
-            kind: counters.snapshot()
-            for kind, counters in account.counters.items()
-            if counters.last_change > since
-        }
-        if since is not None
-        else None,
-        since == -1,
     )
 
 

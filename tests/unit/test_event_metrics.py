@@ -188,26 +188,34 @@ def test_without_events_no_event_series_but_every_family_is_described() -> None:
 def test_an_event_re_renders_only_the_event_lines() -> None:
     store = make_store()
     _, [first] = store.views({})
+    cameras = store.event_changes(CAM, -1, -1)
+    assert cameras is not None
+    assert cameras.slices is not None
     store.apply(ACCOUNT, events(Event("c1", "PRTH", T0)), now=2.0)
     _, [view] = store.views({ACCOUNT: first.versions})
     assert view.devices is None, "an event must not copy (and re-render) the status lines"
-    assert view.events is not None
-    assert not view.events_full
-    cameras = view.events[CAM]
-    assert cameras.counts[cameras.slot("c1") * len(DEFAULT.camera)] == 1  # PRTH: code 0
-    assert cameras.changed_at == [first.versions[2] + 1], "its slice changed after the first"
+    changes = store.event_changes(CAM, cameras.layout, cameras.stamp)
+    assert changes is not None
+    assert changes.slices is None, "the same devices: the same layout"
+    assert changes.changed == [0]
+    assert changes.lists["counts"][0] == 1  # c1's PRTH: row 0, code 0
+    assert store.event_changes(BRIDGE, -1, -1) is not None
+    bridges = store.event_changes(BRIDGE, -1, -1)
+    assert bridges is not None
+    assert store.event_changes(BRIDGE, bridges.layout, bridges.stamp) is None
     store.apply(ACCOUNT, StreamUpdate({"c1": 0x120025}), now=3.0)
     _, [view] = store.views({ACCOUNT: view.versions})
     assert view.devices is not None
-    assert view.events is None
+    assert store.event_changes(CAM, changes.layout, changes.stamp) is None
 
 
 def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
     store = make_store(EventSelection(("PRTH",), ()))
-    _, [first] = store.views({})
+    tables = {kind: store.event_changes(kind, -1, -1) for kind in (CAM, BRIDGE)}
     store.apply(ACCOUNT, events(Event("b1", "PRTH", T0), Event("c1", "VRES", T0)), now=2.0)
-    _, [view] = store.views({ACCOUNT: first.versions})
-    assert view.events is None
+    for kind, copy in tables.items():
+        assert copy is not None
+        assert store.event_changes(kind, copy.layout, copy.stamp) is None
 
 
 def test_device_list_changes_reach_the_event_lines() -> None:
@@ -292,8 +300,8 @@ def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.Monke
     rendered: list[bytes] = []
     real_render = exposition_module.SliceLayout.render
 
-    def render(self: exposition_module.SliceLayout, numbers: list[Any]) -> bytes:
-        rendered.append(real_render(self, numbers))
+    def render(self: exposition_module.SliceLayout, numbers: list[Any], start: int) -> bytes:
+        rendered.append(real_render(self, numbers, start))
         return rendered[-1]
 
     monkeypatch.setattr(exposition_module, "escape", escape)
@@ -307,6 +315,38 @@ def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.Monke
     assert len(rendered) == 4
     for data in rendered:
         assert set(re.findall(rb'camera_id="(c\d+)"', data)) == {c.encode() for c in cameras}
+
+
+def test_a_new_account_lays_out_only_its_own_event_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An account coming first moves every other account's event rows: their lines are
+    rendered again from the counters at their new rows, but not laid out (escaped) again."""
+    import exporter.exposition.render as exposition_module
+
+    store = many_cameras_store(cameras=3, accounts=3)
+    store.apply("00000002", events(Event("c01", "CSSU", T0, 100, 97)), now=2.0)
+    exposition = Exposition(store, lambda: b"")
+    exposition.render(gzip=True)
+    escaped: list[str] = []
+    real_escape = exposition_module.escape
+
+    def escape(value: str) -> str:
+        escaped.append(value)
+        return real_escape(value)
+
+    monkeypatch.setattr(exposition_module, "escape", escape)
+    ids = ["00000000", "00000001", "00000002", "00000003"]
+    store.sync_accounts([AccountInfo(account, f"Account {account}") for account in ids])
+    store.set_devices(
+        "00000000",
+        [DeviceInfo("n1", CAM, "New", "nb", 0x1E0037), DeviceInfo("nb", BRIDGE, "B", "", 0)],
+        seed_status=True,
+        now=3.0,
+    )
+    body = gunzip_one_member(b"".join(exposition.render(gzip=True)))
+    assert {value for value in escaped if value.startswith(("c", "b"))} == set()
+    assert {"n1", "nb"} <= set(escaped)
+    assert b'{account_id="00000002",camera_id="c01"} 97\n' in body
+    assert body == b"".join(Exposition(store, lambda: b"").render(gzip=False))
 
 
 def test_an_event_compresses_only_the_chunk_of_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
