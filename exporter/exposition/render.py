@@ -47,7 +47,7 @@ from exporter.state.status import (
     decode_camera,
     decoded_bits,
 )
-from exporter.state.store import AccountView, DeviceRow, StateStore, Versions
+from exporter.state.store import AccountsCopy, DeviceRow, StateStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -334,14 +334,9 @@ DISCONNECT_DURATION = BLOCK["een_bridge_last_cloud_disconnect_duration_seconds"]
 
 # The account families, a line per account, are rendered a family at a time over every
 # account: each scrape brings new message counts for nearly all of them, and one `%` of a
-# template per family costs less than a block per account. Their numbers, in AccountHealth
-# order, and the family each is the number of.
+# template per family costs less than a block per account. The family of each number of the
+# store's StreamHealth, in its order.
 HEALTH_FAMILIES = (STREAM_UP, STREAM_CONNECTS, STREAM_DISCONNECTS, STREAM_MESSAGES, LAST_MESSAGE)
-AccountHealth = tuple[bool, int, int, int, float]  # up, connects, disconnects, messages, last
-
-
-def account_health(view: AccountView) -> AccountHealth:
-    return view.stream_up, view.connects, view.disconnects, view.messages, view.last_message_at
 
 
 def render_account_info(accounts: Sequence[tuple[str, str]]) -> bytes:
@@ -355,25 +350,21 @@ def render_account_info(accounts: Sequence[tuple[str, str]]) -> bytes:
 
 
 def health_template(index: int, account_ids: Sequence[str]) -> bytes:
-    """One account family's lines for these accounts, "%d" (or "%s") for each number.
+    """One account family's lines for these accounts, "%d" for each number; "%a" for the last
+    message's time, a float from time.time() (or 0.0), always finite: its repr, what %a
+    writes, is then sample_value's text.
 
     >>> health_template(STREAM_UP, ["a%"]) % (True,)
     b'een_stream_up{account_id="a%"} 1\\n'
+    >>> health_template(LAST_MESSAGE, ["a"]) % (1700000000.25,)
+    b'een_stream_last_message_timestamp_seconds{account_id="a"} 1700000000.25\\n'
     """
-    number = b"%s" if index == LAST_MESSAGE else b"%d"
+    number = b"%a" if index == LAST_MESSAGE else b"%d"
     name = FAMILIES[index].name
     return b"".join(
         utf8(f'{name}{{account_id="{escape(account_id)}"}} ').replace(b"%", b"%%") + number + b"\n"
         for account_id in account_ids
     )
-
-
-def health_numbers(index: int, health: Sequence[AccountHealth]) -> tuple[Any, ...]:
-    """The numbers of health_template(index, ...) from each account's health."""
-    at = HEALTH_FAMILIES.index(index)
-    if index == LAST_MESSAGE:
-        return tuple(sample_value(numbers[at]).encode() for numbers in health)
-    return tuple(numbers[at] for numbers in health)
 
 
 def render_devices(account_id: str, devices: tuple[DeviceRow, ...]) -> list[bytes]:
@@ -523,7 +514,9 @@ class SliceLayout:
     """One family's lines for one slice of an account's devices, laid out once.
 
     The slice's numbers are a window of the EventTable list `value` names: `stride` numbers per
-    row (the kind's codes, or 1) for `rows` rows; `pick` takes the lines' numbers from it, in
+    row (the kind's codes, or 1) for `rows` rows. The lines' numbers are nearly always evenly
+    spaced in it (a device's one number, or its count of one code): `first`, `stop` and `step`
+    then slice them straight from the list; otherwise `pick` takes them from the window, in
     the lines' order. Integers render with one `%` of `template` (each line's labels, with "%d"
     for its number): formatting a slice of 64 lines is one call, not 64. The other numbers
     (timestamps, durations) go line by line.
@@ -539,7 +532,10 @@ class SliceLayout:
     rows: int
     template: bytes  # integers: every line, "%d" for its number, "%" doubled elsewhere
     prefixes: tuple[bytes, ...]  # the others: each line up to its number
-    pick: Callable[[list[Any]], tuple[Any, ...]]  # the lines' numbers from the window
+    first: int  # evenly spaced: the numbers' slice of the window; step 0: use pick
+    stop: int
+    step: int
+    pick: Callable[[list[Any]], tuple[Any, ...]]
 
     @classmethod
     def of(
@@ -547,16 +543,23 @@ class SliceLayout:
     ) -> SliceLayout:
         """The layout of these lines: (line up to its number, the number's index in the
         window)."""
-        pick = picker([index for _, index in lines])
-        if value in INTEGERS:
-            template = b"".join(prefix.replace(b"%", b"%%") + b"%d\n" for prefix, _ in lines)
-            return cls(value, value.value, stride, rows, template, (), pick)
+        indices = [index for _, index in lines]
+        first, stop, step = _evenly_spaced(indices)
+        pick = operator.itemgetter(*indices) if len(indices) > 1 else lambda n: (n[first],)
+        template = b""
         prefixes = tuple(prefix for prefix, _ in lines)
-        return cls(value, value.value, stride, rows, b"", prefixes, pick)
+        if value in INTEGERS:
+            template = b"".join(prefix.replace(b"%", b"%%") + b"%d\n" for prefix in prefixes)
+            prefixes = ()
+        return cls(value, value.value, stride, rows, template, prefixes, first, stop, step, pick)
 
     def render(self, numbers: list[Any], start: int) -> bytes:
         """The slice's lines, its first device at row `start` of `numbers`."""
-        picked = self.pick(numbers[start * self.stride : (start + self.rows) * self.stride])
+        base = start * self.stride
+        if self.step:
+            picked = tuple(numbers[base + self.first : base + self.stop : self.step])
+        else:
+            picked = self.pick(numbers[base : base + self.rows * self.stride])
         if self.template:
             lines: bytes = self.template % picked
             return lines
@@ -572,24 +575,17 @@ class SliceLayout:
         )
 
 
-def picker(indices: Sequence[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
-    """A function giving the items at `indices` of a list, as a tuple.
+def _evenly_spaced(indices: Sequence[int]) -> tuple[int, int, int]:
+    """(first, stop, step) of the slice giving exactly `indices`; step 0 when none does.
 
-    The indices of a slice's lines are nearly always evenly spaced (a device's one number, or
-    its count of one code): then a slice of the list, which costs half of operator.itemgetter.
-
-    >>> picker([1, 3, 5])([0, 1, 2, 3, 4, 5, 6]), picker([4, 1])([0, 1, 2, 3, 4])
-    ((1, 3, 5), (4, 1))
+    >>> _evenly_spaced([1, 3, 5]), _evenly_spaced([4]), _evenly_spaced([4, 1])
+    ((1, 6, 2), (4, 5, 1), (0, 0, 0))
     """
     first, count = indices[0], len(indices)
     step = indices[1] - first if count > 1 else 1
     if step > 0 and list(indices) == list(range(first, first + step * count, step)):
-        window = slice(first, first + step * (count - 1) + 1, step)
-        return lambda numbers: tuple(numbers[window])
-    if count == 1:
-        return lambda numbers: (numbers[first],)
-    getter: Callable[[list[Any]], tuple[Any, ...]] = operator.itemgetter(*indices)
-    return getter
+        return first, first + step * (count - 1) + 1, step
+    return 0, 0, 0
 
 
 def lay_out_slice(
@@ -625,8 +621,9 @@ class _EventFamilies:
     layout: int = -1  # the EventTable's layout and stamp rendered
     stamp: int = -1
     starts: list[int] = field(default_factory=list)  # per slice: its first row
-    # Per slice: its families' layouts; kept by (account, devices) across new table layouts.
-    layouts: list[dict[int, SliceLayout]] = field(default_factory=list)
+    # Per family: each slice's layout (None: no lines); kept by (account, devices) across new
+    # table layouts.
+    layouts: dict[int, list[SliceLayout | None]] = field(default_factory=dict)
     known: dict[tuple[str, tuple[str, ...]], dict[int, SliceLayout]] = field(default_factory=dict)
     blocks: dict[int, list[bytes]] = field(default_factory=dict)  # per family: per slice
     stamps: dict[int, list[int]] = field(default_factory=dict)
@@ -640,15 +637,19 @@ class _EventFamilies:
             self._lay_out(copy.slices, kind, selection, copy.lists.keys(), stamp)
             dirty.update(self.families)
         self.layout, self.stamp = copy.layout, copy.stamp
-        starts, layouts = self.starts, self.layouts
+        starts = self.starts
         for index in self.families:
+            layouts = self.layouts[index]
+            numbers = next((copy.lists[layout.numbers] for layout in layouts if layout), None)
+            if numbers is None:  # no lines at all
+                continue
             blocks, stamps = self.blocks[index], self.stamps[index]
             changed = False
             for number in copy.changed:
-                layout = layouts[number].get(index)
+                layout = layouts[number]
                 if layout is None:
                     continue
-                block = layout.render(copy.lists[layout.numbers], starts[number])
+                block = layout.render(numbers, starts[number])
                 if block != blocks[number]:  # unchanged bytes keep their compressed chunk
                     blocks[number] = block
                     stamps[number] = stamp
@@ -674,50 +675,35 @@ class _EventFamilies:
             known[key] = layouts
         self.known = known
         self.starts = [slice_.start for slice_ in slices]
-        self.layouts = [known[slice_.account_id, slice_.ids] for slice_ in slices]
+        per_slice = [known[slice_.account_id, slice_.ids] for slice_ in slices]
         for index in self.families:
+            self.layouts[index] = [layouts.get(index) for layouts in per_slice]
             self.blocks[index] = [b""] * len(slices)
             self.stamps[index] = [stamp] * len(slices)
 
 
 @dataclass(slots=True)
-class _Rendered:
-    """One account's name, stream health and device blocks, each device block with the stamp of
-    the refresh that last changed its bytes (for gzipstream.Chunks).
+class _Devices:
+    """One account's device blocks (one per device family), each with the stamp of the refresh
+    that last changed its bytes (for gzipstream.Chunks)."""
 
-    The account families are rendered over every account (Exposition), from the name and
-    health kept here; the device families have one block each per account; the event families
-    are _EventFamilies'.
-    """
-
-    versions: Versions
-    name: str
-    health: AccountHealth | None
-    blocks: list[bytes]  # per family in FAMILIES (account and event families: unused)
+    version: int  # the store's devices version they were rendered from
+    blocks: list[bytes]  # per family in FAMILIES (only the device families' used)
     stamps: list[int]
 
-    def update(self, view: AccountView, stamp: int, dirty: set[int]) -> None:
-        """Take what changed, stamping the blocks whose bytes changed and adding their families
-        to `dirty`."""
-        if view.name != self.name:
-            self.name = view.name
-            dirty.add(ACCOUNT_INFO)
-        health = account_health(view)
-        if self.health is None:
-            dirty.update(HEALTH_FAMILIES)
-        elif health != self.health:
-            dirty.update(
-                i for i, a, b in zip(HEALTH_FAMILIES, health, self.health, strict=True) if a != b
-            )
-        self.health = health
-        if view.devices is not None:
-            blocks = render_devices(view.id, view.devices)
-            for index, block in zip(DEVICE_BLOCKS, blocks, strict=True):
-                if block != self.blocks[index]:  # unchanged bytes keep their compressed chunk
-                    self.blocks[index] = block
-                    self.stamps[index] = stamp
-                    dirty.add(index)
-        self.versions = view.versions
+    def update(
+        self, account_id: str, version: int, devices: tuple[DeviceRow, ...], stamp: int
+    ) -> set[int]:
+        """Render the devices again; the families whose bytes changed."""
+        dirty = set()
+        blocks = render_devices(account_id, devices)
+        for index, block in zip(DEVICE_BLOCKS, blocks, strict=True):
+            if block != self.blocks[index]:  # unchanged bytes keep their compressed chunk
+                self.blocks[index] = block
+                self.stamps[index] = stamp
+                dirty.add(index)
+        self.version = version
+        return dirty
 
 
 @contextmanager
@@ -769,12 +755,15 @@ class Exposition:
         # arena. Run by the four workers, each worker's arena kept a render's worth of freed
         # memory: 1,000 x 50 with the default events peaked 40 MB higher.
         self._renderer = ThreadPoolExecutor(1, thread_name_prefix="een-render")
-        self._accounts: dict[str, _Rendered] = {}
+        # What the body was rendered from: the accounts (their names and stream health in
+        # columns, a tuple per HEALTH_FAMILIES number), their devices, the event tables.
+        self._accounts = AccountsCopy([], [], [], {})
+        self._columns: list[tuple[Any, ...]] = [()] * len(HEALTH_FAMILIES)
+        self._devices: dict[str, _Devices] = {}
         self._events = {kind: _EventFamilies(KIND_FAMILIES[kind]) for kind in KIND_FAMILIES}
-        self._order: list[str] = []
-        self._health_templates: dict[int, bytes] = {}  # health_template, for _order
-        # Per family: its header and every account's blocks, in order (references to the
-        # blocks, not a joined copy: the body's text is held once, in the blocks).
+        self._health_templates: dict[int, bytes] = {}  # health_template, for the accounts
+        # Per family: its header and every block, in order (references to the blocks, not a
+        # joined copy: the body's text is held once, in the blocks).
         self._parts: list[list[bytes] | None] = [None] * len(FAMILIES)
         self._deflated: list[_Deflated | None] = [None] * len(FAMILIES)
         self._pieces = gzipstream.Pieces()
@@ -790,15 +779,16 @@ class Exposition:
         """The body as parts to write in order (together one gzip stream when `gzip`)."""
         extra = self._self_metrics()
         with self._lock, collector_paused():
-            known = {account_id: r.versions for account_id, r in self._accounts.items()}
-            order, changed = self._store.views(known)
+            accounts = self._store.accounts(
+                {account_id: devices.version for account_id, devices in self._devices.items()}
+            )
             events = {
                 kind: self._store.event_changes(kind, families.layout, families.stamp)
                 for kind, families in self._events.items()
             }
             cached = self._gzip_main is not None if gzip else None not in self._parts
-            if changed or order != self._order or any(events.values()) or not cached:
-                main = self._renderer.submit(self._render, gzip, order, changed, events).result()
+            if not cached or self._changed(accounts) or any(events.values()):
+                main = self._renderer.submit(self._render, gzip, accounts, events).result()
             else:  # nothing to render: the cached answer, without waking the render thread
                 main = self._gzip_main if gzip else self._main()
         if not gzip:
@@ -812,38 +802,28 @@ class Exposition:
         """Let the render thread end (after a render in progress)."""
         self._renderer.shutdown(wait=False)
 
+    def _changed(self, accounts: AccountsCopy) -> bool:
+        """Whether `accounts` differs from what the body was rendered from."""
+        before = self._accounts
+        return bool(
+            accounts.devices
+            or accounts.health != before.health
+            or accounts.ids != before.ids
+            or accounts.names != before.names
+        )
+
     def _render(
-        self,
-        gzip: bool,
-        order: list[str],
-        changed: list[AccountView],
-        events: dict[DeviceKind, EventsCopy | None],
+        self, gzip: bool, accounts: AccountsCopy, events: dict[DeviceKind, EventsCopy | None]
     ) -> Any:
         """On the render thread: take the changes, then _main(), or _gzipped_main() when
         `gzip`."""
-        self._refresh(order, changed, events)
+        if self._changed(accounts) or any(events.values()):
+            self._refresh(accounts, events)
         return self._gzipped_main() if gzip else self._main()
 
-    def _refresh(
-        self,
-        order: list[str],
-        changed: list[AccountView],
-        events: dict[DeviceKind, EventsCopy | None],
-    ) -> None:
-        if not changed and order == self._order and not any(events.values()):
-            return
+    def _refresh(self, accounts: AccountsCopy, events: dict[DeviceKind, EventsCopy | None]) -> None:
         self._stamp += 1
-        dirty: set[int] = set()
-        for view in changed:
-            rendered = self._accounts.get(view.id)
-            if rendered is None:
-                blank = len(FAMILIES)
-                rendered = self._accounts[view.id] = _Rendered(
-                    (-1, -1), view.name, None, [b""] * blank, [self._stamp] * blank
-                )
-            rendered.update(view, self._stamp, dirty)
-        for account_id in self._accounts.keys() - set(order):
-            del self._accounts[account_id]
+        dirty = self._refresh_accounts(accounts)
         for kind, copy in events.items():
             if copy is None:
                 continue
@@ -856,33 +836,52 @@ class Exposition:
                 for index in families.families:
                     self._layouts[index] += 1
             dirty |= families.update(copy, kind, self._store.events, self._stamp)
-        if order != self._order:
-            dirty.update(range(len(FAMILIES)))
-            self._health_templates.clear()
-            self._layouts = [layout + 1 for layout in self._layouts]
-        self._order = order
         for index in dirty:
             self._parts[index] = self._deflated[index] = None
         if dirty:
             self._gzip_main = None
 
-    def _rendered(self) -> list[_Rendered]:
-        return [self._accounts[account_id] for account_id in self._order]
+    def _refresh_accounts(self, accounts: AccountsCopy) -> set[int]:
+        """Take the accounts' changes; the families whose bytes changed."""
+        before = self._accounts
+        dirty: set[int] = set()
+        if accounts.names != before.names:
+            dirty.add(ACCOUNT_INFO)
+        if accounts.health != before.health:
+            columns = list(zip(*accounts.health, strict=True)) or [()] * len(HEALTH_FAMILIES)
+            for index, new, old in zip(HEALTH_FAMILIES, columns, self._columns, strict=True):
+                if new != old:
+                    dirty.add(index)
+            self._columns = columns
+        for account_id, (version, rows) in accounts.devices.items():
+            devices = self._devices.get(account_id)
+            if devices is None:
+                blank = len(FAMILIES)
+                devices = self._devices[account_id] = _Devices(
+                    -1, [b""] * blank, [self._stamp] * blank
+                )
+            dirty |= devices.update(account_id, version, rows, self._stamp)
+        if accounts.ids != before.ids:
+            for account_id in self._devices.keys() - set(accounts.ids):
+                del self._devices[account_id]
+            dirty.update(range(len(FAMILIES)))
+            self._health_templates.clear()
+            self._layouts = [layout + 1 for layout in self._layouts]
+        self._accounts = accounts
+        return dirty
 
     def _main(self) -> list[bytes]:
         """The body's text as parts: the families' headers and blocks, none joined (the HTTP
         server writes many parts in one system call)."""
         cached = self._parts
-        rendered: list[_Rendered] | None = None
         body: list[bytes] = []
         for index, header in enumerate(HEADERS):
             parts = cached[index]
             if parts is None:
-                rendered = rendered or self._rendered()
                 if FAMILIES[index].source is ACCOUNT:
-                    parts = [header, self._account_family(index, rendered)]
+                    parts = [header, self._account_family(index)]
                 else:
-                    parts = [header, *filter(None, self._family(index, rendered))]
+                    parts = [header, *filter(None, self._family(index))]
                 cached[index] = parts
             body.extend(parts)
         return body
@@ -893,53 +892,49 @@ class Exposition:
         if self._gzip_main is not None:
             return self._gzip_main
         cached = self._deflated
-        rendered: list[_Rendered] | None = None
         parts = [gzipstream.HEADER]
         crc = size = 0
         for index, header in enumerate(HEADERS):
             family = cached[index]
             if family is None:
-                rendered = rendered or self._rendered()
-                family = cached[index] = self._deflate(index, header, rendered)
+                family = cached[index] = self._deflate(index, header)
             parts.append(family.pieces)
             crc = gzipstream.crc32_combine(crc, family.crc, family.size)
             size += family.size
         self._gzip_main = parts, crc, size
         return self._gzip_main
 
-    def _family(self, index: int, rendered: list[_Rendered]) -> list[bytes]:
+    def _family(self, index: int) -> list[bytes]:
         """A device or event family's blocks, in order."""
         if FAMILIES[index].source is EVENTS:
             return self._events[EVENT_KIND[EVENT_POSITION[index]]].blocks[index]
-        return [r.blocks[index] for r in rendered]
+        return [self._devices[account_id].blocks[index] for account_id in self._accounts.ids]
 
-    def _account_family(self, index: int, rendered: list[_Rendered]) -> bytes:
+    def _family_stamps(self, index: int) -> list[int]:
+        """The stamps of _family(index)."""
+        if FAMILIES[index].source is EVENTS:
+            return self._events[EVENT_KIND[EVENT_POSITION[index]]].stamps[index]
+        return [self._devices[account_id].stamps[index] for account_id in self._accounts.ids]
+
+    def _account_family(self, index: int) -> bytes:
         """An account family's lines, every account's."""
+        accounts = self._accounts
         if index == ACCOUNT_INFO:
-            return render_account_info(
-                [(i, r.name) for i, r in zip(self._order, rendered, strict=True)]
-            )
+            return render_account_info(list(zip(accounts.ids, accounts.names, strict=True)))
         template = self._health_templates.get(index)
         if template is None:
-            template = self._health_templates[index] = health_template(index, self._order)
-        numbers = health_numbers(index, [r.health for r in rendered])  # type: ignore[misc]
-        block: bytes = template % numbers
+            template = self._health_templates[index] = health_template(index, accounts.ids)
+        block: bytes = template % self._columns[HEALTH_FAMILIES.index(index)]
         return block
 
-    def _deflate(self, index: int, header: bytes, rendered: list[_Rendered]) -> _Deflated:
+    def _deflate(self, index: int, header: bytes) -> _Deflated:
         if FAMILIES[index].source is ACCOUNT:
             # A line per account, and every account's changes with each message: one piece
             # (of the text an identity scrape already rendered, if one did).
-            text = b"".join(self._parts[index] or [header, self._account_family(index, rendered)])
+            text = b"".join(self._parts[index] or [header, self._account_family(index)])
             return _Deflated(self._pieces.piece(text), gzipstream.crc32(text), len(text))
-        if FAMILIES[index].source is EVENTS:
-            families = self._events[EVENT_KIND[EVENT_POSITION[index]]]
-            blocks, stamps = families.blocks[index], families.stamps[index]
-        else:
-            blocks = [r.blocks[index] for r in rendered]
-            stamps = [r.stamps[index] for r in rendered]
         pieces, crc, size = self._chunks[index].deflate(
-            blocks, stamps, self._layouts[index], self._stamp
+            self._family(index), self._family_stamps(index), self._layouts[index], self._stamp
         )
         crc = gzipstream.crc32_combine(gzipstream.crc32(header), crc, size)
         pieces.insert(0, DEFLATED_HEADERS[index])

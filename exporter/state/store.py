@@ -1,10 +1,11 @@
 """The exporter's state: accounts, their devices' last known status, and stream health.
 
 Stream threads write, the HTTP server reads. Everything is guarded by one lock, held only for
-dictionary updates and copies. Every account carries two versions, one for its name and stream
-health, one for its devices and their statuses, each changed only when something rendered from
-it changes, so /metrics re-renders only what changed: a reconnect touches a few lines, not 50
-cameras. The devices' event counts are kept apart, in one table per kind of device over every
+dictionary updates and copies. Every account's name and stream health are copied for every
+render (a handful of numbers, and its message count changes all the time); its devices and their
+statuses carry a version, changed only when something rendered from them changes, so /metrics
+re-renders only what changed: a reconnect touches a few lines, not 50 cameras. The devices'
+event counts are kept apart, in one table per kind of device over every
 account (state.counters), whose slices carry their own stamps: an event renders again the
 event lines of its slice of devices, not every status line, nor its account's other slices.
 """
@@ -60,31 +61,23 @@ class Account:
     readiness: Readiness = Readiness.PENDING
     problem: str = ""  # why the account is not (or was not last time) streaming
     awaiting_snapshot: set[str] = field(default_factory=set)
-    health_version: int = 0  # name and stream health
     devices_version: int = 0  # the devices, their names and statuses
 
 
 DeviceRow = tuple[str, DeviceKind, str, str, Status, float]  # id, kind, name, bridge_id, status, at
-Versions = tuple[int, int]  # health, devices
+StreamHealth = tuple[bool, int, int, int, float]  # up, connects, disconnects, messages, last at
 
 
 @dataclass(slots=True)
-class AccountView:
-    """A copy of one account, taken under the lock, rendered outside it; nothing changes it.
+class AccountsCopy:
+    """The accounts, copied under the lock for a render: every account's id, name and stream
+    health in id order (the body's), and the devices of those whose devices changed since the
+    versions asked about."""
 
-    Not frozen: a frozen dataclass sets each field through object.__setattr__, and a scrape
-    takes a view of nearly every account (their message counts change all the time).
-    """
-
-    id: str
-    name: str
-    versions: Versions
-    stream_up: bool
-    connects: int
-    disconnects: int
-    messages: int
-    last_message_at: float
-    devices: tuple[DeviceRow, ...] | None  # None: unchanged since the versions asked about
+    ids: list[str]
+    names: list[str]
+    health: list[StreamHealth]
+    devices: dict[str, tuple[int, tuple[DeviceRow, ...]]]  # id -> (devices version, devices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +158,6 @@ class StateStore:
                     added.append(account_id)
                 elif account.name != info.name:
                     account.name = info.name
-                    account.health_version += 1
         return added, removed
 
     def discovery_failed(self, problem: str) -> None:
@@ -254,7 +246,6 @@ class StateStore:
             account = self._accounts.get(account_id)
             if account:
                 account.connects += 1
-                account.health_version += 1
 
     def stream_subscribed(self, account_id: str, esns: Iterable[str]) -> None:
         """The subscription is sent: the stream is up and its snapshot is on the way."""
@@ -266,7 +257,6 @@ class StateStore:
             account.problem = ""
             account.awaiting_snapshot = set(esns) & account.devices.keys()
             _check_snapshot_complete(account)
-            account.health_version += 1
 
     def stream_closed(self, account_id: str, problem: str) -> None:
         """A connected stream ended; the devices keep their last known values."""
@@ -278,7 +268,6 @@ class StateStore:
             account.disconnects += 1
             account.problem = problem
             account.awaiting_snapshot.clear()
-            account.health_version += 1
 
     def account_failing(self, account_id: str, problem: str) -> None:
         """An attempt to (re)establish the account's stream failed."""
@@ -298,7 +287,6 @@ class StateStore:
                 return
             account.messages += 1
             account.last_message_at = now
-            account.health_version += 1
             devices = account.devices
             for esn, status in update.statuses.items():
                 device = devices.get(esn)
@@ -343,21 +331,31 @@ class StateStore:
 
     # --- readers ----------------------------------------------------------------------------
 
-    def views(self, known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
-        """All account ids, and copies of the accounts whose versions differ from `known`.
-
-        A copy includes the devices only when their version differs.
-        """
+    def accounts(self, known: dict[str, int]) -> AccountsCopy:
+        """Every account's name and health, and the devices of the accounts whose devices
+        version differs from `known` (account id -> devices version)."""
         with self._lock:
             ids = sorted(self._accounts)
-            changed = []
-            for account in self._accounts.values():
-                versions = known.get(account.id)
-                current = (account.health_version, account.devices_version)
-                if versions != current:
-                    with_devices = versions is None or versions[1] != current[1]
-                    changed.append(_view(account, current, with_devices))
-        return ids, changed
+            accounts = [self._accounts[account_id] for account_id in ids]
+            return AccountsCopy(
+                ids,
+                [account.name for account in accounts],
+                [
+                    (
+                        account.stream_up,
+                        account.connects,
+                        account.disconnects,
+                        account.messages,
+                        account.last_message_at,
+                    )
+                    for account in accounts
+                ],
+                {
+                    account.id: (account.devices_version, _device_rows(account))
+                    for account in accounts
+                    if known.get(account.id) != account.devices_version
+                },
+            )
 
     def event_changes(self, kind: DeviceKind, layout: int, stamp: int) -> EventsCopy | None:
         """What changed in the kind's event counters since (layout, stamp) of an earlier copy
@@ -391,22 +389,10 @@ def _check_snapshot_complete(account: Account) -> None:
         account.readiness = Readiness.READY
 
 
-def _view(account: Account, versions: Versions, with_devices: bool) -> AccountView:
-    return AccountView(
-        account.id,
-        account.name,
-        versions,
-        account.stream_up,
-        account.connects,
-        account.disconnects,
-        account.messages,
-        account.last_message_at,
-        tuple(
-            (d.id, d.kind, d.name, d.bridge_id, d.status, d.updated_at)
-            for d in account.devices.values()
-        )
-        if with_devices
-        else None,
+def _device_rows(account: Account) -> tuple[DeviceRow, ...]:
+    return tuple(
+        (d.id, d.kind, d.name, d.bridge_id, d.status, d.updated_at)
+        for d in account.devices.values()
     )
 
 

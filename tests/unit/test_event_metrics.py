@@ -23,7 +23,7 @@ from exporter.state.model import (
     EventSelection,
     StreamUpdate,
 )
-from exporter.state.store import AccountView, StateStore, Versions
+from exporter.state.store import AccountsCopy, StateStore
 from tests.support import parse_exposition, require_binary, series
 from tests.unit.test_exposition import gunzip_one_member
 
@@ -187,13 +187,12 @@ def test_without_events_no_event_series_but_every_family_is_described() -> None:
 
 def test_an_event_re_renders_only_the_event_lines() -> None:
     store = make_store()
-    _, [first] = store.views({})
+    [(version, _)] = store.accounts({}).devices.values()
     cameras = store.event_changes(CAM, -1, -1)
     assert cameras is not None
     assert cameras.slices is not None
     store.apply(ACCOUNT, events(Event("c1", "PRTH", T0)), now=2.0)
-    _, [view] = store.views({ACCOUNT: first.versions})
-    assert view.devices is None, "an event must not copy (and re-render) the status lines"
+    assert store.accounts({ACCOUNT: version}).devices == {}, "not the status lines"
     changes = store.event_changes(CAM, cameras.layout, cameras.stamp)
     assert changes is not None
     assert changes.slices is None, "the same devices: the same layout"
@@ -204,8 +203,7 @@ def test_an_event_re_renders_only_the_event_lines() -> None:
     assert bridges is not None
     assert store.event_changes(BRIDGE, bridges.layout, bridges.stamp) is None
     store.apply(ACCOUNT, StreamUpdate({"c1": 0x120025}), now=3.0)
-    _, [view] = store.views({ACCOUNT: view.versions})
-    assert view.devices is not None
+    assert store.accounts({ACCOUNT: version}).devices
     assert store.event_changes(CAM, changes.layout, changes.stamp) is None
 
 
@@ -450,13 +448,13 @@ def test_the_garbage_collector_is_paused_while_rendering(monkeypatch: pytest.Mon
     store = many_cameras_store()
     exposition = Exposition(store, lambda: b"")
     seen: list[bool] = []
-    real_views = store.views
+    real_accounts = store.accounts
 
-    def views(known: dict[str, Versions]) -> tuple[list[str], list[AccountView]]:
+    def accounts(known: dict[str, int]) -> AccountsCopy:
         seen.append(gc.isenabled())
-        return real_views(known)
+        return real_accounts(known)
 
-    monkeypatch.setattr(store, "views", views)
+    monkeypatch.setattr(store, "accounts", accounts)
     assert gc.isenabled()
     exposition.render(gzip=True)
     assert seen == [False]

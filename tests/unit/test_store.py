@@ -13,9 +13,8 @@ def store_with(*devices: DeviceInfo) -> StateStore:
 
 
 def device_status(store: StateStore, esn: str) -> tuple[Status, float]:
-    _, [view] = store.views({})
-    assert view.devices is not None
-    [row] = [row for row in view.devices if row[0] == esn]
+    [(_, devices)] = store.accounts({}).devices.values()
+    [row] = [row for row in devices if row[0] == esn]
     return row[4], row[5]
 
 
@@ -23,9 +22,8 @@ def test_sync_accounts_reports_changes_and_renames() -> None:
     store = StateStore()
     assert store.sync_accounts([AccountInfo("1", "A"), AccountInfo("2", "B")]) == (["1", "2"], [])
     assert store.sync_accounts([AccountInfo("2", "B2"), AccountInfo("3", "C")]) == (["3"], ["1"])
-    ids, views = store.views({})
-    assert ids == ["2", "3"]
-    assert {v.id: v.name for v in views} == {"2": "B2", "3": "C"}
+    accounts = store.accounts({})
+    assert (accounts.ids, accounts.names) == (["2", "3"], ["B2", "C"])
 
 
 def test_device_list_diff() -> None:
@@ -69,10 +67,10 @@ def test_a_repeated_status_keeps_its_timestamp() -> None:
 def test_unknown_device_in_a_message_is_ignored() -> None:
     store = store_with(DeviceInfo("c1", CAM, "Lobby", "", ONLINE))
     store.apply("00000001", StreamUpdate({"zz": OFFLINE}), now=150.0)
-    _, [view] = store.views({})
-    assert view.devices is not None
-    assert [row[0] for row in view.devices] == ["c1"]
-    assert view.messages == 1
+    accounts = store.accounts({})
+    [(_, devices)] = accounts.devices.values()
+    assert [row[0] for row in devices] == ["c1"]
+    assert accounts.health[0][3] == 1  # its message is counted
 
 
 def test_readiness_waits_for_every_subscribed_device() -> None:
@@ -109,38 +107,27 @@ def test_stream_health_counters() -> None:
     store.stream_subscribed("00000001", ["c1"])
     store.apply("00000001", StreamUpdate({"c1": OFFLINE}), now=5.0)
     store.stream_closed("00000001", "connection lost")
-    _, [view] = store.views({})
-    assert (view.stream_up, view.connects, view.disconnects, view.messages) == (False, 1, 1, 1)
-    assert view.last_message_at == 5.0
+    assert store.accounts({}).health == [(False, 1, 1, 1, 5.0)]
     assert device_status(store, "c1") == (OFFLINE, 5.0)  # last known value survives
 
 
-def test_views_copy_only_changed_accounts() -> None:
-    store = store_with(DeviceInfo("c1", CAM, "A", "", ONLINE))
-    store.sync_accounts([AccountInfo("00000001", "Acme"), AccountInfo("00000002", "Beta")])
-    ids, views = store.views({})
-    known = {view.id: view.versions for view in views}
-    assert store.views(known) == (ids, [])
-    store.apply("00000002", StreamUpdate(), now=1.0)
-    assert [view.id for view in store.views(known)[1]] == ["00000002"]
-
-
-def test_only_what_changed_is_copied_again() -> None:
+def test_only_changed_devices_are_copied_again() -> None:
     listing = [DeviceInfo("c1", CAM, "A", "", ONLINE)]
     store = store_with(*listing)
-    _, [view] = store.views({})
-    known = {view.id: view.versions}
+    store.sync_accounts([AccountInfo("00000001", "Acme"), AccountInfo("00000002", "Beta")])
+    first = store.accounts({})
+    known = {account_id: version for account_id, (version, _) in first.devices.items()}
+    assert set(known) == {"00000001", "00000002"}
     # A refresh that finds nothing new, and a snapshot repeating a status, change no device.
     store.set_devices("00000001", listing, seed_status=True, now=200.0)
-    assert store.views(known)[1] == []
     store.apply("00000001", StreamUpdate({"c1": ONLINE}), now=300.0)
-    [view] = store.views(known)[1]
-    assert (view.messages, view.devices) == (1, None)  # stream health only
-    known = {view.id: view.versions}
+    again = store.accounts(known)
+    assert again.devices == {}
+    assert again.health[0][3] == 1  # the message is counted all the same
     store.apply("00000001", StreamUpdate({"c1": OFFLINE}), now=400.0)
-    [view] = store.views(known)[1]
-    assert view.devices is not None
-    assert [row[4] for row in view.devices] == [OFFLINE]
+    [(version, devices)] = store.accounts(known).devices.values()
+    assert version != known["00000001"]
+    assert [row[4] for row in devices] == [OFFLINE]
 
 
 def readiness(store: StateStore) -> Readiness:
