@@ -26,6 +26,7 @@ from exporter.config import (
     load_settings,
 )
 from exporter.logs import configure_logging, register_secret
+from exporter.malloc import limit_arenas
 
 if TYPE_CHECKING:
     from exporter.simulator import Simulator
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"een-exporter: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    limit_arenas(os.environ)  # before any thread
     # The demo login is published, and "demo" is part of too many words to redact.
     if (settings.username, settings.password) != (DEMO_USERNAME, DEMO_PASSWORD):
         register_secret(settings.password)

@@ -457,6 +457,15 @@ class Value(enum.Enum):
 
 INTEGERS = frozenset({Value.COUNT, Value.EXPECTED, Value.RECEIVED})
 PER_CODE = frozenset({Value.COUNT, Value.LAST_MS})
+# The EventTable list each event family's numbers come from.
+FAMILY_LIST = {
+    CAMERA_EVENTS: Value.COUNT.value,
+    LAST_EVENT: Value.LAST_MS.value,
+    PACKETS_EXPECTED: Value.EXPECTED.value,
+    PACKETS_RECEIVED: Value.RECEIVED.value,
+    **dict.fromkeys(BRIDGE_EVENTS.values(), Value.COUNT.value),
+    DISCONNECT_DURATION: Value.DISCONNECT.value,
+}
 
 
 def device_series(
@@ -527,7 +536,6 @@ class SliceLayout:
     """
 
     value: Value
-    numbers: str  # the name of the EventTable list (value.value: Enum.value is a slow property)
     stride: int
     rows: int
     template: bytes  # integers: every line, "%d" for its number, "%" doubled elsewhere
@@ -545,13 +553,14 @@ class SliceLayout:
         window)."""
         indices = [index for _, index in lines]
         first, stop, step = _evenly_spaced(indices)
-        pick = operator.itemgetter(*indices) if len(indices) > 1 else lambda n: (n[first],)
+        # Not evenly spaced: at least two indices, so itemgetter gives a tuple.
+        pick = operator.itemgetter(*indices) if not step else tuple
         template = b""
         prefixes = tuple(prefix for prefix, _ in lines)
         if value in INTEGERS:
             template = b"".join(prefix.replace(b"%", b"%%") + b"%d\n" for prefix in prefixes)
             prefixes = ()
-        return cls(value, value.value, stride, rows, template, prefixes, first, stop, step, pick)
+        return cls(value, stride, rows, template, prefixes, first, stop, step, pick)
 
     def render(self, numbers: list[Any], start: int) -> bytes:
         """The slice's lines, its first device at row `start` of `numbers`."""
@@ -640,8 +649,8 @@ class _EventFamilies:
         starts = self.starts
         for index in self.families:
             layouts = self.layouts[index]
-            numbers = next((copy.lists[layout.numbers] for layout in layouts if layout), None)
-            if numbers is None:  # no lines at all
+            numbers = copy.lists.get(FAMILY_LIST[index])
+            if numbers is None:  # the store keeps no list: no lines
                 continue
             blocks, stamps = self.blocks[index], self.stamps[index]
             changed = False

@@ -68,8 +68,9 @@ class EventsCopy:
 @dataclass(slots=True)
 class EventTable:
     codes: int  # codes subscribed for the kind (EventSelection.for_kind)
-    # The lists that have series (by name), so the only ones a copy takes: e.g. not the
-    # per-code counts of cameras whose only code (CSSU, by default) has no series of its own.
+    # The lists that have series (by name), the only ones kept (the others stay empty): e.g.
+    # not the per-code counts of cameras whose only code (CSSU, by default) has no series of
+    # its own, nor the bridges' last event times.
     rendered: frozenset[str] = frozenset(LISTS)
     counts: list[int] = field(default_factory=list)  # [row * codes + i]: events of code i
     last_ms: list[int] = field(default_factory=list)  # [row * codes + i]: the last one, Unix ms
@@ -78,6 +79,7 @@ class EventTable:
     disconnect: list[float | None] = field(default_factory=list)  # [row]: the last CCLD seconds
     slices: list[Slice] = field(default_factory=list)  # in the body's order
     changed_at: list[int] = field(default_factory=list)  # [slice]: stamp of the last change
+    rows: int = 0
     layout: int = 0  # changed whenever which devices hold which rows changes
     stamp: int = 0  # of the last change
     _accounts: list[str] = field(default_factory=list)  # with rows, in id order
@@ -103,10 +105,6 @@ class EventTable:
             del self._runs[account_id]
         self._lay_out()
 
-    @property
-    def rows(self) -> int:
-        return len(self.expected)
-
     def _splice(self, run: _Run, ids: tuple[str, ...]) -> None:
         """Replace the run's rows with rows for `ids`, keeping a remaining device's values."""
         codes, start, old = self.codes, run.start, len(run.ids)
@@ -119,6 +117,8 @@ class EventTable:
             ("received", 1, 0),
             ("disconnect", 1, None),
         ):
+            if name not in self.rendered:
+                continue
             values: list[Any] = getattr(self, name)
             new: list[Any] = []
             for row in kept:
@@ -141,6 +141,7 @@ class EventTable:
             for first in range(0, len(run.ids), SLICE):
                 slices.append(Slice(account_id, start + first, run.ids[first : first + SLICE]))
             start += len(run.ids)
+        self.rows = start
         self.slices = slices
         self.changed_at = [self.stamp] * len(slices)
 
@@ -153,18 +154,22 @@ class EventTable:
         among the account's devices of the kind, in id order)."""
         run = self._runs[account_id]
         at = (run.start + slot) * self.codes + code
-        self.counts[at] += 1
-        self.last_ms[at] = at_ms
+        if "counts" in self.rendered:
+            self.counts[at] += 1
+        if "last_ms" in self.rendered:
+            self.last_ms[at] = at_ms
         self.touch(run, slot)
 
     def packets(self, account_id: str, slot: int, expected: int, received: int) -> None:
-        run = self._runs[account_id]
-        self.expected[run.start + slot] += expected
-        self.received[run.start + slot] += received
+        if "expected" not in self.rendered:
+            return
+        row = self._runs[account_id].start + slot
+        self.expected[row] += expected
+        self.received[row] += received
 
     def disconnected(self, account_id: str, slot: int, seconds: float) -> None:
-        run = self._runs[account_id]
-        self.disconnect[run.start + slot] = seconds
+        if "disconnect" in self.rendered:
+            self.disconnect[self._runs[account_id].start + slot] = seconds
 
     def touch(self, run: _Run, slot: int) -> None:
         self.changed_at[run.first_slice + slot // SLICE] = self.stamp
@@ -189,5 +194,5 @@ class EventTable:
         else:
             slices = self.slices
             changed = list(range(len(slices)))
-        lists = {name: getattr(self, name).copy() for name in LISTS if name in self.rendered}
+        lists = {name: getattr(self, name).copy() for name in self.rendered}
         return EventsCopy(self.layout, self.stamp, slices, changed, lists)

@@ -83,3 +83,16 @@ def test_a_copy_holds_the_slices_changed_since_its_stamp() -> None:
     moved = table.copy(later.layout, later.stamp)
     assert moved is not None
     assert moved.changed == [0, 1, 2, 3]
+
+
+def test_lists_without_series_are_not_kept() -> None:
+    """CSSU alone, without series of its own (the default): its per-code counts and times
+    would be 2 numbers per camera nobody reads."""
+    table = EventTable(codes=1, rendered=frozenset({"expected", "received"}))
+    table.place("a", ["c1", "c2"])
+    counted(table, "a", "c2", 0)
+    table.packets("a", 1, expected=10, received=9)
+    table.disconnected("a", 1, 3.0)
+    assert (table.counts, table.last_ms, table.disconnect) == ([], [], [])
+    assert (table.expected, table.received) == ([0, 10], [0, 9])
+    assert table.changed_since(0) == [0], "a count without a list still marks its slice"
