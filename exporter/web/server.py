@@ -586,18 +586,24 @@ class HttpServer:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            connection, step = job
-            try:
-                result = step() if callable(step) else self._respond(step, connection.peer)
-            except Exception:
-                log.exception("http request failed", extra={"client": connection.peer.address})
-                result = [INTERNAL_ERROR], True
-            if isinstance(result, Later):
-                result.ready.add_done_callback(self._resume(connection, result.then))
-                continue
-            parts, close = result
-            self._done.put((connection, parts, close))
-            self._wake()
+            self._do(job)
+            # A job's locals, and the job itself, hold its response (a whole /metrics body)
+            # until they go: not until the worker's next job (four workers held four bodies).
+            del job
+
+    def _do(self, job: _Job) -> None:
+        connection, step = job
+        try:
+            result = step() if callable(step) else self._respond(step, connection.peer)
+        except Exception:
+            log.exception("http request failed", extra={"client": connection.peer.address})
+            result = [INTERNAL_ERROR], True
+        if isinstance(result, Later):
+            result.ready.add_done_callback(self._resume(connection, result.then))
+            return
+        parts, close = result
+        self._done.put((connection, parts, close))
+        self._wake()
 
     def _resume(
         self, connection: _Connection, then: Callable[[], Response]
