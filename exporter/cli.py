@@ -57,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"een-exporter: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
     limit_arenas(os.environ)  # before any thread
+    configure_logging(settings.log_level, settings.log_format)
     # The demo login is published, and "demo" is part of too many words to redact.
     if (settings.username, settings.password) != (DEMO_USERNAME, DEMO_PASSWORD):
         register_secret(settings.password)

@@ -601,6 +601,8 @@ def lay_out_slice(
     slice_: Slice, kind: DeviceKind, selection: EventSelection, rendered: Collection[str]
 ) -> dict[int, SliceLayout]:
     """The layout of each event family (by index) the slice's devices have lines of."""
+    if not rendered:  # no event series at all (EEN_EVENTS=none, API v3)
+        return {}
     account = f'account_id="{escape(slice_.account_id)}"'
     codes = len(selection.for_kind(kind))
     lines: dict[int, list[tuple[bytes, int]]] = {}
