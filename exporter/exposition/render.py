@@ -717,6 +717,33 @@ class _Devices:
         return dirty
 
 
+# A part of the identity answer at most this long is joined with its small neighbours: each
+# part costs the HTTP server some Python (about a microsecond), and the bridge event families
+# are a block of two lines per account. Larger blocks are written as they are, not copied.
+SMALL_PART = 1024
+
+
+def coalesce(blocks: list[bytes]) -> list[bytes]:
+    """The blocks as parts to write, empty ones dropped and runs of small ones joined.
+
+    >>> [len(part) for part in coalesce([b"a", b"", b"b", b"x" * 2000, b"c"])]
+    [2, 2000, 1]
+    """
+    parts: list[bytes] = []
+    run: list[bytes] = []
+    for block in blocks:
+        if len(block) > SMALL_PART:
+            if run:
+                parts.append(b"".join(run))
+                run = []
+            parts.append(block)
+        elif block:
+            run.append(block)
+    if run:
+        parts.append(b"".join(run))
+    return parts
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for the block (a render: under Exposition's lock,
@@ -892,7 +919,7 @@ class Exposition:
                 if FAMILIES[index].source is ACCOUNT:
                     parts = [header, self._account_family(index)]
                 else:
-                    parts = [header, *filter(None, self._family(index))]
+                    parts = [header, *coalesce(self._family(index))]
                 cached[index] = parts
             body.extend(parts)
         return body
