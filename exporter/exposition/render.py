@@ -810,31 +810,42 @@ class Exposition:
         self._chunks = [gzipstream.Chunks(self._pieces) for _ in FAMILIES]
         self._layouts = [0] * len(FAMILIES)
         self._stamp = 0
+        self._version = -1  # the store's version last copied
         # The gzip header and families' pieces, their CRC and length: kept while nothing changes.
         self._gzip_main: tuple[list[bytes], int, int] | None = None
 
     def render(self, gzip: bool) -> list[bytes]:
         """The body as parts to write in order (together one gzip stream when `gzip`)."""
         extra = self._self_metrics()
+        main: Any  # gzip: (pieces, CRC, length); identity: parts
         with self._lock, collector_paused():
-            accounts = self._store.accounts(
-                {account_id: devices.version for account_id, devices in self._devices.items()}
-            )
-            events = {
-                kind: self._store.event_changes(kind, families.layout, families.stamp)
-                for kind, families in self._events.items()
-            }
+            version = self._store.version()
             cached = self._gzip_main is not None if gzip else None not in self._parts
-            if not cached or self._changed(accounts) or any(events.values()):
-                main = self._renderer.submit(self._render, gzip, accounts, events).result()
-            else:  # nothing to render: the cached answer, without waking the render thread
+            if cached and version == self._version:  # nothing changed: copy nothing either
                 main = self._gzip_main if gzip else self._main()
+            else:
+                main = self._copy_and_render(gzip, cached)
+                self._version = version
         if not gzip:
             return [*main, extra]
         parts, crc, size = main
         crc = gzipstream.crc32(extra, crc)
         tail = gzipstream.last_piece(extra) + gzipstream.trailer(crc, size + len(extra))
         return [*parts, tail]
+
+    def _copy_and_render(self, gzip: bool, cached: bool) -> Any:
+        """Copy what changed from the store; render it on the render thread, if anything did."""
+        accounts = self._store.accounts(
+            {account_id: devices.version for account_id, devices in self._devices.items()}
+        )
+        events = {
+            kind: self._store.event_changes(kind, families.layout, families.stamp)
+            for kind, families in self._events.items()
+        }
+        if not cached or self._changed(accounts) or any(events.values()):
+            return self._renderer.submit(self._render, gzip, accounts, events).result()
+        # nothing to render: the cached answer, without waking the render thread
+        return self._gzip_main if gzip else self._main()
 
     def close(self) -> None:
         """Let the render thread end (after a render in progress)."""

@@ -129,6 +129,7 @@ class StateStore:
         self._discovery_problem = ""
         self._login_problem = ""  # why EEN refuses the credentials; "" while it does not
         self._wanted = 0  # accounts to monitor across every shard (this one's are _accounts)
+        self._version = 0  # changed by every change a render could show
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -142,6 +143,7 @@ class StateStore:
         """
         by_id = {account.id: account for account in accounts}
         with self._lock:
+            self._version += 1
             self._discovered = True
             self._wanted = len(by_id) if wanted is None else wanted
             self._discovery_problem = ""
@@ -184,6 +186,7 @@ class StateStore:
         (a resync while the stream is down), otherwise the stream's fresher value stays.
         """
         with self._lock:
+            self._version += 1
             account = self._accounts.get(account_id)
             if account is None:
                 return DeviceChanges()
@@ -243,6 +246,7 @@ class StateStore:
 
     def stream_connected(self, account_id: str) -> None:
         with self._lock:
+            self._version += 1
             account = self._accounts.get(account_id)
             if account:
                 account.connects += 1
@@ -250,6 +254,7 @@ class StateStore:
     def stream_subscribed(self, account_id: str, esns: Iterable[str]) -> None:
         """The subscription is sent: the stream is up and its snapshot is on the way."""
         with self._lock:
+            self._version += 1
             account = self._accounts.get(account_id)
             if account is None:
                 return
@@ -261,6 +266,7 @@ class StateStore:
     def stream_closed(self, account_id: str, problem: str) -> None:
         """A connected stream ended; the devices keep their last known values."""
         with self._lock:
+            self._version += 1
             account = self._accounts.get(account_id)
             if account is None:
                 return
@@ -282,6 +288,7 @@ class StateStore:
     def apply(self, account_id: str, update: StreamUpdate, now: float) -> None:
         """Record one stream message: the hot path, kept to dictionary updates."""
         with self._lock:
+            self._version += 1
             account = self._accounts.get(account_id)
             if account is None:
                 return
@@ -330,6 +337,12 @@ class StateStore:
                 table.disconnected(account.id, slot, event.seconds)
 
     # --- readers ----------------------------------------------------------------------------
+
+    def version(self) -> int:
+        """Changes with every change /metrics could show: a scrape that finds it unchanged
+        answers from its cache without copying anything."""
+        with self._lock:
+            return self._version
 
     def accounts(self, known: dict[str, int]) -> AccountsCopy:
         """Every account's name and health, and the devices of the accounts whose devices

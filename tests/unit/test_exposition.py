@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from exporter.een.rows import parse_accounts, parse_devices
 from exporter.exposition.render import LABEL_LIMIT, Exposition, camera_values, sample_value
 from exporter.state.model import AccountInfo, DeviceInfo, DeviceKind, StreamUpdate
-from exporter.state.store import DeviceRow, StateStore
+from exporter.state.store import AccountsCopy, DeviceRow, StateStore
 from tests.support import Sample, fuzz, parse_exposition, require_binary, series
 
 CAM, BRIDGE = DeviceKind.CAMERA, DeviceKind.BRIDGE
@@ -406,3 +406,24 @@ def test_renders_run_on_one_thread_whoever_asks(monkeypatch: pytest.MonkeyPatch)
     exposition.close()
     renderers[0].join(timeout=10)
     assert not renderers[0].is_alive()
+
+
+def test_a_scrape_with_nothing_changed_copies_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cost follows the work: with nothing changed since the last scrape, not even the
+    accounts' names and health are copied (1,000 of them cost a third of a millisecond)."""
+    store = make_store()
+    exposition = Exposition(store, lambda: b"")
+    copies: list[int] = []
+    real_accounts = store.accounts
+
+    def accounts(known: dict[str, int]) -> AccountsCopy:
+        copies.append(len(known))
+        return real_accounts(known)
+
+    monkeypatch.setattr(store, "accounts", accounts)
+    first = exposition.render(gzip=True)
+    assert exposition.render(gzip=True) == first
+    assert len(copies) == 1
+    store.apply("00000001", StreamUpdate(), now=5.0)  # a message: its count changes
+    assert b"".join(exposition.render(gzip=True)) != b"".join(first)
+    assert len(copies) == 2
