@@ -279,6 +279,21 @@ def second_slice(cameras: int) -> list[str]:
     return sorted(f"c{i:02d}" for i in range(cameras))[SLICE : 2 * SLICE]
 
 
+def record_escapes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, every label value the renderer escapes (lays out), in order."""
+    import exporter.exposition.render as exposition_module
+
+    escaped: list[str] = []
+    real_escape = exposition_module.escape
+
+    def escape(value: str) -> str:
+        escaped.append(value)
+        return real_escape(value)
+
+    monkeypatch.setattr(exposition_module, "escape", escape)
+    return escaped
+
+
 def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 21: one camera's stream statistics must not render again its account's other
     cameras (every account has some camera reporting within any scrape interval), nor escape
@@ -288,13 +303,7 @@ def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.Monke
     store = many_cameras_store(cameras=3 * SLICE)
     exposition = Exposition(store, lambda: b"")
     exposition.render(gzip=True)
-    escaped: list[str] = []
-    real_escape = exposition_module.escape
-
-    def escape(value: str) -> str:
-        escaped.append(value)
-        return real_escape(value)
-
+    escaped = record_escapes(monkeypatch)
     rendered: list[bytes] = []
     real_render = exposition_module.SliceLayout.render
 
@@ -302,7 +311,6 @@ def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.Monke
         rendered.append(real_render(self, numbers, start))
         return rendered[-1]
 
-    monkeypatch.setattr(exposition_module, "escape", escape)
     monkeypatch.setattr(exposition_module.SliceLayout, "render", render)
     cameras = second_slice(3 * SLICE)
     store.apply(ACCOUNT, events(Event(cameras[7], "CSSU", T0, 100, 97)), now=2.0)
@@ -318,20 +326,11 @@ def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.Monke
 def test_a_new_account_lays_out_only_its_own_event_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     """An account coming first moves every other account's event rows: their lines are
     rendered again from the counters at their new rows, but not laid out (escaped) again."""
-    import exporter.exposition.render as exposition_module
-
     store = many_cameras_store(cameras=3, accounts=3)
     store.apply("00000002", events(Event("c01", "CSSU", T0, 100, 97)), now=2.0)
     exposition = Exposition(store, lambda: b"")
     exposition.render(gzip=True)
-    escaped: list[str] = []
-    real_escape = exposition_module.escape
-
-    def escape(value: str) -> str:
-        escaped.append(value)
-        return real_escape(value)
-
-    monkeypatch.setattr(exposition_module, "escape", escape)
+    escaped = record_escapes(monkeypatch)
     ids = ["00000000", "00000001", "00000002", "00000003"]
     store.sync_accounts([AccountInfo(account, f"Account {account}") for account in ids])
     store.set_devices(
