@@ -5,9 +5,10 @@ dictionary updates and copies. Every account's name and stream health are copied
 render (a handful of numbers, and its message count changes all the time); its devices and their
 statuses carry a version, changed only when something rendered from them changes, so /metrics
 re-renders only what changed: a reconnect touches a few lines, not 50 cameras. The devices'
-event counts are kept apart, in one table per kind of device over every
-account (state.counters), whose slices carry their own stamps: an event renders again the
-event lines of its slice of devices, not every status line, nor its account's other slices.
+event counts are kept apart, in one table per kind of device over every account
+(state.counters), whose slices carry their own stamps: an event renders again the event lines
+of its slice of devices, not every status line, nor its account's other slices. A version
+moved by every change /metrics could show lets a scrape with nothing new copy nothing.
 """
 
 from __future__ import annotations
