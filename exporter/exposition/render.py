@@ -821,11 +821,12 @@ class Exposition:
         with self._lock, collector_paused():
             version = self._store.version()
             cached = self._gzip_main is not None if gzip else None not in self._parts
-            if cached and version == self._version:  # nothing changed: copy nothing either
-                main = self._gzip_main if gzip else self._main()
-            else:
+            main = None
+            if not cached or version != self._version:  # else nothing changed: copy nothing
                 main = self._copy_and_render(gzip, cached)
                 self._version = version
+            if main is None:  # nothing to render: the cached answer, from the asking thread
+                main = self._gzip_main if gzip else self._main()
         if not gzip:
             return [*main, extra]
         parts, crc, size = main
@@ -834,7 +835,8 @@ class Exposition:
         return [*parts, tail]
 
     def _copy_and_render(self, gzip: bool, cached: bool) -> Any:
-        """Copy what changed from the store; render it on the render thread, if anything did."""
+        """Copy what changed from the store; render it on the render thread, if anything did
+        or nothing is cached (None: neither)."""
         accounts = self._store.accounts(
             {account_id: devices.version for account_id, devices in self._devices.items()}
         )
@@ -842,10 +844,10 @@ class Exposition:
             kind: self._store.event_changes(kind, families.layout, families.stamp)
             for kind, families in self._events.items()
         }
-        if not cached or self._changed(accounts) or any(events.values()):
-            return self._renderer.submit(self._render, gzip, accounts, events).result()
-        # nothing to render: the cached answer, without waking the render thread
-        return self._gzip_main if gzip else self._main()
+        changed = self._changed(accounts) or any(events.values())
+        if cached and not changed:
+            return None
+        return self._renderer.submit(self._render, gzip, accounts, events, changed).result()
 
     def close(self) -> None:
         """Let the render thread end (after a render in progress)."""
@@ -862,11 +864,15 @@ class Exposition:
         )
 
     def _render(
-        self, gzip: bool, accounts: AccountsCopy, events: dict[DeviceKind, EventsCopy | None]
+        self,
+        gzip: bool,
+        accounts: AccountsCopy,
+        events: dict[DeviceKind, EventsCopy | None],
+        changed: bool,
     ) -> Any:
-        """On the render thread: take the changes, then _main(), or _gzipped_main() when
-        `gzip`."""
-        if self._changed(accounts) or any(events.values()):
+        """On the render thread: take the changes (if `changed`), then _main(), or
+        _gzipped_main() when `gzip`."""
+        if changed:
             self._refresh(accounts, events)
         return self._gzipped_main() if gzip else self._main()
 

@@ -12,7 +12,6 @@ its last stamp, without visiting the accounts.
 >>> table.place("acct", ["c2", "c1"])
 >>> table.start("acct"), table.slices, table.changed_since(0)
 (0, [Slice(account_id='acct', start=0, ids=('c1', 'c2'))], [0])
->>> table.next_stamp()  # a new change: slices changed after stamp 1
 >>> table.count("acct", 1, 0, at_ms=1700000000123)
 >>> table.counts, table.last_ms[2], table.changed_since(1)
 ([0, 0, 1, 0], 1700000000123, [0])
@@ -158,9 +157,11 @@ class EventTable:
             self.counts[at] += 1
         if "last_ms" in self.rendered:
             self.last_ms[at] = at_ms
-        self.touch(run, slot)
+        self.stamp += 1  # each count a later stamp: a render took everything before it
+        self.changed_at[run.first_slice + slot // SLICE] = self.stamp
 
     def packets(self, account_id: str, slot: int, expected: int, received: int) -> None:
+        """A CSSU's packets, after count() of the same event (which marks its slice)."""
         if "expected" not in self.rendered:
             return
         row = self._runs[account_id].start + slot
@@ -168,15 +169,9 @@ class EventTable:
         self.received[row] += received
 
     def disconnected(self, account_id: str, slot: int, seconds: float) -> None:
+        """A CCLD's seconds, after count() of the same event (which marks its slice)."""
         if "disconnect" in self.rendered:
             self.disconnect[self._runs[account_id].start + slot] = seconds
-
-    def touch(self, run: _Run, slot: int) -> None:
-        self.changed_at[run.first_slice + slot // SLICE] = self.stamp
-
-    def next_stamp(self) -> None:
-        """Start a new change (a stream message's events): later changes get a later stamp."""
-        self.stamp += 1
 
     def changed_since(self, stamp: int) -> list[int]:
         """The numbers of the slices changed after `stamp`."""

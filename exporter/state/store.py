@@ -319,8 +319,6 @@ class StateStore:
         """Count events of the account's devices in codes subscribed for their kind. Others (a
         code asked of the other kind, a device deleted meanwhile) are not counted, so an event
         label only ever takes a configured code."""
-        for table in self._tables.values():
-            table.next_stamp()
         devices = account.devices
         for event in events:
             device = devices.get(event.device_id)

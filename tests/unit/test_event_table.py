@@ -9,7 +9,6 @@ from exporter.state.counters import SLICE, EventTable, Slice
 def counted(table: EventTable, account: str, esn: str, code: int, times: int = 1) -> None:
     slot = _slot(table, account, esn)
     for at in range(times):
-        table.next_stamp()
         table.count(account, slot, code, at_ms=1_700_000_000_000 + at)
 
 
