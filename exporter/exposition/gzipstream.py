@@ -107,7 +107,7 @@ class Chunks:
     Each block comes with the stamp of its last change; a chunk is compressed again when one
     of its blocks has a stamp later than the chunk's. The runs are drawn again, and all
     compressed, when `layout` changes: the caller changes it whenever which blocks there are
-    changes (not their text).
+    changes (not their text), but for blocks added at the end, which only the last run takes.
 
     >>> chunks = Chunks(Pieces())
     >>> pieces, crc, size = chunks.deflate([b"a\\n", b"b\\n"], [1, 1], layout=0, now=1)
@@ -126,9 +126,13 @@ class Chunks:
     ) -> tuple[list[bytes], int, int]:
         """The blocks' text as pieces to join, its CRC-32 and its length; `now` is at least
         every stamp."""
+        chunks = self._chunks
         if layout != self._layout:
             self._layout = layout
-            self._chunks = runs(blocks)
+            chunks[:] = runs(blocks)
+        elif (chunks[-1].stop if chunks else 0) != len(blocks):  # blocks added at the end
+            start = chunks.pop().start if chunks else 0
+            chunks.extend(runs(blocks, start))
         crc = size = 0
         for chunk in self._chunks:
             if chunk.at < 0 or max(stamps[chunk.start : chunk.stop]) > chunk.at:
@@ -140,13 +144,13 @@ class Chunks:
         return [chunk.piece for chunk in self._chunks], crc, size
 
 
-def runs(blocks: list[bytes]) -> list[_Chunk]:
-    """Consecutive runs of blocks, each ending once it holds CHUNK bytes (the last may hold
-    less)."""
+def runs(blocks: list[bytes], start: int = 0) -> list[_Chunk]:
+    """Consecutive runs of the blocks from `start`, each ending once it holds CHUNK bytes (the
+    last may hold less)."""
     runs = []
-    start = held = 0
-    for at, block in enumerate(blocks):
-        held += len(block)
+    held = 0
+    for at in range(start, len(blocks)):
+        held += len(blocks[at])
         if held >= CHUNK:
             runs.append(_Chunk(start, at + 1))
             start, held = at + 1, 0

@@ -30,7 +30,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from exporter.exposition import gzipstream
-from exporter.state.counters import EventsCopy, Slice
+from exporter.state.counters import SLICE, Device, EventsCopy
 from exporter.state.eventcodes import (
     BRIDGE_BOOT,
     BRIDGE_RESTART,
@@ -518,6 +518,16 @@ def _shown(selection: EventSelection) -> tuple[tuple[int, str], ...]:
     return selection.shown()
 
 
+def line_text(value: Value, line: bytes) -> bytes:
+    """A line as a SliceLayout holds it: integers' as their part of the `%` template, the
+    others' up to the number.
+
+    >>> line_text(Value.COUNT, b'a{x="5%"} '), line_text(Value.LAST_MS, b'a{x="5%"} ')
+    (b'a{x="5%%"} %d\\n', b'a{x="5%"} ')
+    """
+    return line.replace(b"%", b"%%") + b"%d\n" if value in INTEGERS else line
+
+
 @dataclass(frozen=True, slots=True)
 class SliceLayout:
     """One family's lines for one slice of an account's devices, laid out once.
@@ -544,6 +554,7 @@ class SliceLayout:
     stop: int
     step: int
     pick: Callable[[list[Any]], tuple[Any, ...]]
+    indices: tuple[int, ...]  # not evenly spaced: the numbers' indices in the window
 
     @classmethod
     def of(
@@ -551,16 +562,40 @@ class SliceLayout:
     ) -> SliceLayout:
         """The layout of these lines: (line up to its number, the number's index in the
         window)."""
-        indices = [index for _, index in lines]
+        texts = [(line_text(value, line), at) for line, at in lines]
+        return cls.of_texts(value, texts, stride, rows)
+
+    @classmethod
+    def of_texts(
+        cls, value: Value, texts: Sequence[tuple[bytes, int]], stride: int, rows: int
+    ) -> SliceLayout:
+        """The layout of lines as texts() gives them (see line_text)."""
+        indices = [index for _, index in texts]
         first, stop, step = _evenly_spaced(indices)
         # Not evenly spaced: at least two indices, so itemgetter gives a tuple.
         pick = operator.itemgetter(*indices) if not step else tuple
-        template = b""
-        prefixes = tuple(prefix for prefix, _ in lines)
+        spread = () if step else tuple(indices)
         if value in INTEGERS:
-            template = b"".join(prefix.replace(b"%", b"%%") + b"%d\n" for prefix in prefixes)
-            prefixes = ()
-        return cls(value, stride, rows, template, prefixes, first, stop, step, pick)
+            template = b"".join(text for text, _ in texts)
+            return cls(value, stride, rows, template, (), first, stop, step, pick, spread)
+        prefixes = tuple(text for text, _ in texts)
+        return cls(value, stride, rows, b"", prefixes, first, stop, step, pick, spread)
+
+    def texts(self) -> list[tuple[bytes, int]]:
+        """Its lines, for of_texts(): (line_text, the number's index in the window).
+
+        >>> layout = SliceLayout.of(Value.COUNT, [(b'a{x="5%"} ', 1), (b'a{x="6"} ', 3)], 2, 2)
+        >>> layout.texts()
+        [(b'a{x="5%%"} %d\\n', 1), (b'a{x="6"} %d\\n', 3)]
+        >>> SliceLayout.of_texts(Value.COUNT, layout.texts(), 2, 2) == layout
+        True
+        """
+        indices = range(self.first, self.stop, self.step) if self.step else self.indices
+        if not self.template:
+            return list(zip(self.prefixes, indices, strict=True))
+        # A line per newline: a label value has none of its own (escape writes it as \\n).
+        lines = [line + b"\n" for line in self.template.split(b"\n")[:-1]]
+        return list(zip(lines, indices, strict=True))
 
     def render(self, numbers: list[Any], start: int) -> bytes:
         """The slice's lines, its first device at row `start` of `numbers`."""
@@ -598,99 +633,120 @@ def _evenly_spaced(indices: Sequence[int]) -> tuple[int, int, int]:
 
 
 def lay_out_slice(
-    slice_: Slice, kind: DeviceKind, selection: EventSelection, rendered: Collection[str]
+    devices: Sequence[Device | None],
+    kind: DeviceKind,
+    selection: EventSelection,
+    rendered: Collection[str],
+    before: tuple[Sequence[Device | None], dict[int, SliceLayout | None]] | None = None,
 ) -> dict[int, SliceLayout]:
-    """The layout of each event family (by index) the slice's devices have lines of."""
+    """The layout of each event family (by index) the slice's devices have lines of (a
+    device per position of the slice; None: a hole, no lines).
+
+    `before`: the slice's devices and layouts as last laid out. A device still at its position
+    keeps its lines from there; only the others are laid out (their labels escaped): a slice
+    whose devices move away, or that devices join at its end, costs its new devices.
+    """
     if not rendered:  # no event series at all (EEN_EVENTS=none, API v3)
         return {}
-    account = f'account_id="{escape(slice_.account_id)}"'
     codes = len(selection.for_kind(kind))
     lines: dict[int, list[tuple[bytes, int]]] = {}
     values: dict[int, Value] = {}
-    for row, esn in enumerate(slice_.ids):
+    kept: set[int] = set()
+    if before is not None:
+        old, layouts = before
+        kept = {row for row, device in enumerate(old) if device and row < len(devices)}
+        kept = {row for row in kept if devices[row] == old[row]}
+        for index, layout in layouts.items():
+            if layout is not None:
+                stride = layout.stride
+                lines[index] = [line for line in layout.texts() if line[1] // stride in kept]
+                values[index] = layout.value
+    accounts: dict[str, str] = {}
+    for row, device in enumerate(devices):
+        if device is None or row in kept:
+            continue
+        account_id, esn = device
+        account = accounts.get(account_id)
+        if account is None:
+            account = accounts[account_id] = f'account_id="{escape(account_id)}"'
         for index, prefix, value, code in device_series(account, esn, kind, selection):
             if value.value not in rendered:  # the store keeps no list
                 continue
             at = row * codes + code if value in PER_CODE else row
-            lines.setdefault(index, []).append((utf8(prefix), at))
+            lines.setdefault(index, []).append((line_text(value, utf8(prefix)), at))
             values[index] = value
-    rows = len(slice_.ids)
+    rows = len(devices)
     return {
-        index: SliceLayout.of(value, lines[index], codes if value in PER_CODE else 1, rows)
+        index: SliceLayout.of_texts(
+            value, sorted(lines[index], key=_at), codes if value in PER_CODE else 1, rows
+        )
         for index, value in values.items()
+        if lines[index]
     }
+
+
+_at = operator.itemgetter(1)
 
 
 @dataclass(slots=True)
 class _EventFamilies:
     """The event families of one kind of device: per family, a block per slice of the kind's
-    EventTable (every account's, in the body's order), rendered from its list when a counter of
-    the slice changed, each with the stamp of the refresh that last changed its bytes (for
+    EventTable, in the body's order, rendered from its list when a counter of the slice
+    changed, each with the stamp of the refresh that last changed its bytes (for
     gzipstream.Chunks). An event renders again its slice's lines only."""
 
     families: tuple[int, ...]  # their indices in FAMILIES
-    layout: int = -1  # the EventTable's layout and stamp rendered
+    epoch: int = -1  # the EventTable's epoch and stamp rendered
     stamp: int = -1
-    starts: list[int] = field(default_factory=list)  # per slice: its first row
-    # Per family: each slice's layout (None: no lines); kept by (account, devices) across new
-    # table layouts.
-    layouts: dict[int, list[SliceLayout | None]] = field(default_factory=dict)
-    known: dict[tuple[str, tuple[str, ...]], dict[int, SliceLayout]] = field(default_factory=dict)
+    devices: list[tuple[Device | None, ...]] = field(default_factory=list)  # per slice: laid out
+    layouts: dict[int, list[SliceLayout | None]] = field(default_factory=dict)  # per family
     blocks: dict[int, list[bytes]] = field(default_factory=dict)  # per family: per slice
     stamps: dict[int, list[int]] = field(default_factory=dict)
 
     def update(
         self, copy: EventsCopy, kind: DeviceKind, selection: EventSelection, stamp: int
-    ) -> set[int]:
-        """Take what changed; the families whose bytes changed."""
-        dirty: set[int] = set()
-        if copy.slices is not None:
-            self._lay_out(copy.slices, kind, selection, copy.lists.keys(), stamp)
-            dirty.update(self.families)
-        self.layout, self.stamp = copy.layout, copy.stamp
-        starts = self.starts
+    ) -> tuple[set[int], bool]:
+        """Take what changed: the families whose bytes changed, and whether the slices were
+        renumbered (not only added at the end)."""
+        renumbered = copy.epoch != self.epoch
+        self._resize(-(-copy.size // SLICE), renumbered, stamp)
+        self.epoch, self.stamp = copy.epoch, copy.stamp
+        for number, devices in copy.laid_out.items():
+            before = None
+            if not renumbered:
+                previous = {index: self.layouts[index][number] for index in self.families}
+                before = self.devices[number], previous
+            laid = lay_out_slice(devices, kind, selection, copy.lists.keys(), before)
+            self.devices[number] = devices
+            for index in self.families:
+                self.layouts[index][number] = laid.get(index)
+        dirty = set(self.families) if renumbered else set()
         for index in self.families:
-            layouts = self.layouts[index]
             numbers = copy.lists.get(FAMILY_LIST[index])
             if numbers is None:  # the store keeps no list: no lines
                 continue
-            blocks, stamps = self.blocks[index], self.stamps[index]
-            changed = False
+            layouts, blocks, stamps = self.layouts[index], self.blocks[index], self.stamps[index]
             for number in copy.changed:
                 layout = layouts[number]
-                if layout is None:
-                    continue
-                block = layout.render(numbers, starts[number])
+                block = layout.render(numbers, number * SLICE) if layout else b""
                 if block != blocks[number]:  # unchanged bytes keep their compressed chunk
                     blocks[number] = block
                     stamps[number] = stamp
-                    changed = True
-            if changed:
-                dirty.add(index)
-        return dirty
+                    dirty.add(index)
+        return dirty, renumbered
 
-    def _lay_out(
-        self,
-        slices: list[Slice],
-        kind: DeviceKind,
-        selection: EventSelection,
-        rendered: Collection[str],
-        stamp: int,
-    ) -> None:
-        known: dict[tuple[str, tuple[str, ...]], dict[int, SliceLayout]] = {}
-        for slice_ in slices:
-            key = slice_.account_id, slice_.ids
-            layouts = self.known.get(key)
-            if layouts is None:
-                layouts = lay_out_slice(slice_, kind, selection, rendered)
-            known[key] = layouts
-        self.known = known
-        self.starts = [slice_.start for slice_ in slices]
-        per_slice = [known[slice_.account_id, slice_.ids] for slice_ in slices]
+    def _resize(self, slices: int, anew: bool, stamp: int) -> None:
+        """Room for `slices` slices: new ones added at the end (all of them `anew`)."""
+        if anew:
+            self.devices = []
+        self.devices.extend([()] * (slices - len(self.devices)))
         for index in self.families:
-            self.layouts[index] = [layouts.get(index) for layouts in per_slice]
-            self.blocks[index] = [b""] * len(slices)
-            self.stamps[index] = [stamp] * len(slices)
+            if anew:
+                self.layouts[index], self.blocks[index], self.stamps[index] = [], [], []
+            added = slices - len(self.blocks[index])
+            self.layouts[index].extend([None] * added)
+            self.blocks[index].extend([b""] * added)
+            self.stamps[index].extend([stamp] * added)
 
 
 @dataclass(slots=True)
@@ -841,7 +897,7 @@ class Exposition:
             {account_id: devices.version for account_id, devices in self._devices.items()}
         )
         events = {
-            kind: self._store.event_changes(kind, families.layout, families.stamp)
+            kind: self._store.event_changes(kind, families.epoch, families.stamp)
             for kind, families in self._events.items()
         }
         changed = self._changed(accounts) or any(events.values())
@@ -887,10 +943,11 @@ class Exposition:
             # own references), not hold the old and the new text of every slice at once.
             for index in families.families:
                 self._parts[index] = None
-            if copy.slices is not None:  # which blocks there are changed: new chunks
+            changed, renumbered = families.update(copy, kind, self._store.events, self._stamp)
+            if renumbered:  # which blocks there are changed: new chunks
                 for index in families.families:
                     self._layouts[index] += 1
-            dirty |= families.update(copy, kind, self._store.events, self._stamp)
+            dirty |= changed
         for index in dirty:
             self._parts[index] = self._deflated[index] = None
         if dirty:

@@ -369,11 +369,11 @@ class StateStore:
                 },
             )
 
-    def event_changes(self, kind: DeviceKind, layout: int, stamp: int) -> EventsCopy | None:
-        """What changed in the kind's event counters since (layout, stamp) of an earlier copy
+    def event_changes(self, kind: DeviceKind, epoch: int, stamp: int) -> EventsCopy | None:
+        """What changed in the kind's event counters since (epoch, stamp) of an earlier copy
         (EventTable.copy); None: nothing."""
         with self._lock:
-            return self._tables[kind].copy(layout, stamp)
+            return self._tables[kind].copy(epoch, stamp)
 
     def wanted_accounts(self) -> int:
         """Accounts to monitor across every shard, as of the last discovery."""

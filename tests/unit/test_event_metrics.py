@@ -190,21 +190,27 @@ def test_an_event_re_renders_only_the_event_lines() -> None:
     [(version, _)] = store.accounts({}).devices.values()
     cameras = store.event_changes(CAM, -1, -1)
     assert cameras is not None
-    assert cameras.slices is not None
+    assert cameras.laid_out == {0: ((ACCOUNT, "c1"), (ACCOUNT, "c2"))}
     store.apply(ACCOUNT, events(Event("c1", "PRTH", T0)), now=2.0)
     assert store.accounts({ACCOUNT: version}).devices == {}, "not the status lines"
-    changes = store.event_changes(CAM, cameras.layout, cameras.stamp)
+    first = store.event_changes(CAM, cameras.epoch, cameras.stamp)
+    assert first is not None
+    # Its first event moves c1 to the end (position 2): its slice holds other devices now.
+    assert first.laid_out == {0: (None, (ACCOUNT, "c2"), (ACCOUNT, "c1"))}
+    assert first.changed == [0]
+    assert first.lists["counts"][2 * 3] == 1  # c1's PRTH: position 2, code 0 of 3
+    store.apply(ACCOUNT, events(Event("c1", "COBC", T0)), now=2.5)
+    changes = store.event_changes(CAM, first.epoch, first.stamp)
     assert changes is not None
-    assert changes.slices is None, "the same devices: the same layout"
+    assert changes.laid_out == {}, "the same devices: the same layout"
     assert changes.changed == [0]
-    assert changes.lists["counts"][0] == 1  # c1's PRTH: row 0, code 0
-    assert store.event_changes(BRIDGE, -1, -1) is not None
+    assert changes.lists["counts"][2 * 3 : 3 * 3] == [1, 0, 1]
     bridges = store.event_changes(BRIDGE, -1, -1)
     assert bridges is not None
-    assert store.event_changes(BRIDGE, bridges.layout, bridges.stamp) is None
+    assert store.event_changes(BRIDGE, bridges.epoch, bridges.stamp) is None
     store.apply(ACCOUNT, StreamUpdate({"c1": 0x120025}), now=3.0)
     assert store.accounts({ACCOUNT: version}).devices
-    assert store.event_changes(CAM, changes.layout, changes.stamp) is None
+    assert store.event_changes(CAM, changes.epoch, changes.stamp) is None
 
 
 def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
@@ -213,7 +219,7 @@ def test_an_event_of_no_counted_kind_changes_nothing_to_render() -> None:
     store.apply(ACCOUNT, events(Event("b1", "PRTH", T0), Event("c1", "VRES", T0)), now=2.0)
     for kind, copy in tables.items():
         assert copy is not None
-        assert store.event_changes(kind, copy.layout, copy.stamp) is None
+        assert store.event_changes(kind, copy.epoch, copy.stamp) is None
 
 
 def test_device_list_changes_reach_the_event_lines() -> None:
@@ -274,9 +280,23 @@ def many_cameras_store(cameras: int = 40, accounts: int = 2) -> StateStore:
     return store
 
 
+def camera_ids(cameras: int) -> list[str]:
+    """many_cameras_store's camera ids, in id order."""
+    return sorted(f"c{i:02d}" for i in range(cameras))
+
+
+def report_once(store: StateStore, cameras: int, accounts: int) -> None:
+    """Every camera of many_cameras_store reports once, account by account, in id order: each
+    moves to the end at its first event (EventTable), so afterwards they are in that order
+    again, their slices SLICE cameras of one account (with `cameras` a multiple of SLICE)."""
+    for n in range(1, accounts + 1):
+        update = events(*(Event(esn, "CSSU", T0, 0, 0) for esn in camera_ids(cameras)))
+        store.apply(f"{n:08d}", update, now=1.5)
+
+
 def second_slice(cameras: int) -> list[str]:
-    """The ids of many_cameras_store's second slice of cameras (slots are in id order)."""
-    return sorted(f"c{i:02d}" for i in range(cameras))[SLICE : 2 * SLICE]
+    """The ids of the second slice of an account's cameras, after report_once."""
+    return camera_ids(cameras)[SLICE : 2 * SLICE]
 
 
 def record_escapes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -294,16 +314,10 @@ def record_escapes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return escaped
 
 
-def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 21: one camera's stream statistics must not render again its account's other
-    cameras (every account has some camera reporting within any scrape interval), nor escape
-    any label again: only the slice of SLICE cameras it is in."""
+def record_slice_renders(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """From now on, the text of every slice the renderer formats, in order."""
     import exporter.exposition.render as exposition_module
 
-    store = many_cameras_store(cameras=3 * SLICE)
-    exposition = Exposition(store, lambda: b"")
-    exposition.render(gzip=True)
-    escaped = record_escapes(monkeypatch)
     rendered: list[bytes] = []
     real_render = exposition_module.SliceLayout.render
 
@@ -312,6 +326,19 @@ def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.Monke
         return rendered[-1]
 
     monkeypatch.setattr(exposition_module.SliceLayout, "render", render)
+    return rendered
+
+
+def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: one camera's stream statistics must not render again its account's other
+    cameras (every account has some camera reporting within any scrape interval), nor escape
+    any label again: only the slice of SLICE cameras it is in."""
+    store = many_cameras_store(cameras=3 * SLICE)
+    report_once(store, 3 * SLICE, accounts=2)
+    exposition = Exposition(store, lambda: b"")
+    exposition.render(gzip=True)
+    escaped = record_escapes(monkeypatch)
+    rendered = record_slice_renders(monkeypatch)
     cameras = second_slice(3 * SLICE)
     store.apply(ACCOUNT, events(Event(cameras[7], "CSSU", T0, 100, 97)), now=2.0)
     body = gunzip_one_member(b"".join(exposition.render(gzip=True))).decode()
@@ -323,10 +350,38 @@ def test_an_event_on_one_camera_renders_only_its_slice(monkeypatch: pytest.Monke
         assert set(re.findall(rb'camera_id="(c\d+)"', data)) == {c.encode() for c in cameras}
 
 
+def test_cameras_that_report_together_are_rendered_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: at 15 s a quarter of the cameras have sent their stream statistics (CSSU, every
+    60 s, each camera at its own phase), a few in every account. Once they have reported,
+    those that report together sit together: their next round renders one slice per family,
+    not one per account they are in."""
+    accounts, cameras = 3, 2 * SLICE
+    store = many_cameras_store(cameras=cameras, accounts=accounts)
+    together = [(f"{n:08d}", esn) for n in range(1, accounts + 1) for esn in ("c03", "c77")]
+
+    def report() -> None:
+        for account, esn in together:
+            store.apply(account, events(Event(esn, "CSSU", T0, 10, 9)), now=2.0)
+
+    report()
+    exposition = Exposition(store, lambda: b"")
+    exposition.render(gzip=True)
+    rendered = record_slice_renders(monkeypatch)
+    report()
+    body = b"".join(exposition.render(gzip=False)).decode()
+    assert '{account_id="00000003",camera_id="c77"} 18\n' in body
+    assert len(rendered) == 4  # count, last event, expected, received: one slice each
+    for data in rendered:
+        found = re.findall(rb'account_id="(\d+)",camera_id="(c\d+)"', data)
+        assert {(a.decode(), c.decode()) for a, c in found} == set(together)
+
+
 def test_a_new_account_lays_out_only_its_own_event_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An account coming first moves every other account's event rows: their lines are
-    rendered again from the counters at their new rows, but not laid out (escaped) again."""
-    store = many_cameras_store(cameras=3, accounts=3)
+    """A new account's devices go at the end: no other account's event rows move, and no other
+    label is laid out (escaped) again, not even those of the slice they join."""
+    store = many_cameras_store(cameras=100, accounts=3)
     store.apply("00000002", events(Event("c01", "CSSU", T0, 100, 97)), now=2.0)
     exposition = Exposition(store, lambda: b"")
     exposition.render(gzip=True)
@@ -340,6 +395,7 @@ def test_a_new_account_lays_out_only_its_own_event_lines(monkeypatch: pytest.Mon
         now=3.0,
     )
     body = gunzip_one_member(b"".join(exposition.render(gzip=True)))
+    # 301 positions of cameras (c01 of 00000002 moved): n1 joins the last slice, of 45.
     assert {value for value in escaped if value.startswith(("c", "b"))} == set()
     assert {"n1", "nb"} <= set(escaped)
     assert b'{account_id="00000002",camera_id="c01"} 97\n' in body
@@ -351,6 +407,7 @@ def test_an_event_compresses_only_the_chunk_of_its_slice(monkeypatch: pytest.Mon
     one chunk of consecutive blocks that holds the camera's slice: less than
     gzipstream.CHUNK bytes and that slice, of a family of over eight chunks."""
     store = many_cameras_store(cameras=3 * SLICE, accounts=40)
+    report_once(store, 3 * SLICE, accounts=40)
     exposition = Exposition(store, lambda: b"")
     families = b"".join(exposition.render(gzip=False)).split(b"# HELP ")
     compressed: list[bytes] = []
@@ -363,7 +420,7 @@ def test_an_event_compresses_only_the_chunk_of_its_slice(monkeypatch: pytest.Mon
     exposition.render(gzip=True)
     monkeypatch.setattr(gzipstream.Pieces, "piece", piece)
     camera = second_slice(3 * SLICE)[7]
-    store.apply("00000020", events(Event(camera, "CSSU", T0, 100, 97)), now=2.0)
+    store.apply("00000020", events(Event(camera, "CSSU", T0 + 1000, 100, 97)), now=2.0)
     body = gunzip_one_member(b"".join(exposition.render(gzip=True)))
     line = f'{{account_id="00000020",camera_id="{camera}"}} 97\n'.encode()
     assert line in body
