@@ -530,15 +530,15 @@ def line_text(value: Value, line: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class SliceLayout:
-    """One family's lines for one slice of an account's devices, laid out once.
+    """One family's lines for one slice of an EventTable's devices, laid out once.
 
     The slice's numbers are a window of the EventTable list `value` names: `stride` numbers per
-    row (the kind's codes, or 1) for `rows` rows. The lines' numbers are nearly always evenly
-    spaced in it (a device's one number, or its count of one code): `first`, `stop` and `step`
-    then slice them straight from the list; otherwise `pick` takes them from the window, in
-    the lines' order. Integers render with one `%` of `template` (each line's labels, with "%d"
-    for its number): formatting a slice of 64 lines is one call, not 64. The other numbers
-    (timestamps, durations) go line by line.
+    row (the kind's codes, or 1) for `rows` rows. The lines' numbers are evenly spaced in it
+    unless the slice has holes (a device's one number, or its count of one code): `first`,
+    `stop` and `step` then slice them straight from the list; otherwise `pick` takes them from
+    the window, in the lines' order. Integers render with one `%` of `template` (each line's
+    labels, with "%d" for its number): formatting a slice of 64 lines is one call, not 64. The
+    other numbers (timestamps, durations) go line by line.
 
     >>> layout = SliceLayout.of(Value.COUNT, [(b'a{x="5%"} ', 1), (b'a{x="6"} ', 3)], 2, 2)
     >>> layout.render([0, 0, 7, 9, 8, 1], start=1)
@@ -654,8 +654,7 @@ def lay_out_slice(
     kept: set[int] = set()
     if before is not None:
         old, layouts = before
-        kept = {row for row, device in enumerate(old) if device and row < len(devices)}
-        kept = {row for row in kept if devices[row] == old[row]}
+        kept = {row for row, device in enumerate(old[: len(devices)]) if device == devices[row]}
         for index, layout in layouts.items():
             if layout is not None:
                 stride = layout.stride
