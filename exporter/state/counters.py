@@ -88,8 +88,8 @@ class EventTable:
         if ordered == self._ids.get(account_id, ()):
             return
         self.stamp += 1
-        ids, positions_had = self._ids.pop(account_id, ()), self._positions.pop(account_id, [])
-        had = dict(zip(ids, positions_had, strict=True))
+        had_ids = self._ids.pop(account_id, ())
+        had = dict(zip(had_ids, self._positions.pop(account_id, []), strict=True))
         positions: list[int] = []
         for esn in ordered:
             position = had.pop(esn, None)
