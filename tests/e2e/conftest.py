@@ -4,7 +4,10 @@ The exporter and the simulator run in-process; Prometheus and Alertmanager are t
 binaries of each release (tests/stack/tools.py: Debian bookworm's Prometheus 2 and unstable's
 Prometheus 3), started with configs derived from the shipped ones (tests/e2e/configs.py), on
 ephemeral loopback ports, and stopped by PID. Everything of one release is stopped before
-the next one starts; the simulator and the exporter serve both.
+the next one starts; the simulator and the exporter serve both. The fixtures are the
+package's: all of them stop once its tests are done, so that no Prometheus goes on scraping
+the in-process exporter while the rest of the suite runs (a unit test that records every
+render in the process would see its renders).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ USERNAME, PASSWORD = "ops@example.com", "e2e-Pa55word"
 FIRST_SCRAPE_SECONDS = 30.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sim() -> Iterator[Simulator]:
     # Thumbnails and stream statistics twice a second: panels and alerts have data at once.
     with Simulator(
@@ -61,13 +64,13 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def control(sim: Simulator) -> Iterator[SimulatorControl]:
     with SimulatorControl(sim.url) as simulator_control:
         yield simulator_control
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def exporter(sim: Simulator) -> Iterator[Exporter]:
     settings = Settings(
         username=USERNAME,
@@ -92,12 +95,12 @@ def exporter(sim: Simulator) -> Iterator[Exporter]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def workdir(tmp_path_factory: pytest.TempPathFactory, release: Release) -> Path:
     return tmp_path_factory.mktemp(f"e2e-{release.name}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def webhook(release: Release) -> Iterator[WebhookReceiver]:
     """A receiver per release, so that no notification of one release counts for the next."""
     receiver = WebhookReceiver().start()
@@ -107,7 +110,7 @@ def webhook(release: Release) -> Iterator[WebhookReceiver]:
         receiver.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def alertmanager(
     workdir: Path, webhook: WebhookReceiver, release: Release
 ) -> Iterator[Alertmanager]:
@@ -127,7 +130,7 @@ def alertmanager(
         daemon.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prometheus(
     workdir: Path, exporter: Exporter, alertmanager: Alertmanager, release: Release
 ) -> Iterator[Prometheus]:
@@ -154,7 +157,7 @@ def prometheus(
         daemon.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scraped(prometheus: Prometheus) -> Prometheus:
     """Prometheus once it has scraped the exporter."""
     wait_for(
