@@ -632,6 +632,9 @@ def _evenly_spaced(indices: Sequence[int]) -> tuple[int, int, int]:
     return 0, 0, 0
 
 
+_at = operator.itemgetter(1)  # a line's number's index: the order of a slice's lines
+
+
 def lay_out_slice(
     devices: Sequence[Device | None],
     kind: DeviceKind,
@@ -682,9 +685,6 @@ def lay_out_slice(
         for index, value in values.items()
         if lines[index]
     }
-
-
-_at = operator.itemgetter(1)
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ statuses carry a version, changed only when something rendered from them changes
 re-renders only what changed: a reconnect touches a few lines, not 50 cameras. The devices'
 event counts are kept apart, in one table per kind of device over every account
 (state.counters), whose slices carry their own stamps: an event renders again the event lines
-of its slice of devices, not every status line, nor its account's other slices. A version
+of its slice of devices, not every status line, nor any other slice. A version
 moved by every change /metrics could show lets a scrape with nothing new copy nothing.
 """
 
